@@ -1,0 +1,12 @@
+//! mfakey: AWS MFA onto YubiKeys.
+//!
+//! Layers, each depending only on those below it (see docs/ARCHITECTURE.md):
+//! `cli → workflow → {oath, management, device, aws} → apdu, tlv → transport`.
+//! `virtual_key` is a card, not a client: it sits beside the stack and is
+//! reached through a transport.
+
+pub mod apdu;
+pub mod secret;
+pub mod tlv;
+pub mod transport;
+pub mod version;

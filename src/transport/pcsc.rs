@@ -1,0 +1,1 @@
+//! PC/SC backend (to be written).
