@@ -1,1 +1,138 @@
-//! PC/SC backend (to be written).
+//! PC/SC backend on the `pcsc` crate: readers, card presence, connections.
+//!
+//! Read-only commands connect shared; commands that write connect exclusive,
+//! so no other client can interleave APDUs (SELECT another applet) in the
+//! middle of a write. A program holding the card makes an exclusive connect
+//! fail with [`TransportError::InUse`]: we report it and never signal it.
+
+use super::{Transport, TransportError};
+use std::ffi::CString;
+use std::time::Duration;
+
+/// How a connection shares the card with other programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Shared,
+    Exclusive,
+}
+
+/// A reader and whether a card sits in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reader {
+    pub name: String,
+    pub card_present: bool,
+}
+
+/// A PC/SC context: the link to pcscd.
+pub struct Pcsc {
+    ctx: pcsc::Context,
+}
+
+impl Pcsc {
+    pub fn establish() -> Result<Self, TransportError> {
+        let ctx = pcsc::Context::establish(pcsc::Scope::User).map_err(|e| map_err(e, ""))?;
+        Ok(Pcsc { ctx })
+    }
+
+    /// Every reader with its card presence. No readers is `Ok(vec![])`.
+    pub fn readers(&self) -> Result<Vec<Reader>, TransportError> {
+        let names = match self.ctx.list_readers_owned() {
+            Ok(n) => n,
+            Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
+            Err(e) => return Err(map_err(e, "")),
+        };
+        let mut states: Vec<pcsc::ReaderState> =
+            names.iter().map(|n| pcsc::ReaderState::new(n.clone(), pcsc::State::UNAWARE)).collect();
+        if !states.is_empty() {
+            match self.ctx.get_status_change(Duration::ZERO, &mut states) {
+                Ok(()) | Err(pcsc::Error::Timeout) => {}
+                Err(e) => return Err(map_err(e, "")),
+            }
+        }
+        Ok(states
+            .iter()
+            .map(|s| Reader {
+                name: s.name().to_string_lossy().into_owned(),
+                card_present: s.event_state().contains(pcsc::State::PRESENT)
+                    && !s.event_state().contains(pcsc::State::MUTE),
+            })
+            .collect())
+    }
+
+    /// Waits until any reader's state changes (a card inserted or removed, a
+    /// reader added), or `timeout` passes. Returns the readers afterwards.
+    pub fn wait_for_change(&self, known: &[Reader], timeout: Duration) -> Result<Vec<Reader>, TransportError> {
+        let mut states: Vec<pcsc::ReaderState> = known
+            .iter()
+            .filter_map(|r| {
+                let name = CString::new(r.name.clone()).ok()?;
+                let st = if r.card_present { pcsc::State::PRESENT } else { pcsc::State::EMPTY };
+                Some(pcsc::ReaderState::new(name, st))
+            })
+            .collect();
+        states.push(pcsc::ReaderState::new(pcsc::PNP_NOTIFICATION(), pcsc::State::UNAWARE));
+        // The PnP pseudo-reader's first answer only reports its own state.
+        let _ = self.ctx.get_status_change(Duration::ZERO, &mut states[known.len()..]);
+        for s in states.iter_mut() {
+            s.sync_current_state();
+        }
+        match self.ctx.get_status_change(timeout, &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => {}
+            Err(e) => return Err(map_err(e, "")),
+        }
+        self.readers()
+    }
+
+    /// Connects to the card in `reader`.
+    pub fn connect(&self, reader: &str, access: Access) -> Result<PcscTransport, TransportError> {
+        let name = CString::new(reader).map_err(|_| TransportError::Io("reader name holds a NUL byte".into()))?;
+        let mode = match access {
+            Access::Shared => pcsc::ShareMode::Shared,
+            Access::Exclusive => pcsc::ShareMode::Exclusive,
+        };
+        let card = self.ctx.connect(&name, mode, pcsc::Protocols::ANY).map_err(|e| map_err(e, reader))?;
+        Ok(PcscTransport { card, reader: reader.to_string(), buf: vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED] })
+    }
+}
+
+/// One connection to a card.
+pub struct PcscTransport {
+    card: pcsc::Card,
+    reader: String,
+    buf: Vec<u8>,
+}
+
+impl PcscTransport {
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+}
+
+impl Transport for PcscTransport {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let answer = self.card.transmit(apdu, &mut self.buf).map_err(|e| map_err(e, &self.reader))?;
+        Ok(answer.to_vec())
+    }
+}
+
+impl Drop for PcscTransport {
+    fn drop(&mut self) {
+        // Scrub whatever the last answer left in the buffer.
+        zeroize::Zeroize::zeroize(&mut self.buf);
+    }
+}
+
+fn map_err(e: pcsc::Error, reader: &str) -> TransportError {
+    use pcsc::Error as E;
+    match e {
+        E::NoService | E::ServiceStopped => TransportError::NoService,
+        E::NoReadersAvailable => TransportError::NoReaders,
+        E::NoSmartcard => TransportError::NoCard(reader.to_string()),
+        E::RemovedCard | E::ResetCard | E::UnpoweredCard | E::UnresponsiveCard | E::ReaderUnavailable => {
+            TransportError::CardRemoved
+        }
+        E::SharingViolation => TransportError::InUse(reader.to_string()),
+        E::UnknownReader => TransportError::Pcsc(format!("unknown reader \"{reader}\"")),
+        other => TransportError::Pcsc(other.to_string()),
+    }
+}
