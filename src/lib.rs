@@ -6,6 +6,7 @@
 //! reached through a transport.
 
 pub mod apdu;
+pub mod device;
 pub mod management;
 pub mod secret;
 pub mod tlv;

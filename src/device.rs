@@ -1,0 +1,220 @@
+//! Finding the key to work on: readers, `--reader`, `--serial`, and the
+//! refusal to guess when several keys are present.
+
+use crate::management::{read_device_info, DeviceInfo, ManagementError};
+use crate::transport::pcsc::{Access, Pcsc, PcscTransport, Reader};
+use crate::transport::TransportError;
+use serde::Serialize;
+
+/// Which key the user asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Selector {
+    /// Exact reader name, or a substring that matches exactly one reader.
+    pub reader: Option<String>,
+    pub serial: Option<u32>,
+}
+
+/// A key seen in a reader.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeySummary {
+    pub reader: String,
+    pub serial: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("no smart-card reader found: insert a YubiKey")]
+    NoReaders,
+    #[error("no reader matches \"{name}\"; readers: {}", list(available))]
+    ReaderNotFound { name: String, available: Vec<String> },
+    #[error("\"{name}\" matches several readers: {}; give the full name", list(matches))]
+    AmbiguousReader { name: String, matches: Vec<String> },
+    #[error("no YubiKey found; readers: {}", list(readers))]
+    NoKey { readers: Vec<String> },
+    #[error("no YubiKey with serial {serial}; keys present: {}", keys_list(seen))]
+    SerialNotFound { serial: u32, seen: Vec<KeySummary> },
+    #[error("several YubiKeys are present: {}; choose one with --serial N or --reader NAME", keys_list(keys))]
+    SeveralKeys { keys: Vec<KeySummary> },
+    #[error("the card in reader \"{reader}\": {source}")]
+    Management { reader: String, source: ManagementError },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn keys_list(keys: &[KeySummary]) -> String {
+    if keys.is_empty() {
+        return "none".to_string();
+    }
+    keys.iter()
+        .map(|k| match k.serial {
+            Some(s) => format!("serial {s} in \"{}\"", k.reader),
+            None => format!("serial unknown in \"{}\"", k.reader),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The readers `--reader NAME` names: an exact match wins, else the readers
+/// whose name contains NAME; exactly one must remain.
+pub fn match_reader<'a>(readers: &'a [Reader], name: &str) -> Result<&'a Reader, DeviceError> {
+    if let Some(r) = readers.iter().find(|r| r.name == name) {
+        return Ok(r);
+    }
+    let needle = name.to_lowercase();
+    let hits: Vec<&Reader> = readers.iter().filter(|r| r.name.to_lowercase().contains(&needle)).collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(DeviceError::ReaderNotFound {
+            name: name.to_string(),
+            available: readers.iter().map(|r| r.name.clone()).collect(),
+        }),
+        many => Err(DeviceError::AmbiguousReader {
+            name: name.to_string(),
+            matches: many.iter().map(|r| r.name.clone()).collect(),
+        }),
+    }
+}
+
+/// The readers worth connecting to for `selector`, in order.
+pub fn candidate_readers(readers: &[Reader], selector: &Selector) -> Result<Vec<String>, DeviceError> {
+    if readers.is_empty() {
+        return Err(DeviceError::NoReaders);
+    }
+    if let Some(name) = &selector.reader {
+        let r = match_reader(readers, name)?;
+        if !r.card_present {
+            return Err(DeviceError::Transport(TransportError::NoCard(r.name.clone())));
+        }
+        return Ok(vec![r.name.clone()]);
+    }
+    let with_card: Vec<String> = readers.iter().filter(|r| r.card_present).map(|r| r.name.clone()).collect();
+    if with_card.is_empty() {
+        return Err(DeviceError::NoKey { readers: readers.iter().map(|r| r.name.clone()).collect() });
+    }
+    Ok(with_card)
+}
+
+/// An open connection to the chosen key, with what it said about itself.
+pub struct OpenKey {
+    pub reader: String,
+    pub info: DeviceInfo,
+    pub transport: PcscTransport,
+}
+
+/// Every YubiKey present, each read once (cards that are not YubiKeys are skipped).
+pub fn list_keys(pcsc: &Pcsc) -> Result<Vec<OpenKey>, DeviceError> {
+    let readers = pcsc.readers()?;
+    if readers.is_empty() {
+        return Err(DeviceError::NoReaders);
+    }
+    let mut keys = Vec::new();
+    for r in readers.iter().filter(|r| r.card_present) {
+        match connect_and_identify(pcsc, &r.name, Access::Shared) {
+            Ok(k) => keys.push(k),
+            Err(DeviceError::Management { source: ManagementError::NotAYubiKey, .. }) => {}
+            // Pulled out between listing and connecting: not present.
+            Err(DeviceError::Transport(TransportError::CardRemoved | TransportError::NoCard(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(keys)
+}
+
+fn connect_and_identify(pcsc: &Pcsc, reader: &str, access: Access) -> Result<OpenKey, DeviceError> {
+    let mut transport = pcsc.connect(reader, access)?;
+    let info = match read_device_info(&mut transport) {
+        Ok(i) => i,
+        Err(ManagementError::Transport(t)) => return Err(DeviceError::Transport(t)),
+        Err(source) => return Err(DeviceError::Management { reader: reader.to_string(), source }),
+    };
+    Ok(OpenKey { reader: reader.to_string(), info, transport })
+}
+
+/// Opens the one key `selector` designates. Refuses to guess: with several
+/// keys and neither `--reader` nor `--serial`, lists them.
+pub fn open(pcsc: &Pcsc, selector: &Selector, access: Access) -> Result<OpenKey, DeviceError> {
+    let readers = pcsc.readers()?;
+    let candidates = candidate_readers(&readers, selector)?;
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for reader in &candidates {
+        match connect_and_identify(pcsc, reader, access) {
+            Ok(k) => {
+                seen.push(KeySummary { reader: k.reader.clone(), serial: k.info.serial });
+                if selector.serial.is_none_or(|s| k.info.serial == Some(s)) {
+                    found.push(k);
+                }
+            }
+            Err(DeviceError::Management { source: ManagementError::NotAYubiKey, .. }) if candidates.len() > 1 => {}
+            Err(DeviceError::Transport(TransportError::CardRemoved | TransportError::NoCard(_)))
+                if candidates.len() > 1 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => match selector.serial {
+            Some(serial) => Err(DeviceError::SerialNotFound { serial, seen }),
+            None => Err(DeviceError::NoKey { readers: readers.iter().map(|r| r.name.clone()).collect() }),
+        },
+        _ => Err(DeviceError::SeveralKeys { keys: seen }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readers() -> Vec<Reader> {
+        vec![
+            Reader { name: "Virtual PCD 00 00".into(), card_present: true },
+            Reader { name: "Virtual PCD 00 01".into(), card_present: false },
+            Reader { name: "Yubico YubiKey OTP+FIDO+CCID 00 00".into(), card_present: true },
+        ]
+    }
+
+    #[test]
+    fn exact_name_wins_over_substring() {
+        let mut rs = readers();
+        rs.push(Reader { name: "Virtual PCD 00 00 extra".into(), card_present: true });
+        assert_eq!(match_reader(&rs, "Virtual PCD 00 00").unwrap().name, "Virtual PCD 00 00");
+    }
+
+    #[test]
+    fn unique_substring_matches_case_insensitively() {
+        assert_eq!(match_reader(&readers(), "yubico").unwrap().name, "Yubico YubiKey OTP+FIDO+CCID 00 00");
+    }
+
+    #[test]
+    fn ambiguous_and_unknown_names_list_the_readers() {
+        let e = match_reader(&readers(), "Virtual").unwrap_err();
+        assert!(matches!(&e, DeviceError::AmbiguousReader { matches, .. } if matches.len() == 2));
+        assert!(e.to_string().contains("Virtual PCD 00 01"));
+        let e = match_reader(&readers(), "Gemalto").unwrap_err();
+        assert!(matches!(&e, DeviceError::ReaderNotFound { available, .. } if available.len() == 3));
+        assert!(e.to_string().contains("Yubico YubiKey"));
+    }
+
+    #[test]
+    fn candidates_follow_the_selector() {
+        let all = candidate_readers(&readers(), &Selector::default()).unwrap();
+        assert_eq!(all, vec!["Virtual PCD 00 00".to_string(), "Yubico YubiKey OTP+FIDO+CCID 00 00".to_string()]);
+        let sel = Selector { reader: Some("00 01".into()), serial: None };
+        assert!(matches!(
+            candidate_readers(&readers(), &sel),
+            Err(DeviceError::Transport(TransportError::NoCard(r))) if r == "Virtual PCD 00 01"
+        ));
+        assert!(matches!(candidate_readers(&[], &Selector::default()), Err(DeviceError::NoReaders)));
+        let empty = vec![Reader { name: "R".into(), card_present: false }];
+        assert!(matches!(candidate_readers(&empty, &Selector::default()), Err(DeviceError::NoKey { .. })));
+    }
+}
