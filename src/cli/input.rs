@@ -1,0 +1,79 @@
+//! Reading secrets: from a file, from stdin, or from a no-echo prompt on the
+//! terminal. Never from argv. Buffers are zeroized.
+
+use super::error::{exit, CliError};
+use crate::secret::{parse_base32_seed, SecretBytes, SecretString};
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Where a secret comes from.
+pub enum Source<'a> {
+    File(&'a Path),
+    Stdin,
+    Prompt(&'a str),
+}
+
+fn read_text(source: Source<'_>, what: &str) -> Result<Zeroizing<String>, CliError> {
+    let mut text = Zeroizing::new(String::new());
+    match source {
+        Source::File(path) => {
+            let mut f = std::fs::File::open(path).map_err(|e| {
+                CliError::usage(format!("cannot read the {what} file {}: {e}", path.display()))
+            })?;
+            f.read_to_string(&mut text).map_err(|e| {
+                CliError::usage(format!("cannot read the {what} file {}: {e}", path.display()))
+            })?;
+        }
+        Source::Stdin => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| CliError::usage(format!("cannot read the {what} from stdin: {e}")))?;
+        }
+        Source::Prompt(prompt) => {
+            if !std::io::stdin().is_terminal() {
+                return Err(CliError::usage(format!(
+                    "no {what} given and stdin is not a terminal to ask on; pass it in a file or on stdin"
+                )));
+            }
+            let answer = rpassword::prompt_password(prompt)
+                .map_err(|e| CliError::new("other", exit::OTHER, format!("cannot read the {what}: {e}")))?;
+            text = Zeroizing::new(answer);
+        }
+    }
+    Ok(text)
+}
+
+/// A base32 seed (spaces, lower case and otpauth URIs accepted).
+pub fn seed(source: Source<'_>) -> Result<SecretBytes, CliError> {
+    let text = read_text(source, "secret")?;
+    Ok(parse_base32_seed(&text)?)
+}
+
+/// A password: the first line of a file, or stdin, or a prompt. Only the line
+/// ending is stripped, so passwords may have inner and edge spaces.
+pub fn password(source: Source<'_>) -> Result<SecretString, CliError> {
+    let text = read_text(source, "password")?;
+    let line = text.split(['\r', '\n']).next().unwrap_or("");
+    Ok(SecretString::new(line.to_string()))
+}
+
+/// A new password, asked twice at the prompt.
+pub fn new_password(file: Option<&Path>) -> Result<SecretString, CliError> {
+    if let Some(path) = file {
+        let p = password(Source::File(path))?;
+        if p.is_empty() {
+            return Err(CliError::usage("the new password is empty (to remove it: mfakey oath password clear)"));
+        }
+        return Ok(p);
+    }
+    let first = password(Source::Prompt("New OATH password: "))?;
+    let second = password(Source::Prompt("Repeat the new password: "))?;
+    if first != second {
+        return Err(CliError::usage("the two passwords differ; nothing was changed"));
+    }
+    if first.is_empty() {
+        return Err(CliError::usage("the new password is empty (to remove it: mfakey oath password clear)"));
+    }
+    Ok(first)
+}
