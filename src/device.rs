@@ -2,8 +2,8 @@
 //! refusal to guess when several keys are present.
 
 use crate::management::{read_device_info, DeviceInfo, ManagementError};
-use crate::transport::pcsc::{Access, Pcsc, PcscTransport, Reader};
-use crate::transport::TransportError;
+use crate::transport::pcsc::{Access, Pcsc, Reader};
+use crate::transport::{TraceSink, Traced, Transport, TransportError};
 use serde::Serialize;
 
 /// Which key the user asked for.
@@ -107,18 +107,18 @@ pub fn candidate_readers(readers: &[Reader], selector: &Selector) -> Result<Vec<
 pub struct OpenKey {
     pub reader: String,
     pub info: DeviceInfo,
-    pub transport: PcscTransport,
+    pub transport: Box<dyn Transport + Send>,
 }
 
 /// Every YubiKey present, each read once (cards that are not YubiKeys are skipped).
-pub fn list_keys(pcsc: &Pcsc) -> Result<Vec<OpenKey>, DeviceError> {
+pub fn list_keys(pcsc: &Pcsc, trace: Option<&TraceSink>) -> Result<Vec<OpenKey>, DeviceError> {
     let readers = pcsc.readers()?;
     if readers.is_empty() {
         return Err(DeviceError::NoReaders);
     }
     let mut keys = Vec::new();
     for r in readers.iter().filter(|r| r.card_present) {
-        match connect_and_identify(pcsc, &r.name, Access::Shared) {
+        match connect_and_identify(pcsc, &r.name, Access::Shared, trace) {
             Ok(k) => keys.push(k),
             Err(DeviceError::Management { source: ManagementError::NotAYubiKey, .. }) => {}
             // Pulled out between listing and connecting: not present.
@@ -129,8 +129,17 @@ pub fn list_keys(pcsc: &Pcsc) -> Result<Vec<OpenKey>, DeviceError> {
     Ok(keys)
 }
 
-fn connect_and_identify(pcsc: &Pcsc, reader: &str, access: Access) -> Result<OpenKey, DeviceError> {
-    let mut transport = pcsc.connect(reader, access)?;
+fn connect_and_identify(
+    pcsc: &Pcsc,
+    reader: &str,
+    access: Access,
+    trace: Option<&TraceSink>,
+) -> Result<OpenKey, DeviceError> {
+    let card = pcsc.connect(reader, access)?;
+    let mut transport: Box<dyn Transport + Send> = match trace {
+        Some(sink) => Box::new(Traced::new(card, sink.clone())),
+        None => Box::new(card),
+    };
     let info = match read_device_info(&mut transport) {
         Ok(i) => i,
         Err(ManagementError::Transport(t)) => return Err(DeviceError::Transport(t)),
@@ -141,13 +150,18 @@ fn connect_and_identify(pcsc: &Pcsc, reader: &str, access: Access) -> Result<Ope
 
 /// Opens the one key `selector` designates. Refuses to guess: with several
 /// keys and neither `--reader` nor `--serial`, lists them.
-pub fn open(pcsc: &Pcsc, selector: &Selector, access: Access) -> Result<OpenKey, DeviceError> {
+pub fn open(
+    pcsc: &Pcsc,
+    selector: &Selector,
+    access: Access,
+    trace: Option<&TraceSink>,
+) -> Result<OpenKey, DeviceError> {
     let readers = pcsc.readers()?;
     let candidates = candidate_readers(&readers, selector)?;
     let mut seen = Vec::new();
     let mut found = Vec::new();
     for reader in &candidates {
-        match connect_and_identify(pcsc, reader, access) {
+        match connect_and_identify(pcsc, reader, access, trace) {
             Ok(k) => {
                 seen.push(KeySummary { reader: k.reader.clone(), serial: k.info.serial });
                 if selector.serial.is_none_or(|s| k.info.serial == Some(s)) {

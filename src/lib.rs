@@ -6,9 +6,11 @@
 //! reached through a transport.
 
 pub mod apdu;
+pub mod cli;
 pub mod device;
 pub mod management;
 pub mod secret;
 pub mod tlv;
 pub mod transport;
 pub mod version;
+pub mod workflow;

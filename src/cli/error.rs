@@ -41,57 +41,60 @@ impl std::fmt::Display for CliError {
     }
 }
 
+fn transport_kind(e: &TransportError) -> &'static str {
+    match e {
+        TransportError::NoService => "pcsc_not_running",
+        TransportError::NoReaders => "no_reader",
+        TransportError::NoCard(_) => "no_key",
+        TransportError::CardRemoved => "key_removed",
+        TransportError::InUse(_) => "key_in_use",
+        _ => "device",
+    }
+}
+
 impl From<TransportError> for CliError {
     fn from(e: TransportError) -> Self {
-        let kind = match &e {
-            TransportError::NoService => "pcsc_not_running",
-            TransportError::NoReaders => "no_reader",
-            TransportError::NoCard(_) => "no_key",
-            TransportError::CardRemoved => "key_removed",
-            TransportError::InUse(_) => "key_in_use",
-            _ => "device",
-        };
-        CliError::new(kind, exit::DEVICE, e.to_string())
+        CliError::new(transport_kind(&e), exit::DEVICE, e.to_string())
     }
 }
 
 impl From<DeviceError> for CliError {
     fn from(e: DeviceError) -> Self {
-        let kind = match e {
-            DeviceError::Transport(t) => return t.into(),
+        let kind = match &e {
+            DeviceError::Transport(t) => transport_kind(t),
             DeviceError::NoReaders => "no_reader",
             DeviceError::ReaderNotFound { .. } => "reader_not_found",
             DeviceError::AmbiguousReader { .. } => "ambiguous_reader",
             DeviceError::NoKey { .. } | DeviceError::SerialNotFound { .. } => "no_key",
             DeviceError::SeveralKeys { .. } => "several_keys",
-            DeviceError::Management { ref source, .. } => match source {
-                ManagementError::Transport(_) => "device",
-                _ => "not_a_yubikey",
-            },
+            DeviceError::Management { source: ManagementError::Transport(t), .. } => transport_kind(t),
+            DeviceError::Management { .. } => "not_a_yubikey",
             _ => "device",
         };
         CliError::new(kind, exit::DEVICE, e.to_string())
     }
 }
 
+/// The JSON kind and exit code of an OATH error.
+pub fn oath_kind(e: &OathError) -> (&'static str, u8) {
+    match e {
+        OathError::Transport(t) => (transport_kind(t), exit::DEVICE),
+        OathError::NotAvailable => ("oath_not_available", exit::DEVICE),
+        OathError::Locked => ("locked", exit::AUTH),
+        OathError::WrongPassword => ("wrong_password", exit::AUTH),
+        OathError::KeyFull { .. } => ("key_full", exit::REFUSED),
+        OathError::NoSuchCredential(_) => ("no_such_credential", exit::REFUSED),
+        OathError::TouchTimeout => ("touch_timeout", exit::REFUSED),
+        OathError::IdTooLong { .. } => ("id_too_long", exit::USAGE),
+        OathError::InvalidCredential(_) | OathError::EmptyPassword => ("invalid_argument", exit::USAGE),
+        OathError::Unsupported { .. } => ("unsupported", exit::REFUSED),
+        _ => ("oath", exit::OTHER),
+    }
+}
+
 impl From<OathError> for CliError {
     fn from(e: OathError) -> Self {
-        let (kind, code) = match &e {
-            OathError::Transport(_) => {
-                let OathError::Transport(t) = e else { unreachable!() };
-                return t.into();
-            }
-            OathError::NotAvailable => ("oath_not_available", exit::DEVICE),
-            OathError::Locked => ("locked", exit::AUTH),
-            OathError::WrongPassword => ("wrong_password", exit::AUTH),
-            OathError::KeyFull { .. } => ("key_full", exit::REFUSED),
-            OathError::NoSuchCredential(_) => ("no_such_credential", exit::REFUSED),
-            OathError::TouchTimeout => ("touch_timeout", exit::REFUSED),
-            OathError::IdTooLong { .. } => ("id_too_long", exit::USAGE),
-            OathError::InvalidCredential(_) => ("invalid_argument", exit::USAGE),
-            OathError::Unsupported { .. } => ("unsupported", exit::REFUSED),
-            _ => ("oath", exit::OTHER),
-        };
+        let (kind, code) = oath_kind(&e);
         CliError::new(kind, code, e.to_string())
     }
 }

@@ -53,15 +53,18 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
 }
 
+/// Where trace lines go (the CLI prints them on stderr).
+pub type TraceSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A transport that reports every command and answer to a sink (the CLI's
 /// `--trace-apdu`). Command data marked sensitive is redacted.
 pub struct Traced<T> {
     inner: T,
-    sink: Box<dyn FnMut(&str) + Send>,
+    sink: TraceSink,
 }
 
 impl<T: Transport> Traced<T> {
-    pub fn new(inner: T, sink: Box<dyn FnMut(&str) + Send>) -> Self {
+    pub fn new(inner: T, sink: TraceSink) -> Self {
         Traced { inner, sink }
     }
 

@@ -1,0 +1,105 @@
+//! The command line: parse, run one command, render its report or error.
+//! Only this layer prints or reads the terminal.
+
+mod enroll;
+mod error;
+mod input;
+mod keys;
+mod oath;
+mod output;
+mod session;
+
+use clap::{Args, Parser, Subcommand};
+use error::{exit, CliError};
+use output::Output;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "mfakey", version, about = "Put AWS MFA onto YubiKeys", max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Reader to use: its exact name, or a part matching exactly one reader
+    #[arg(long, global = true, value_name = "NAME")]
+    pub reader: Option<String>,
+    /// Serial number of the key to use
+    #[arg(long, global = true, value_name = "N")]
+    pub serial: Option<u32>,
+    /// Print one JSON document on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail on stderr (repeatable)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print every APDU on stderr (key material redacted)
+    #[arg(long, global = true)]
+    pub trace_apdu: bool,
+    /// File holding the OATH password of a password-protected key (first line)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List every YubiKey present: serial, firmware, OATH slots, password, FIDO2
+    Keys,
+    /// Work with the key's OATH applet
+    #[command(subcommand)]
+    Oath(oath::OathCmd),
+    /// Enroll MFA onto the key
+    #[command(subcommand)]
+    Enroll(enroll::EnrollCmd),
+    /// Finish or undo enrollments a killed run left unfinished (reads the journal)
+    Recover(enroll::RecoverArgs),
+    /// List (and with --delete remove) unassigned virtual MFA devices mfakey created
+    Cleanup(enroll::CleanupArgs),
+}
+
+/// Runs the program: the process's exit code.
+pub fn run() -> ExitCode {
+    let wants_json = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let _ = e.print();
+            if wants_json {
+                let err = CliError::usage(e.kind().to_string());
+                Output { json: true }.error_json_only(&err);
+            }
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let out = Output { json: cli.global.json };
+    match dispatch(&cli, out) {
+        Ok(report) => {
+            out.report(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.exit)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli, out: Output) -> Result<output::Report, CliError> {
+    match &cli.command {
+        Command::Keys => keys::run(&cli.global, out),
+        Command::Oath(cmd) => oath::run(cmd, &cli.global, out),
+        Command::Enroll(cmd) => enroll::run_enroll(cmd, &cli.global, out),
+        Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
+        Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
+    }
+}

@@ -1,0 +1,350 @@
+//! `mfakey oath ...`: the OATH applet by hand.
+
+use super::error::{exit, CliError};
+use super::input::{self, Source};
+use super::output::{Output, Report};
+use super::session::{with_oath, OpenKeyInfo};
+use super::GlobalOpts;
+use crate::oath::{
+    Code, CodeResult, Credential, CredentialData, CredentialId, HashAlgorithm, OathSession, OathType,
+};
+use crate::transport::pcsc::Access;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum OathCmd {
+    /// List the credentials on the key
+    List,
+    /// Add a credential (the secret comes from a file, stdin or a prompt; never from the command line)
+    Add(AddArgs),
+    /// Show codes: all of them, or one credential's (touch and HOTP included)
+    Code {
+        /// Credential: its full id, or a part matching exactly one
+        name: Option<String>,
+        /// Compute for this time (unix seconds) instead of now
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        at: Option<u64>,
+    },
+    /// Delete a credential
+    Delete {
+        /// Credential: its full id, or a part matching exactly one
+        name: String,
+    },
+    /// Rename a credential (firmware 5.3.1 or later)
+    Rename {
+        /// Credential: its full id, or a part matching exactly one
+        old: String,
+        /// New id: `[issuer:]name`
+        new: String,
+    },
+    /// Set or clear the OATH password
+    #[command(subcommand)]
+    Password(PasswordCmd),
+    /// Erase every OATH credential and the password
+    Reset {
+        /// Really erase
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PasswordCmd {
+    /// Set or change the password (the old one from --password-file or the prompt)
+    Set {
+        /// File holding the new password (first line); else asked twice
+        #[arg(long, value_name = "FILE")]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove the password
+    Clear,
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Account name
+    pub name: String,
+    /// Issuer (shown before the name: `issuer:name`)
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// File holding the base32 secret
+    #[arg(long, value_name = "FILE", conflicts_with = "secret_stdin")]
+    pub secret_file: Option<PathBuf>,
+    /// Read the base32 secret from stdin
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// Require a touch for every code
+    #[arg(long)]
+    pub touch: bool,
+    #[arg(long, value_enum, default_value = "sha1")]
+    pub algorithm: AlgorithmArg,
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
+    pub digits: u8,
+    /// TOTP period in seconds
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub period: u32,
+    /// HOTP (counter-based) instead of TOTP
+    #[arg(long)]
+    pub hotp: bool,
+    /// Initial HOTP counter
+    #[arg(long, requires = "hotp", default_value_t = 0)]
+    pub counter: u32,
+    /// Overwrite a credential with the same id
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum AlgorithmArg {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl From<AlgorithmArg> for HashAlgorithm {
+    fn from(a: AlgorithmArg) -> Self {
+        match a {
+            AlgorithmArg::Sha1 => HashAlgorithm::Sha1,
+            AlgorithmArg::Sha256 => HashAlgorithm::Sha256,
+            AlgorithmArg::Sha512 => HashAlgorithm::Sha512,
+        }
+    }
+}
+
+pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
+    match cmd {
+        OathCmd::List => with_oath(g, Access::Shared, |key, s| list(key, s)),
+        OathCmd::Add(a) => add(a, g),
+        OathCmd::Code { name, at } => {
+            let now = at.unwrap_or_else(unix_now);
+            with_oath(g, Access::Shared, |_, s| code(s, name.as_deref(), now, out))
+        }
+        OathCmd::Delete { name } => with_oath(g, Access::Exclusive, |_, s| {
+            let cred = find(s, name)?;
+            s.delete(&cred.raw_id)?;
+            let id = cred.id.to_string();
+            Ok(Report::new(json!({ "deleted": id }), format!("deleted {id}")))
+        }),
+        OathCmd::Rename { old, new } => with_oath(g, Access::Exclusive, |_, s| {
+            let cred = find(s, old)?;
+            let (issuer, name) = split_issuer(new);
+            let new_id = CredentialId::new(issuer, name, cred.id.oath_type, cred.id.period);
+            new_id.check_len()?;
+            if s.list()?.iter().any(|c| c.raw_id == new_id.to_bytes()) {
+                return Err(CliError::new(
+                    "credential_exists",
+                    exit::REFUSED,
+                    format!("a credential \"{new_id}\" already exists on the key"),
+                ));
+            }
+            s.rename(&cred.raw_id, &new_id)?;
+            let (from, to) = (cred.id.to_string(), new_id.to_string());
+            Ok(Report::new(json!({ "renamed": { "from": from, "to": to } }), format!("renamed {from} to {to}")))
+        }),
+        OathCmd::Password(PasswordCmd::Set { new_password_file }) => {
+            let new = input::new_password(new_password_file.as_deref())?;
+            with_oath(g, Access::Exclusive, |_, s| {
+                s.set_password(&new)?;
+                Ok(Report::new(json!({ "password_set": true }), "OATH password set"))
+            })
+        }
+        OathCmd::Password(PasswordCmd::Clear) => with_oath(g, Access::Exclusive, |_, s| {
+            s.clear_password()?;
+            Ok(Report::new(json!({ "password_set": false }), "OATH password removed"))
+        }),
+        OathCmd::Reset { force } => {
+            if !force {
+                return Err(CliError::usage(
+                    "`oath reset` erases every OATH credential on the key and its password: add --force to do it",
+                ));
+            }
+            let mut key = super::session::open_key(g, Access::Exclusive)?;
+            let mut s = OathSession::select(&mut key.transport)?;
+            s.reset()?;
+            Ok(Report::new(json!({ "reset": true }), "OATH applet reset: every credential and the password are gone"))
+        }
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// `issuer:name` → (Some(issuer), name), split at the first colon as Yubico's tools do.
+fn split_issuer(s: &str) -> (Option<&str>, &str) {
+    match s.split_once(':') {
+        Some((i, n)) if !i.is_empty() => (Some(i), n),
+        _ => (None, s),
+    }
+}
+
+pub fn credential_json(c: &Credential) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "issuer": c.id.issuer,
+        "name": c.id.name,
+        "type": match c.id.oath_type { OathType::Totp => "totp", OathType::Hotp => "hotp" },
+        "algorithm": c.algorithm,
+        "period": c.id.period,
+        "touch": c.touch,
+    })
+}
+
+/// LIST, with touch learned from CALCULATE ALL (LIST does not say it).
+fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>, CliError> {
+    let all = s.calculate_all(unix_now())?;
+    Ok(all
+        .into_iter()
+        .map(|(mut c, r)| {
+            c.touch = match r {
+                CodeResult::TouchRequired => Some(true),
+                CodeResult::Code(_) => Some(false),
+                CodeResult::Hotp => None,
+            };
+            c
+        })
+        .collect())
+}
+
+fn list(key: &OpenKeyInfo, s: &mut OathSession<'_>) -> Result<Report, CliError> {
+    let creds = list_with_touch(s)?;
+    let mut text = String::new();
+    for c in &creds {
+        let touch = if c.touch == Some(true) { "  (touch)" } else { "" };
+        text.push_str(&format!("{}{touch}\n", c.id));
+    }
+    if creds.is_empty() {
+        text.push_str("no OATH credentials on the key\n");
+    }
+    Ok(Report::new(
+        json!({
+            "reader": key.reader,
+            "serial": key.serial,
+            "capacity": key.capacity,
+            "credentials": creds.iter().map(credential_json).collect::<Vec<_>>(),
+        }),
+        text,
+    ))
+}
+
+/// The credential NAME designates: its exact id, else the only one whose id
+/// contains NAME (case-insensitive).
+fn find(s: &mut OathSession<'_>, name: &str) -> Result<Credential, CliError> {
+    let creds = s.list()?;
+    pick(creds, name)
+}
+
+fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, CliError> {
+    if let Some(c) = creds.iter().find(|c| c.id.to_string() == name || c.raw_id == name.as_bytes()) {
+        return Ok(c.clone());
+    }
+    let needle = name.to_lowercase();
+    let mut hits: Vec<Credential> =
+        creds.into_iter().filter(|c| c.id.to_string().to_lowercase().contains(&needle)).collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(CliError::new(
+            "no_such_credential",
+            exit::REFUSED,
+            format!("no credential matches \"{name}\" on the key (see `mfakey oath list`)"),
+        )),
+        _ => Err(CliError::new(
+            "ambiguous_credential",
+            exit::REFUSED,
+            format!(
+                "\"{name}\" matches several credentials: {}; give more of the name",
+                hits.iter().map(|c| format!("\"{}\"", c.id)).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+fn code_json(c: &Credential, touch: Option<bool>, code: Option<&Code>) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "type": match c.id.oath_type { OathType::Totp => "totp", OathType::Hotp => "hotp" },
+        "touch": touch,
+        "code": code.map(|c| c.value.clone()),
+        "valid_from": code.map(|c| c.valid_from),
+        "valid_to": code.map(|c| c.valid_to),
+    })
+}
+
+fn code(s: &mut OathSession<'_>, name: Option<&str>, now: u64, out: Output) -> Result<Report, CliError> {
+    let all = s.calculate_all(now)?;
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    match name {
+        Some(name) => {
+            let chosen = pick(all.iter().map(|(c, _)| c.clone()).collect(), name)?;
+            let (cred, result) = all.into_iter().find(|(c, _)| c.raw_id == chosen.raw_id).expect("picked from the list");
+            let (touch, code) = match result {
+                CodeResult::Code(code) => (Some(false), code),
+                CodeResult::TouchRequired => {
+                    out.notice("Touch your YubiKey...");
+                    (Some(true), s.calculate(&cred, now)?)
+                }
+                CodeResult::Hotp => (None, s.calculate(&cred, now)?),
+            };
+            text.push_str(&format!("{}  {}\n", cred.id, code.value));
+            rows.push(code_json(&cred, touch, Some(&code)));
+        }
+        None => {
+            for (cred, result) in &all {
+                let (touch, code) = match result {
+                    CodeResult::Code(code) => (Some(false), Some(code)),
+                    CodeResult::TouchRequired => (Some(true), None),
+                    CodeResult::Hotp => (None, None),
+                };
+                let shown = match (code, result) {
+                    (Some(c), _) => c.value.clone(),
+                    (None, CodeResult::TouchRequired) => "[touch: name it to compute]".into(),
+                    _ => "[HOTP: name it to compute]".into(),
+                };
+                text.push_str(&format!("{}  {shown}\n", cred.id));
+                rows.push(code_json(cred, touch, code));
+            }
+            if all.is_empty() {
+                text.push_str("no OATH credentials on the key\n");
+            }
+        }
+    }
+    Ok(Report::new(json!({ "timestamp": now, "codes": rows }), text))
+}
+
+fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, CliError> {
+    let oath_type = if a.hotp { OathType::Hotp } else { OathType::Totp };
+    let id = CredentialId::new(a.issuer.as_deref(), &a.name, oath_type, a.period);
+    // Everything that can be checked without the key is checked first.
+    id.check_len()?;
+    let secret = match (&a.secret_file, a.secret_stdin) {
+        (Some(path), _) => input::seed(Source::File(path))?,
+        (None, true) => input::seed(Source::Stdin)?,
+        (None, false) => input::seed(Source::Prompt("Base32 secret (not shown): "))?,
+    };
+    let data = CredentialData {
+        id,
+        algorithm: a.algorithm.into(),
+        digits: a.digits,
+        secret,
+        touch: a.touch,
+        counter: a.counter,
+    };
+    data.validate()?;
+    with_oath(g, Access::Exclusive, |_, s| {
+        let raw = data.id.to_bytes();
+        if !a.force && s.list()?.iter().any(|c| c.raw_id == raw) {
+            return Err(CliError::new(
+                "credential_exists",
+                exit::REFUSED,
+                format!("the key already holds \"{}\"; add --force to overwrite it", data.id),
+            ));
+        }
+        let mut cred = s.put(&data)?;
+        cred.touch = Some(a.touch);
+        let id = cred.id.to_string();
+        Ok(Report::new(json!({ "added": credential_json(&cred) }), format!("added {id}")))
+    })
+}
