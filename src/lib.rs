@@ -9,6 +9,7 @@ pub mod apdu;
 pub mod cli;
 pub mod device;
 pub mod management;
+pub mod oath;
 pub mod secret;
 pub mod tlv;
 pub mod transport;
