@@ -353,7 +353,7 @@ pub fn transmit_chained(
     send_remaining_ins: u8,
 ) -> Result<Response, TransportError> {
     let mut resp = transport.send(cmd)?;
-    let mut data = resp.into_data_keep_sw();
+    let mut data = resp.take_data();
     let mut rounds = 0u32;
     while let Sw::MoreData(_) = resp.sw.decode() {
         rounds += 1;
@@ -364,13 +364,13 @@ pub fn transmit_chained(
         }
         let more = Command::new(cmd.cla, send_remaining_ins, 0, 0);
         resp = transport.send(&more)?;
-        data.extend_from_slice(&resp.into_data_keep_sw());
+        data.extend_from_slice(&resp.take_data());
     }
     Ok(Response::new(data, resp.sw))
 }
 
 impl Response {
-    fn into_data_keep_sw(&mut self) -> Vec<u8> {
+    fn take_data(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.data)
     }
 }

@@ -4,7 +4,7 @@ use super::error::{exit, CliError};
 use super::output::{Output, Report};
 use super::session::{open_key, unlock};
 use super::GlobalOpts;
-use crate::aws::{self, AwsError, AwsOptions};
+use crate::aws::{self, AwsError, AwsOptions, IamApi};
 use crate::device::Selector;
 use crate::oath::OathSession;
 use crate::transport::pcsc::{Access, Pcsc};

@@ -69,7 +69,6 @@ impl From<DeviceError> for CliError {
             DeviceError::SeveralKeys { .. } => "several_keys",
             DeviceError::Management { source: ManagementError::Transport(t), .. } => transport_kind(t),
             DeviceError::Management { .. } => "not_a_yubikey",
-            _ => "device",
         };
         CliError::new(kind, exit::DEVICE, e.to_string())
     }

@@ -115,7 +115,7 @@ impl From<AlgorithmArg> for HashAlgorithm {
 
 pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
     match cmd {
-        OathCmd::List => with_oath(g, Access::Shared, |key, s| list(key, s)),
+        OathCmd::List => with_oath(g, Access::Shared, list),
         OathCmd::Add(a) => add(a, g),
         OathCmd::Code { name, at } => {
             let now = at.unwrap_or_else(unix_now);
