@@ -18,6 +18,8 @@ mod session;
 
 #[cfg(test)]
 mod script;
+#[cfg(test)]
+mod yubikit_tests;
 
 use serde::Serialize;
 

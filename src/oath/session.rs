@@ -50,7 +50,8 @@ const HOTP_VALID_TO: u64 = i64::MAX as u64;
 const PREFIX_BUG: (Version, Version) = (Version(4, 0, 0), Version(4, 3, 5));
 
 impl<'t> OathSession<'t> {
-    /// SELECTs the applet. `6A82`: no OATH applet (or disabled).
+    /// SELECTs the applet. `6A82` (and `6999`, `6B00`, `6D00`, as yubikit
+    /// reads them): no OATH applet, or it is disabled.
     pub fn select(t: &'t mut dyn Transport) -> Result<Self, OathError> {
         let info = select_applet(t)?;
         let has_key = info.challenge.is_some();
@@ -332,7 +333,10 @@ fn select_applet(t: &mut dyn Transport) -> Result<SelectInfo, OathError> {
     let resp = transmit_chained(t, &commands::select()?, super::ins::SEND_REMAINING)?;
     match resp.sw.decode() {
         Sw::Ok => commands::parse_select(resp.data()),
-        Sw::NotFound => Err(OathError::NotAvailable),
+        // As yubikit: these all mean "no such applet here".
+        Sw::NotFound | Sw::InsNotSupported | Sw::WrongP1P2 | Sw::Unknown(0x6999) => {
+            Err(OathError::NotAvailable)
+        }
         _ => Err(OathError::Status {
             op: "SELECT",
             sw: resp.sw,

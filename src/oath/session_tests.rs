@@ -108,9 +108,16 @@ fn select_errors() {
         err(OathSession::select(&mut card)),
         OathError::Malformed(_)
     ));
-    let mut card = Script::new().expect(SELECT, "6D 00");
+    for sw in ["6D 00", "6B 00", "69 99"] {
+        let mut card = Script::new().expect(SELECT, sw);
+        assert!(matches!(
+            err(OathSession::select(&mut card)),
+            OathError::NotAvailable
+        ));
+    }
+    let mut card = Script::new().expect(SELECT, "6F 00");
     match err(OathSession::select(&mut card)) {
-        OathError::Status { op: "SELECT", sw } => assert_eq!(sw.0, 0x6D00),
+        OathError::Status { op: "SELECT", sw } => assert_eq!(sw.0, 0x6F00),
         e => panic!("{e:?}"),
     }
 }
