@@ -124,7 +124,7 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
         OathCmd::Delete { name } => with_oath(g, Access::Exclusive, |_, s| {
             let cred = find(s, name)?;
             s.delete(&cred.raw_id)?;
-            let id = cred.id.to_string();
+            let id = cred.id.to_id_string();
             Ok(Report::new(json!({ "deleted": id }), format!("deleted {id}")))
         }),
         OathCmd::Rename { old, new } => with_oath(g, Access::Exclusive, |_, s| {
@@ -140,7 +140,7 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
                 ));
             }
             s.rename(&cred.raw_id, &new_id)?;
-            let (from, to) = (cred.id.to_string(), new_id.to_string());
+            let (from, to) = (cred.id.to_id_string(), new_id.to_id_string());
             Ok(Report::new(json!({ "renamed": { "from": from, "to": to } }), format!("renamed {from} to {to}")))
         }),
         OathCmd::Password(PasswordCmd::Set { new_password_file }) => {
@@ -182,7 +182,7 @@ fn split_issuer(s: &str) -> (Option<&str>, &str) {
 
 pub fn credential_json(c: &Credential) -> Value {
     json!({
-        "id": c.id.to_string(),
+        "id": c.id.to_id_string(),
         "issuer": c.id.issuer,
         "name": c.id.name,
         "type": match c.id.oath_type { OathType::Totp => "totp", OathType::Hotp => "hotp" },
@@ -237,12 +237,12 @@ fn find(s: &mut OathSession<'_>, name: &str) -> Result<Credential, CliError> {
 }
 
 fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, CliError> {
-    if let Some(c) = creds.iter().find(|c| c.id.to_string() == name || c.raw_id == name.as_bytes()) {
+    if let Some(c) = creds.iter().find(|c| c.id.to_id_string() == name || c.raw_id == name.as_bytes()) {
         return Ok(c.clone());
     }
     let needle = name.to_lowercase();
     let mut hits: Vec<Credential> =
-        creds.into_iter().filter(|c| c.id.to_string().to_lowercase().contains(&needle)).collect();
+        creds.into_iter().filter(|c| c.id.to_id_string().to_lowercase().contains(&needle)).collect();
     match hits.len() {
         1 => Ok(hits.remove(0)),
         0 => Err(CliError::new(
@@ -263,7 +263,7 @@ fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, CliError> {
 
 fn code_json(c: &Credential, touch: Option<bool>, code: Option<&Code>) -> Value {
     json!({
-        "id": c.id.to_string(),
+        "id": c.id.to_id_string(),
         "type": match c.id.oath_type { OathType::Totp => "totp", OathType::Hotp => "hotp" },
         "touch": touch,
         "code": code.map(|c| c.value.clone()),
@@ -344,7 +344,7 @@ fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, CliError> {
         }
         let mut cred = s.put(&data)?;
         cred.touch = Some(a.touch);
-        let id = cred.id.to_string();
+        let id = cred.id.to_id_string();
         Ok(Report::new(json!({ "added": credential_json(&cred) }), format!("added {id}")))
     })
 }

@@ -204,7 +204,7 @@ pub async fn enroll<I: IamApi>(
             device_serial: None,
             key_serial: key.serial,
             device_name: Some(plan.device_name.clone()),
-            credential_id: Some(plan.cred_id.to_string()),
+            credential_id: Some(plan.cred_id.to_id_string()),
             detail: None,
         },
     };
@@ -237,7 +237,7 @@ pub async fn enroll<I: IamApi>(
                 account_id: plan.account_id,
                 device_serial: done.device.unwrap_or_default(),
                 key_serial: key.serial,
-                credential_id: plan.cred_id.to_string(),
+                credential_id: plan.cred_id.to_id_string(),
                 touch: opts.touch,
                 total_ms: clock.started.elapsed().as_secs_f64() * 1e3,
                 steps: clock.steps,
@@ -330,7 +330,7 @@ fn check_key(key: &mut OathSession<'_>, capacity: usize, id: &CredentialId, forc
     let raw = id.to_bytes();
     let exists = creds.iter().any(|c| c.raw_id == raw);
     if exists && !force {
-        return Err(EnrollError::CredentialExists { id: id.to_string() });
+        return Err(EnrollError::CredentialExists { id: id.to_id_string() });
     }
     if !exists && creds.len() >= capacity {
         return Err(EnrollError::KeyFull { capacity });
