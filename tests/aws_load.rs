@@ -72,14 +72,23 @@ fn load_follows_the_standard_chain_and_flags() {
         assert_eq!(iam.region().as_deref(), Some("eu-west-2"));
         iam.account_alias().await.unwrap();
 
-        // Environment credentials and AWS_ENDPOINT_URL_IAM, no region anywhere.
+        // Environment credentials and AWS_ENDPOINT_URL_IAM (which beats
+        // AWS_ENDPOINT_URL), no region anywhere.
         std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
         std::env::set_var("AWS_ENDPOINT_URL_IAM", &proxy);
         let iam = load(&AwsOptions::default()).await.unwrap();
         assert_eq!(iam.region().as_deref(), Some("us-east-1"));
-        assert_eq!(iam.endpoint(), proxy);
         iam.account_alias().await.unwrap();
+        assert_eq!(iam.endpoint(), proxy);
+
+        // AWS_ENDPOINT_URL alone is honoured too.
+        std::env::remove_var("AWS_ENDPOINT_URL_IAM");
+        std::env::set_var("AWS_ENDPOINT_URL", &proxy);
+        let iam = load(&AwsOptions::default()).await.unwrap();
+        iam.account_alias().await.unwrap();
+        assert_eq!(iam.endpoint(), proxy);
 
         // --region wins.
         let iam = load(&AwsOptions {
@@ -90,12 +99,14 @@ fn load_follows_the_standard_chain_and_flags() {
         .unwrap();
         assert_eq!(iam.region().as_deref(), Some("eu-central-1"));
 
-        // Throttling is retried with backoff (5 attempts): four throttles
-        // are absorbed, a fifth would not be.
-        fault("ListAccountAliases", "throttle", 4, "");
+        // Throttling is retried with backoff, 5 attempts a call (two
+        // throttles here keep the test short: backoff ceilings 1 s + 2 s).
+        assert_eq!(iam.max_attempts(), mfakey::aws::config::MAX_ATTEMPTS);
+        assert_eq!(mfakey::aws::config::MAX_ATTEMPTS, 5);
+        fault("ListAccountAliases", "throttle", 2, "");
         let started = Instant::now();
         iam.account_alias().await.unwrap();
-        eprintln!("4 throttles absorbed in {:?}", started.elapsed());
+        eprintln!("2 throttles absorbed in {:?}", started.elapsed());
 
         // --endpoint-url must be a URL.
         assert!(matches!(

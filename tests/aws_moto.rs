@@ -257,6 +257,29 @@ fn dropped_connection_is_an_unreachable_endpoint() {
 }
 
 #[test]
+fn a_single_dropped_connection_is_retried() {
+    block_on(async {
+        let (iam, raw) = test_iam(2).await;
+        let user = new_user(&raw, "drop1").await;
+        fault("GetUser", "drop", 1, &user);
+        assert_eq!(iam.get_user(&user).await.unwrap().name, user);
+    });
+}
+
+#[test]
+fn expired_session_credentials() {
+    block_on(async {
+        let (iam, raw) = test_iam(2).await;
+        let user = new_user(&raw, "expired").await;
+        fault("ListMFADevices", "expired_token", 1, &user);
+        match iam.list_mfa_devices(&user).await {
+            Err(AwsError::ExpiredCredentials { code, .. }) => assert_eq!(code, "ExpiredToken"),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
 fn moto_errors_map_to_variants() {
     block_on(async {
         let (iam, _) = test_iam(2).await;

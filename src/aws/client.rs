@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use aws_config::SdkConfig;
-use aws_sdk_iam::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_iam::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::error::BoxError;
 use aws_sdk_iam::primitives::{Blob, DateTime, DateTimeFormat};
@@ -23,7 +25,7 @@ const DEFAULT_ENDPOINT: &str = "https://iam.amazonaws.com";
 #[derive(Debug, Clone)]
 pub struct Iam {
     client: aws_sdk_iam::Client,
-    endpoint: String,
+    endpoint: EndpointCapture,
     attempts: u32,
 }
 
@@ -31,22 +33,33 @@ impl Iam {
     /// Builds the client from a loaded SDK configuration
     /// (see [`crate::aws::config::sdk_config`]).
     pub fn from_sdk_config(config: &SdkConfig) -> Self {
-        let endpoint = config
+        // Until the first request shows the endpoint the SDK resolved.
+        let guess = config
             .endpoint_url()
             .map(str::to_string)
             .or_else(|| std::env::var("AWS_ENDPOINT_URL_IAM").ok())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let endpoint = EndpointCapture(Arc::new(Mutex::new(origin(&guess))));
         let attempts = config.retry_config().map_or(1, |r| r.max_attempts());
+        let iam_config = aws_sdk_iam::config::Builder::from(config)
+            .interceptor(endpoint.clone())
+            .build();
         Iam {
-            client: aws_sdk_iam::Client::new(config),
+            client: aws_sdk_iam::Client::from_conf(iam_config),
             endpoint,
             attempts,
         }
     }
 
-    /// The endpoint named in error messages.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// The IAM endpoint (`scheme://host[:port]`) the requests go to, as
+    /// named in error messages.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.get()
+    }
+
+    /// Attempts per call (first try and retries).
+    pub fn max_attempts(&self) -> u32 {
+        self.attempts
     }
 
     /// The region the requests are signed for.
@@ -59,7 +72,7 @@ impl Iam {
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
     {
-        AwsError::from_sdk(action, &self.endpoint, self.attempts, e)
+        AwsError::from_sdk(action, &self.endpoint.get(), self.attempts, e)
     }
 }
 
@@ -303,5 +316,63 @@ impl Intercept for DateCapture {
             }
         }
         Ok(())
+    }
+}
+
+/// `scheme://authority` of a URL, without path or trailing slash.
+fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => url.trim_end_matches('/').to_string(),
+    }
+}
+
+/// Keeps the endpoint of the latest request, as the SDK resolved it (flag,
+/// `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL` or AWS's own).
+#[derive(Debug, Clone)]
+struct EndpointCapture(Arc<Mutex<String>>);
+
+impl EndpointCapture {
+    fn get(&self) -> String {
+        self.0.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Intercept for EndpointCapture {
+    fn name(&self) -> &'static str {
+        "mfakey::EndpointCapture"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = origin(context.request().uri());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn origin_drops_path_and_query() {
+        assert_eq!(
+            origin("https://iam.amazonaws.com/"),
+            "https://iam.amazonaws.com"
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:5000/?Action=x"),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(origin("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
     }
 }

@@ -27,12 +27,13 @@ This proxy sits between the client and moto and behaves like real IAM there:
 
 Control endpoints (fault injection for tests), all JSON:
   POST /__proxy__/fault         {"action": "EnableMFADevice" | "*",
-                                 "mode": "throttle|error500|drop|access_denied",
+                                 "mode": "throttle|error500|drop|access_denied|expired_token",
                                  "times": 1, "match": {"UserName": "bob"}}
         the next `times` matching requests fail that way without reaching
         moto. `match` (optional) restricts to requests whose form parameters
         have those values, so parallel tests do not disturb one another.
-        drop = close the connection without any answer (the endpoint going away).
+        drop = close the connection without any answer (the endpoint going away);
+        expired_token = 403 ExpiredToken, as for expired session credentials.
   POST /__proxy__/clock_offset  {"seconds": N}
   POST /__proxy__/reset         clears faults, the clock offset and the
                                 enable log (remembered seeds are kept: they
@@ -62,6 +63,7 @@ import urllib.parse
 import uuid
 
 STEP = 30
+MODES = ("throttle", "error500", "drop", "access_denied", "expired_token")
 DIGITS = 6
 WINDOW = 1  # steps either side of the proxy's current step
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -229,8 +231,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.json_answer(200, entries)
         if path == "/__proxy__/fault" and body is not None:
             mode = req.get("mode")
-            if mode not in ("throttle", "error500", "drop", "access_denied"):
-                return self.json_answer(400, {"error": "mode must be throttle|error500|drop|access_denied"})
+            if mode not in MODES:
+                return self.json_answer(400, {"error": "mode must be one of " + "|".join(MODES)})
             fault = {
                 "action": str(req.get("action", "*")),
                 "mode": mode,
@@ -269,6 +271,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.iam_error(400, "Throttling", "Rate exceeded")
         if mode == "error500":
             return self.iam_error(500, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure.", sender=False)
+        if mode == "expired_token":
+            return self.iam_error(403, "ExpiredToken", "The security token included in the request is expired")
         if mode == "access_denied":
             return self.iam_error(
                 403, "AccessDenied",
