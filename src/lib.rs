@@ -6,6 +6,7 @@
 //! reached through a transport.
 
 pub mod apdu;
+pub mod aws;
 pub mod cli;
 pub mod device;
 pub mod management;

@@ -1,0 +1,98 @@
+//! The IAM calls an enrollment needs, as a trait the workflow is generic over.
+//! Implemented by [`crate::aws::Iam`] (the AWS SDK) and
+//! [`crate::aws::fake::FakeIam`] (in memory, for unit tests).
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use crate::aws::AwsError;
+use crate::secret::SecretBytes;
+
+/// An IAM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub arn: String,
+    pub account_id: String,
+}
+
+/// An MFA device assigned to a user (virtual, hardware TOTP or FIDO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    pub serial: String,
+    pub enable_date: Option<SystemTime>,
+}
+
+/// A virtual MFA device of the account. Never holds a seed, even where the
+/// server sends one (moto does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualMfaDevice {
+    pub serial: String,
+    /// The user it is enabled for; `None` when unassigned.
+    pub user: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A virtual MFA device just created: its serial (ARN) and its seed, which
+/// IAM returns only once.
+#[derive(Debug)]
+pub struct CreatedDevice {
+    pub serial: String,
+    pub seed: SecretBytes,
+}
+
+/// The IAM operations of an enrollment. Every call maps failures to
+/// [`AwsError`]; the real client retries throttling and transient failures
+/// before giving up.
+pub trait IamApi: Sync {
+    /// GetUser. An empty `name` means the caller's own user.
+    fn get_user(&self, name: &str) -> impl Future<Output = Result<User, AwsError>> + Send;
+
+    /// ListMFADevices for `user`, all pages.
+    fn list_mfa_devices(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Vec<MfaDevice>, AwsError>> + Send;
+
+    /// ListVirtualMFADevices (`Unassigned` or `Any`), all pages.
+    fn list_virtual_mfa_devices(
+        &self,
+        unassigned_only: bool,
+    ) -> impl Future<Output = Result<Vec<VirtualMfaDevice>, AwsError>> + Send;
+
+    /// CreateVirtualMFADevice. `path` is `/` or `/something/`.
+    fn create_virtual_mfa_device(
+        &self,
+        name: &str,
+        path: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<CreatedDevice, AwsError>> + Send;
+
+    /// EnableMFADevice with two consecutive codes (T-1, T).
+    fn enable_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// DeactivateMFADevice.
+    fn deactivate_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// DeleteVirtualMFADevice.
+    fn delete_virtual_mfa_device(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The account alias (ListAccountAliases), if one is set.
+    fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// IAM's clock: the `Date` header of a fresh IAM answer (1 s resolution).
+    fn server_time(&self) -> impl Future<Output = Result<SystemTime, AwsError>> + Send;
+}

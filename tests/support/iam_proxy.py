@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""A code-checking IAM proxy in front of moto's server, for mfakey's tests.
+
+moto's EnableMFADevice accepts any codes (even for a device that does not
+exist), so a test cannot learn from moto whether the right codes were sent.
+This proxy sits between the client and moto and behaves like real IAM there:
+
+* CreateVirtualMFADevice: forwarded; the seed in the answer is remembered in
+  memory only (never logged, never written), keyed by the device serial.
+* EnableMFADevice / ResyncMFADevice: AuthenticationCode1/2 must be the TOTP
+  codes (HMAC-SHA1, 6 digits, 30 s steps) of two consecutive steps T-1, T
+  where T is within +-1 step of the proxy's clock (S-1 <= T <= S+1, with
+  S = floor(now / 30)). So a pair generated up to ~30 s before or after the
+  proxy's "now" is accepted, and one computed more than a full step away is
+  refused. Refusals answer exactly like IAM: HTTP 403, awsQuery ErrorResponse
+  with Code InvalidAuthenticationCode (botocore's IAM model gives 403), and
+  are not forwarded. An unknown serial answers NoSuchEntity (404), as AWS does.
+  Accepted EnableMFADevice calls are forwarded to moto; accepted
+  ResyncMFADevice calls are answered here (moto does not implement it).
+* Every EnableMFADevice/ResyncMFADevice adds one JSON line to --log FILE
+  (and to the in-memory list behind GET /__proxy__/enables):
+  {"action", "serial", "user", "accepted", "step", "reason", "time"};
+  never seeds, never codes.
+* "now" is the real clock plus the offset set by /__proxy__/clock_offset. The
+  offset moves both the Date header of every answer and the clock the codes
+  are checked against: it plays an AWS whose clock differs from the host's.
+
+Control endpoints (fault injection for tests), all JSON:
+  POST /__proxy__/fault         {"action": "EnableMFADevice" | "*",
+                                 "mode": "throttle|error500|drop|access_denied|expired_token",
+                                 "times": 1, "match": {"UserName": "bob"}}
+        the next `times` matching requests fail that way without reaching
+        moto. `match` (optional) restricts to requests whose form parameters
+        have those values, so parallel tests do not disturb one another.
+        drop = close the connection without any answer (the endpoint going away);
+        expired_token = 403 ExpiredToken, as for expired session credentials.
+  POST /__proxy__/clock_offset  {"seconds": N}
+  POST /__proxy__/reset         clears faults, the clock offset and the
+                                enable log (remembered seeds are kept: they
+                                mirror moto's state)
+  GET  /__proxy__/enables       the enable log entries, a JSON array
+  GET  /__proxy__/health        {"ok": true}
+
+Usage: iam_proxy.py --listen-port 0 --upstream http://127.0.0.1:MOTOPORT [--log FILE]
+Prints "listening PORT" on stdout once ready. Binds 127.0.0.1 only.
+Standard library only.
+"""
+
+import argparse
+import base64
+import email.utils
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+STEP = 30
+MODES = ("throttle", "error500", "drop", "access_denied", "expired_token")
+DIGITS = 6
+WINDOW = 1  # steps either side of the proxy's current step
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+    "te", "trailers", "transfer-encoding", "upgrade", "content-length", "date",
+    "server",
+}
+
+
+def totp(seed: bytes, step: int) -> str:
+    mac = hmac.new(seed, struct.pack(">Q", step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
+    return str(value % (10 ** DIGITS)).zfill(DIGITS)
+
+
+def decode_seed(text: str):
+    """IAM's Base32StringSeed is base64 of the base32 text of the seed."""
+    try:
+        b32 = base64.b64decode(text, validate=True).decode("ascii")
+        b32 = b32.strip().rstrip("=").upper()
+        return base64.b32decode(b32 + "=" * (-len(b32) % 8))
+    except Exception:
+        return None
+
+
+def xml_text(body: str, tag: str):
+    start = body.find("<%s>" % tag)
+    if start < 0:
+        return None
+    start += len(tag) + 2
+    end = body.find("</%s>" % tag, start)
+    return body[start:end] if end >= 0 else None
+
+
+def xml_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class State:
+    def __init__(self, log_path):
+        self.lock = threading.Lock()
+        self.seeds = {}  # serial -> seed bytes; memory only
+        self.faults = []  # dicts: action, mode, times, match
+        self.offset = 0.0
+        self.enables = []
+        self.log_path = log_path
+
+    def now(self) -> float:
+        with self.lock:
+            return time.time() + self.offset
+
+    def take_fault(self, action, params):
+        with self.lock:
+            for f in self.faults:
+                if f["action"] not in ("*", action) or f["times"] <= 0:
+                    continue
+                if any(params.get(k) != v for k, v in f["match"].items()):
+                    continue
+                f["times"] -= 1
+                mode = f["mode"]
+                self.faults = [g for g in self.faults if g["times"] > 0]
+                return mode
+        return None
+
+    def record(self, entry):
+        line = json.dumps(entry, sort_keys=True)
+        with self.lock:
+            self.enables.append(entry)
+            if self.log_path:
+                with open(self.log_path, "a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+
+
+def check_codes(seed: bytes, code1: str, code2: str, now: float):
+    """Returns the accepted step T, or None."""
+    if not (len(code1) == DIGITS and code1.isdigit() and len(code2) == DIGITS and code2.isdigit()):
+        return None
+    current = int(now // STEP)
+    for t in range(current - WINDOW, current + WINDOW + 1):
+        if hmac.compare_digest(totp(seed, t - 1), code1) and hmac.compare_digest(totp(seed, t), code2):
+            return t
+    return None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "iam-proxy"
+    sys_version = ""
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle and
+        # delayed ACKs add ~40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):  # request lines only, and only with -v
+        if self.server.verbose:
+            sys.stderr.write("iam_proxy: " + (fmt % args) + "\n")
+
+    # --- plumbing ---------------------------------------------------------
+
+    def read_body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def http_date(self) -> str:
+        return email.utils.formatdate(self.server.state.now(), usegmt=True)
+
+    def answer(self, status, body: bytes, ctype="text/xml", extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_response(self, code, message=None):
+        # The Date header carries the (possibly offset) proxy clock.
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+        self.send_header("Date", self.http_date())
+
+    def iam_error(self, status, code, message, sender=True):
+        rid = str(uuid.uuid4())
+        body = (
+            '<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code>'
+            "<Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>"
+            % (IAM_NS, "Sender" if sender else "Receiver", code, xml_escape(message), rid)
+        ).encode()
+        self.answer(status, body, extra=[("x-amzn-RequestId", rid)])
+
+    def json_answer(self, status, obj):
+        self.answer(status, json.dumps(obj).encode(), ctype="application/json")
+
+    # --- dispatch ---------------------------------------------------------
+
+    def do_GET(self):
+        if self.path.startswith("/__proxy__/"):
+            return self.control(None)
+        return self.forward(b"")
+
+    def do_POST(self):
+        body = self.read_body()
+        if self.path.startswith("/__proxy__/"):
+            return self.control(body)
+        return self.forward(body)
+
+    def control(self, body):
+        st = self.server.state
+        path = self.path.split("?", 1)[0]
+        try:
+            req = json.loads(body.decode() or "{}") if body is not None else {}
+        except ValueError:
+            return self.json_answer(400, {"error": "body is not JSON"})
+        if path == "/__proxy__/health":
+            return self.json_answer(200, {"ok": True})
+        if path == "/__proxy__/enables" and body is None:
+            with st.lock:
+                entries = list(st.enables)
+            return self.json_answer(200, entries)
+        if path == "/__proxy__/fault" and body is not None:
+            mode = req.get("mode")
+            if mode not in MODES:
+                return self.json_answer(400, {"error": "mode must be one of " + "|".join(MODES)})
+            fault = {
+                "action": str(req.get("action", "*")),
+                "mode": mode,
+                "times": int(req.get("times", 1)),
+                "match": {str(k): str(v) for k, v in (req.get("match") or {}).items()},
+            }
+            with st.lock:
+                st.faults.append(fault)
+            return self.json_answer(200, {"ok": True})
+        if path == "/__proxy__/clock_offset" and body is not None:
+            with st.lock:
+                st.offset = float(req.get("seconds", 0))
+            return self.json_answer(200, {"ok": True})
+        if path == "/__proxy__/reset" and body is not None:
+            with st.lock:
+                st.faults = []
+                st.offset = 0.0
+                st.enables = []
+            return self.json_answer(200, {"ok": True})
+        return self.json_answer(404, {"error": "unknown control endpoint"})
+
+    def forward(self, body: bytes):
+        st = self.server.state
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+        action = params.get("Action", "")
+
+        mode = st.take_fault(action, params)
+        if mode == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if mode == "throttle":
+            return self.iam_error(400, "Throttling", "Rate exceeded")
+        if mode == "error500":
+            return self.iam_error(500, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure.", sender=False)
+        if mode == "expired_token":
+            return self.iam_error(403, "ExpiredToken", "The security token included in the request is expired")
+        if mode == "access_denied":
+            return self.iam_error(
+                403, "AccessDenied",
+                "User: arn:aws:iam::123456789012:user/moto is not authorized to perform: iam:%s "
+                "because no identity-based policy allows the iam:%s action" % (action, action))
+
+        if action in ("EnableMFADevice", "ResyncMFADevice"):
+            if not self.check_enable(action, params):
+                return
+            if action == "ResyncMFADevice":
+                rid = str(uuid.uuid4())
+                body_out = ('<ResyncMFADeviceResponse xmlns="%s"><ResponseMetadata><RequestId>%s'
+                            "</RequestId></ResponseMetadata></ResyncMFADeviceResponse>" % (IAM_NS, rid)).encode()
+                return self.answer(200, body_out)
+
+        status, headers, data = self.upstream(body)
+        if status is None:
+            return self.iam_error(502, "ServiceUnavailable", "upstream moto is not reachable", sender=False)
+
+        if action == "CreateVirtualMFADevice" and status == 200:
+            text = data.decode("utf-8", "replace")
+            serial, seed = xml_text(text, "SerialNumber"), xml_text(text, "Base32StringSeed")
+            raw = decode_seed(seed) if seed else None
+            if serial and raw:
+                with st.lock:
+                    st.seeds[serial] = raw
+        elif action == "DeleteVirtualMFADevice" and status == 200:
+            with st.lock:
+                st.seeds.pop(params.get("SerialNumber"), None)
+
+        extra = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-type"]
+        ctype = next((v for k, v in headers if k.lower() == "content-type"), "text/xml")
+        self.answer(status, data, ctype=ctype, extra=extra)
+
+    def check_enable(self, action, params) -> bool:
+        """True when the request may proceed; otherwise the answer was sent."""
+        st = self.server.state
+        serial, user = params.get("SerialNumber", ""), params.get("UserName", "")
+        now = st.now()
+        with st.lock:
+            seed = st.seeds.get(serial)
+        entry = {"action": action, "serial": serial, "user": user, "accepted": False,
+                 "step": None, "reason": None,
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
+        if seed is None:
+            entry["reason"] = "unknown serial"
+            st.record(entry)
+            self.iam_error(404, "NoSuchEntity", "VirtualMFADevice with serial number %s doesn't exist." % serial)
+            return False
+        step = check_codes(seed, params.get("AuthenticationCode1", ""), params.get("AuthenticationCode2", ""), now)
+        if step is None:
+            entry["reason"] = "codes are not two consecutive codes within +-%d step of now" % WINDOW
+            st.record(entry)
+            self.iam_error(403, "InvalidAuthenticationCode", "Authentication code for device is not valid.")
+            return False
+        entry["accepted"], entry["step"] = True, step
+        st.record(entry)
+        return True
+
+    def upstream(self, body: bytes):
+        up = self.server.upstream
+        conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["Content-Length"] = str(len(body))
+        try:
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        except OSError:
+            return None, [], b""
+        finally:
+            conn.close()
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--listen-port", type=int, default=0)
+    ap.add_argument("--upstream", required=True, help="moto server URL, http://127.0.0.1:PORT")
+    ap.add_argument("--log", help="append one JSON line per EnableMFADevice/ResyncMFADevice")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log request lines to stderr")
+    args = ap.parse_args()
+
+    upstream = urllib.parse.urlsplit(args.upstream)
+    if upstream.scheme != "http" or not upstream.hostname:
+        ap.error("--upstream must be http://HOST:PORT")
+    server = Server(("127.0.0.1", args.listen_port), Handler)
+    server.state = State(args.log)
+    server.upstream = upstream
+    server.verbose = args.verbose
+    print("listening %d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
