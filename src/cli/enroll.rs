@@ -262,7 +262,7 @@ fn aws_kind(e: &AwsError) -> &'static str {
         AwsError::LimitExceeded { .. } => "limit_exceeded",
         AwsError::EntityAlreadyExists { .. } => "entity_already_exists",
         AwsError::Throttling { .. } => "throttling",
-        AwsError::InvalidAuthenticationCode { .. } => "invalid_authentication_code",
+        AwsError::InvalidAuthenticationCode => "invalid_authentication_code",
         AwsError::EndpointUnreachable { .. } => "endpoint_unreachable",
         AwsError::ExpiredCredentials { .. } => "expired_credentials",
         AwsError::NoCredentials { .. } => "no_credentials",

@@ -413,7 +413,7 @@ async fn finish<I: IamApi>(
     done.enable_attempted = true;
     match iam.enable_mfa_device(&opts.user, serial, &c1, &c2).await {
         Ok(()) => {}
-        Err(AwsError::InvalidAuthenticationCode { .. }) => {
+        Err(AwsError::InvalidAuthenticationCode) => {
             progress(Progress::RetryCodes);
             let later = (unix_now() / PERIOD).max(step + 1);
             let (c1, c2) = codes_from_key(key, &cred, seed, later, opts.touch, progress)?;
