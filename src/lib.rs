@@ -10,3 +10,4 @@ pub mod secret;
 pub mod tlv;
 pub mod transport;
 pub mod version;
+pub mod virtual_key;
