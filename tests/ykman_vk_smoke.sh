@@ -22,8 +22,6 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
 STATE="$WORK/vk-state.json"
 CARD_PID=""
-export HOME="$WORK/home" # ykman keeps history and remembered keys under ~
-mkdir -p "$HOME"
 
 cleanup() {
     if [[ -n "$CARD_PID" ]] && kill -0 "$CARD_PID" 2>/dev/null; then
@@ -38,11 +36,17 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 if [[ -z "${VK_BIN:-}" ]]; then
+    # A target dir shared between worktrees can hold another worktree's build
+    # of the same package: touch our sources so cargo rebuilds from them.
+    touch "$HERE/../src/lib.rs" "$HERE/../src/bin/virtual-yubikey.rs"
     (cd "$HERE/.." && cargo build --quiet --bin virtual-yubikey)
     cp "${CARGO_TARGET_DIR:-$HERE/../target}/debug/virtual-yubikey" "$WORK/virtual-yubikey"
     VK_BIN="$WORK/virtual-yubikey"
 fi
+"$VK_BIN" --help | grep -q -- "--vpcd" || fail "$VK_BIN is not a virtual-yubikey build"
 export VK_BIN
+export HOME="$WORK/home" # ykman keeps history and remembered keys under ~ (after cargo, which needs the real one)
+mkdir -p "$HOME"
 
 # Card options for the current phase (touch policy, firmware, ...).
 CARD_ARGS=()

@@ -46,8 +46,8 @@ const INS_SEND_REMAINING: u8 = 0xA5;
 const PROP_REQUIRE_TOUCH: u8 = 0x02;
 /// Longest credential id the key stores.
 const MAX_ID_LEN: usize = 64;
-/// The spec asks clients to pad keys to the HMAC minimum of 14 bytes.
-const MIN_KEY_LEN: usize = 14;
+/// Longest TOTP challenge accepted (Yubico's applet: one hash block).
+const MAX_CHALLENGE_LEN: usize = 64;
 /// Most data bytes in one answer; the rest waits for SEND REMAINING.
 pub(crate) const CHUNK: usize = 0xFF;
 
@@ -312,6 +312,16 @@ impl OathApplet {
             self.pending.clear();
             return status(SW_SECURITY);
         }
+        let p1p2_ok = match cmd.ins {
+            INS_RESET => cmd.p1p2() == 0xDEAD,
+            INS_CALCULATE | INS_CALCULATE_ALL => cmd.p1 == 0 && cmd.p2 <= 1,
+            INS_SEND_REMAINING => true,
+            _ => cmd.p1p2() == 0,
+        };
+        if !p1p2_ok {
+            self.pending.clear();
+            return status(SW_WRONG_P1P2);
+        }
         if cmd.ins == INS_SEND_REMAINING {
             return self.send_remaining();
         }
@@ -320,7 +330,7 @@ impl OathApplet {
             INS_PUT => self.put(&cmd.data).map(|()| Vec::new()),
             INS_DELETE => self.delete(&cmd.data).map(|()| Vec::new()),
             INS_SET_CODE => self.set_code(&cmd.data).map(|()| Vec::new()),
-            INS_RESET => self.reset(cmd.p1p2()).map(|()| Vec::new()),
+            INS_RESET => self.reset().map(|()| Vec::new()),
             INS_RENAME => self.rename(&cmd.data).map(|()| Vec::new()),
             INS_LIST => Ok(self.list()),
             INS_CALCULATE => self.calculate(&cmd.data, cmd.p2),
@@ -401,7 +411,9 @@ impl OathApplet {
         if !(6..=8).contains(&digits) {
             return Err(SW_WRONG_DATA);
         }
-        if key.len() < MIN_KEY_LEN || key.len() > algo.block_size() {
+        // Keys shorter than 14 bytes are accepted as Yubico's applet does (HMAC
+        // pads with zeros anyway); longer than a block the client must hash.
+        if key.len() > algo.block_size() {
             return Err(SW_WRONG_DATA);
         }
         if prop & !0x03 != 0 {
@@ -491,19 +503,16 @@ impl OathApplet {
     }
 
     /// INS A2 CALCULATE: `71 id` `74 challenge`; P2 01 truncated, 00 full.
+    /// HOTP ignores the challenge but, like Yubico's applet, wants the tag.
     fn calculate(&mut self, data: &[u8], p2: u8) -> Result<Vec<u8>, u16> {
-        let truncated = match p2 {
-            0 => false,
-            1 => true,
-            _ => return Err(SW_WRONG_P1P2),
-        };
+        let truncated = p2 == 1;
         let tlvs = all_tlvs(data)?;
         let id = tag_value(&tlvs, TAG_NAME).ok_or(SW_WRONG_DATA)?;
-        let challenge = tag_value(&tlvs, TAG_CHALLENGE);
+        let challenge = tag_value(&tlvs, TAG_CHALLENGE).ok_or(SW_WRONG_DATA)?;
         let i = self.find(id).ok_or(SW_NO_SUCH_OBJECT)?;
         let cred = &self.data.credentials[i];
         let msg = match cred.oath_type {
-            OathType::Totp => challenge.ok_or(SW_WRONG_DATA)?.to_vec(),
+            OathType::Totp => totp_challenge(challenge)?.to_vec(),
             OathType::Hotp => cred.counter.to_be_bytes().to_vec(),
         };
         if cred.touch {
@@ -524,12 +533,8 @@ impl OathApplet {
     /// INS A4 CALCULATE ALL: `74 challenge`; per credential `71 id` then a
     /// code, or `77` (HOTP) / `7C` (touch) with the digits and no code.
     fn calculate_all(&mut self, data: &[u8], p2: u8) -> Result<Vec<u8>, u16> {
-        let truncated = match p2 {
-            0 => false,
-            1 => true,
-            _ => return Err(SW_WRONG_P1P2),
-        };
-        let challenge = first_tag(data, TAG_CHALLENGE)?;
+        let truncated = p2 == 1;
+        let challenge = totp_challenge(first_tag(data, TAG_CHALLENGE)?)?;
         let mut out = Vec::new();
         for c in &self.data.credentials {
             crate::tlv::push(&mut out, TAG_NAME, &c.id);
@@ -553,6 +558,9 @@ impl OathApplet {
         let tlvs = all_tlvs(data)?;
         let response = tag_value(&tlvs, TAG_RESPONSE).ok_or(SW_WRONG_DATA)?;
         let host_chal = tag_value(&tlvs, TAG_CHALLENGE).ok_or(SW_WRONG_DATA)?;
+        if host_chal.len() < 8 {
+            return Err(SW_WRONG_DATA);
+        }
         let expected = Zeroizing::new(hmac(ak.algo, ak.key.expose(), &card_chal));
         if !bool::from(expected.as_slice().ct_eq(response)) {
             self.unlocked = false;
@@ -587,8 +595,12 @@ impl OathApplet {
         let chal = tag_value(&tlvs, TAG_CHALLENGE).ok_or(SW_WRONG_DATA)?;
         let resp = tag_value(&tlvs, TAG_RESPONSE).ok_or(SW_WRONG_DATA)?;
         let expected = Zeroizing::new(hmac(algo, key, chal));
-        if !bool::from(expected.as_slice().ct_eq(resp)) {
+        if resp.len() != expected.len() {
             return Err(SW_WRONG_DATA);
+        }
+        // A well-formed response that does not match: 6984, as Yubico's applet.
+        if !bool::from(expected.as_slice().ct_eq(resp)) {
+            return Err(SW_NO_SUCH_OBJECT);
         }
         self.data.access_key = Some(AccessKey {
             algo,
@@ -602,10 +614,7 @@ impl OathApplet {
     }
 
     /// INS 04 RESET (P1 P2 = DE AD): wipes credentials and password, new salt.
-    fn reset(&mut self, p1p2: u16) -> Result<(), u16> {
-        if p1p2 != 0xDEAD {
-            return Err(SW_WRONG_P1P2);
-        }
+    fn reset(&mut self) -> Result<(), u16> {
         self.data = OathData::empty();
         self.end_session();
         self.dirty = true;
@@ -626,6 +635,14 @@ impl OathApplet {
             })
             .collect()
     }
+}
+
+/// A TOTP challenge: 1 to 64 bytes, else `6A80`.
+fn totp_challenge(c: &[u8]) -> Result<&[u8], u16> {
+    if c.is_empty() || c.len() > MAX_CHALLENGE_LEN {
+        return Err(SW_WRONG_DATA);
+    }
+    Ok(c)
 }
 
 /// `61xx` with the bytes still waiting (00 for 256 or more).

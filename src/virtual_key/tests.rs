@@ -267,13 +267,21 @@ fn padded_and_hashed_keys_give_the_codes_of_the_original_secret() {
     let mut k = key();
     select_oath(&mut k);
     let short = b"0123456789";
-    // Unpadded keys are refused; zero-padded to 14 they work.
-    assert_eq!(put(&mut k, b"short", 0x21, 6, short, false), 0x6A80);
-    assert_eq!(put(&mut k, b"short", 0x21, 6, &pad14(short), false), 0x9000);
+    // Zero-padded to 14 (as clients send it) or not, the code is the secret's.
+    assert_eq!(
+        put(&mut k, b"padded", 0x21, 6, &pad14(short), false),
+        0x9000
+    );
+    assert_eq!(put(&mut k, b"short", 0x21, 6, short, false), 0x9000);
     let t = 1_700_000_000;
+    let want = totp_rs(totp_rs::Algorithm::SHA1, 6, short, t);
+    assert_eq!(
+        calc(&mut k, b"padded", &totp_challenge(t, 30)).unwrap(),
+        want
+    );
     assert_eq!(
         calc(&mut k, b"short", &totp_challenge(t, 30)).unwrap(),
-        totp_rs(totp_rs::Algorithm::SHA1, 6, short, t)
+        want
     );
     // Longer than the block: refused; hashed first (as clients do) it works.
     let long = [0x5Au8; 100];
@@ -517,7 +525,7 @@ fn password_set_validate_and_clear() {
     let mut bad = set_code_data(&access, &[1; 8]);
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert_eq!(sw(&mut k, &apdu(0x03, 0, 0, &bad)), 0x6A80);
+    assert_eq!(sw(&mut k, &apdu(0x03, 0, 0, &bad)), 0x6984);
     assert!(!k.oath_has_password());
     assert_eq!(
         sw(&mut k, &apdu(0x03, 0, 0, &set_code_data(&access, &[1; 8]))),
@@ -825,4 +833,43 @@ fn garbage_and_truncated_input_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn parameters_and_challenges_are_checked_as_yubicos_applet_does() {
+    let mut k = key();
+    select_oath(&mut k);
+    put(&mut k, b"t", 0x21, 6, SHA1_SEED, false);
+    put(&mut k, b"h", 0x11, 6, SHA1_SEED, false);
+    // P1 P2 must be 00 00 (CALCULATE: P2 00 or 01).
+    let d = put_data(b"x", 0x21, 6, SHA1_SEED, false, None);
+    assert_eq!(sw(&mut k, &apdu(0x01, 0, 1, &d)), 0x6B00);
+    assert_eq!(sw(&mut k, &apdu(0xA1, 1, 0, &[])), 0x6B00);
+    assert_eq!(
+        sw(&mut k, &apdu(0xA2, 1, 1, &calc_data(b"t", &[0; 8]))),
+        0x6B00
+    );
+    let mut c = Vec::new();
+    tlv::push(&mut c, 0x74, &[0; 8]);
+    assert_eq!(sw(&mut k, &apdu(0xA4, 0, 2, &c)), 0x6B00);
+    // TOTP challenges of 1 to 64 bytes.
+    assert_eq!(calc(&mut k, b"t", &[]), Err(0x6A80));
+    assert_eq!(calc(&mut k, b"t", &[0; 65]), Err(0x6A80));
+    assert!(calc(&mut k, b"t", &[0; 64]).is_ok());
+    assert_eq!(sw(&mut k, &apdu(0xA4, 0, 1, &[0x74, 0])), 0x6A80);
+    // HOTP still wants the (empty) challenge tag, as ykman sends it.
+    let mut only_name = Vec::new();
+    tlv::push(&mut only_name, 0x71, b"h");
+    assert_eq!(sw(&mut k, &apdu(0xA2, 0, 1, &only_name)), 0x6A80);
+    assert_eq!(k.oath_credentials()[1].counter, 0);
+    // VALIDATE wants a host challenge of at least 8 bytes.
+    let salt = k.oath_salt();
+    let access = derive("pw", &salt);
+    sw(&mut k, &apdu(0x03, 0, 0, &set_code_data(&access, &[1; 8])));
+    let chal = tag(&select_oath(&mut k), 0x74).unwrap();
+    let mut v = Vec::new();
+    tlv::push(&mut v, 0x75, &hmac_sha1(&access, &chal));
+    tlv::push(&mut v, 0x74, &[7; 4]);
+    assert_eq!(sw(&mut k, &apdu(0xA3, 0, 0, &v)), 0x6A80);
+    assert_eq!(validate(&mut k, &access, &chal).1, 0x9000);
 }
