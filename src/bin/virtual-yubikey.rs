@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     let _ = std::io::stdout().flush();
     let verbose = args.verbose;
     let mut log = |line: &str| {
-        if verbose {
+        if verbose || line.starts_with("warning:") {
             eprintln!("virtual-yubikey: {line}");
         }
     };

@@ -24,6 +24,16 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:35963";
 /// How often a blocked read wakes up to look at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
 
+/// pcscd asks for the ATR every 400 ms; silence this long means the slot is
+/// not polled (a listening port that no reader thread serves).
+#[cfg(not(test))]
+const SILENT_READER: Duration = Duration::from_secs(3);
+#[cfg(test)]
+const SILENT_READER: Duration = Duration::from_millis(300);
+const SILENT_READER_WARNING: &str = "warning: connected, but the reader has sent nothing \
+     for 3 s: pcscd does not poll this vpcd port (in its reader.conf, vpcd entries that share \
+     one driver file overwrite each other's slots)";
+
 const CTRL_POWER_OFF: u8 = 0;
 const CTRL_POWER_ON: u8 = 1;
 const CTRL_RESET: u8 = 2;
@@ -96,11 +106,12 @@ enum ReadOutcome {
     Stopped,
 }
 
-/// Fills `buf`, waking up to check `stop`.
+/// Fills `buf`, waking up to check `stop` and to call `idle`.
 fn read_full(
     stream: &mut TcpStream,
     buf: &mut [u8],
     stop: &AtomicBool,
+    idle: &mut dyn FnMut(),
 ) -> Result<ReadOutcome, VpcdError> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -115,7 +126,10 @@ fn read_full(
                 if matches!(
                     e.kind(),
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
+                ) =>
+            {
+                idle()
+            }
             Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
                 return Ok(ReadOutcome::Eof)
             }
@@ -135,7 +149,8 @@ fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> Result<(), VpcdError> 
 }
 
 /// Serves `key` on `stream` until the reader closes the connection or `stop`
-/// is raised. `log` receives command names and status words only.
+/// is raised. `log` receives command names and status words only, and one
+/// line starting with `warning:` if the reader stays silent after connecting.
 pub fn serve(
     mut stream: TcpStream,
     key: &mut VirtualYubiKey,
@@ -145,14 +160,24 @@ pub fn serve(
     stream.set_nodelay(true).map_err(VpcdError::Io)?;
     stream.set_read_timeout(Some(POLL)).map_err(VpcdError::Io)?;
     let mut header = [0u8; 2];
+    let connected = Instant::now();
+    let mut heard = false;
     loop {
-        match read_full(&mut stream, &mut header, stop)? {
+        let mut idle = || {
+            if !heard && connected.elapsed() >= SILENT_READER {
+                heard = true; // warn once
+                log(SILENT_READER_WARNING);
+            }
+        };
+        let header_read = read_full(&mut stream, &mut header, stop, &mut idle)?;
+        heard = true;
+        match header_read {
             ReadOutcome::Done => {}
             ReadOutcome::Eof => return Ok(ServeEnd::ReaderClosed),
             ReadOutcome::Stopped => return Ok(ServeEnd::Stopped),
         }
         let mut payload = zeroize::Zeroizing::new(vec![0u8; u16::from_be_bytes(header) as usize]);
-        match read_full(&mut stream, &mut payload, stop)? {
+        match read_full(&mut stream, &mut payload, stop, &mut || {})? {
             ReadOutcome::Done => {}
             ReadOutcome::Eof => return Ok(ServeEnd::ReaderClosed),
             ReadOutcome::Stopped => return Ok(ServeEnd::Stopped),
@@ -299,6 +324,24 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::SeqCst);
         assert_eq!(server.join().unwrap(), ServeEnd::Stopped);
+    }
+
+    #[test]
+    fn warns_once_when_the_reader_never_speaks() {
+        let (_reader, card) = frame_pair();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let server = std::thread::spawn(move || {
+            let mut key = VirtualYubiKey::new(Default::default());
+            let mut lines = Vec::new();
+            serve(card, &mut key, &s2, &mut |l| lines.push(l.to_string())).unwrap();
+            lines
+        });
+        std::thread::sleep(SILENT_READER * 3);
+        stop.store(true, Ordering::SeqCst);
+        let lines = server.join().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("warning:"));
     }
 
     #[test]
