@@ -14,7 +14,7 @@
 
 use super::VirtualYubiKey;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -64,15 +64,23 @@ pub enum ServeEnd {
 /// Connects to the driver, retrying until `timeout` while pcscd starts.
 pub fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, VpcdError> {
     let deadline = Instant::now() + timeout;
+    let fail = |source| VpcdError::Connect {
+        addr: addr.into(),
+        source,
+    };
     loop {
-        match TcpStream::connect(addr) {
+        // Resolve each round; bound each attempt by what is left of the
+        // deadline (a full listen queue drops SYNs and would block for long).
+        let attempt = addr.to_socket_addrs().and_then(|mut addrs| {
+            let sa = addrs
+                .next()
+                .ok_or_else(|| std::io::Error::other("the address resolves to nothing"))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            TcpStream::connect_timeout(&sa, left.max(Duration::from_millis(10)))
+        });
+        match attempt {
             Ok(s) => return Ok(s),
-            Err(source) if Instant::now() >= deadline => {
-                return Err(VpcdError::Connect {
-                    addr: addr.into(),
-                    source,
-                })
-            }
+            Err(source) if Instant::now() >= deadline => return Err(fail(source)),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
