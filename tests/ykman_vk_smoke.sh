@@ -203,6 +203,29 @@ out=$(yk oath accounts list)
 [[ -z "$out" ]] || fail "accounts left after reset: $out"
 pass "oath reset"
 
+# An older, smaller key: 32 OATH slots before 5.7.0, NFC-less nano, FIDO2 off.
+stop_card
+CARD_ARGS=(--firmware 5.4.3 --form-factor usb-c-nano --no-fido2 --serial 87654321)
+start_card
+out=$(yk info) || fail "info (5.4.3)"
+grep -q "Device type: YubiKey 5C Nano" <<<"$out" || fail "info (5.4.3): $out"
+grep -Eq "FIDO2[[:space:]]+Disabled" <<<"$out" || fail "FIDO2 not disabled: $out"
+grep -q "Serial number: 87654321" <<<"$out" || fail "info serial: $out"
+for i in $(seq 1 32); do
+    yk oath accounts add -f "Issuer $i:user$i@example.com" "$SECRET_A" >/dev/null || fail "add account $i of 32"
+done
+err=$(yk oath accounts add -f "One:more" "$SECRET_A" 2>&1) && fail "a 33rd account fitted on 5.4.3"
+grep -q "No space left" <<<"$err" || fail "full key message: $err"
+[[ $(yk oath accounts list | wc -l) -eq 32 ]] || fail "list of a full key"
+before=$(date +%s)
+out=$(yk oath accounts code) || fail "code on a full key"
+after=$(date +%s)
+want1=$(otp totp sha1 6 "$SECRET_A" 30 "$before")
+want2=$(otp totp sha1 6 "$SECRET_A" 30 "$after")
+n=$(grep -Ec " ($want1|$want2)\$" <<<"$out" || true)
+[[ $n -eq 32 ]] || fail "code on a full key: $n of 32 codes match the HMAC: $out"
+pass "5.4.3 nano: 32 accounts, the 33rd refused (6A84); LIST and CALCULATE ALL (61xx-chained) give 32 correct codes"
+
 stop_card
 [[ "$MODE" == direct ]] || pass "virtual-yubikey exits 0 on SIGTERM"
 echo "ALL OK ($MODE)"
