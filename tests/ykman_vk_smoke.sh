@@ -69,7 +69,7 @@ start_card() {
         "$YKMAN" --reader "$READER" info >/dev/null 2>&1 && return 0
         sleep 0.2
     done
-    fail "pcscd does not show the card in reader \"$READER\" (is the vpcd slot on port $PORT alive?)"
+    fail "pcscd does not show the card in reader \"$READER\" (is the vpcd slot on port $PORT alive?) $(grep warning "$WORK/card.log" || true)"
 }
 
 stop_card() {
