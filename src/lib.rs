@@ -15,4 +15,5 @@ pub mod secret;
 pub mod tlv;
 pub mod transport;
 pub mod version;
+pub mod virtual_key;
 pub mod workflow;
