@@ -29,24 +29,40 @@ pub enum DeviceError {
     #[error("no smart-card reader found: insert a YubiKey")]
     NoReaders,
     #[error("no reader matches \"{name}\"; readers: {}", list(available))]
-    ReaderNotFound { name: String, available: Vec<String> },
-    #[error("\"{name}\" matches several readers: {}; give the full name", list(matches))]
+    ReaderNotFound {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "\"{name}\" matches several readers: {}; give the full name",
+        list(matches)
+    )]
     AmbiguousReader { name: String, matches: Vec<String> },
     #[error("no YubiKey found; readers: {}", list(readers))]
     NoKey { readers: Vec<String> },
     #[error("no YubiKey with serial {serial}; keys present: {}", keys_list(seen))]
     SerialNotFound { serial: u32, seen: Vec<KeySummary> },
-    #[error("several YubiKeys are present: {}; choose one with --serial N or --reader NAME", keys_list(keys))]
+    #[error(
+        "several YubiKeys are present: {}; choose one with --serial N or --reader NAME",
+        keys_list(keys)
+    )]
     SeveralKeys { keys: Vec<KeySummary> },
     #[error("the card in reader \"{reader}\": {source}")]
-    Management { reader: String, source: ManagementError },
+    Management {
+        reader: String,
+        source: ManagementError,
+    },
 }
 
 fn list(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_string()
     } else {
-        names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -70,7 +86,10 @@ pub fn match_reader<'a>(readers: &'a [Reader], name: &str) -> Result<&'a Reader,
         return Ok(r);
     }
     let needle = name.to_lowercase();
-    let hits: Vec<&Reader> = readers.iter().filter(|r| r.name.to_lowercase().contains(&needle)).collect();
+    let hits: Vec<&Reader> = readers
+        .iter()
+        .filter(|r| r.name.to_lowercase().contains(&needle))
+        .collect();
     match hits.as_slice() {
         [one] => Ok(one),
         [] => Err(DeviceError::ReaderNotFound {
@@ -85,20 +104,31 @@ pub fn match_reader<'a>(readers: &'a [Reader], name: &str) -> Result<&'a Reader,
 }
 
 /// The readers worth connecting to for `selector`, in order.
-pub fn candidate_readers(readers: &[Reader], selector: &Selector) -> Result<Vec<String>, DeviceError> {
+pub fn candidate_readers(
+    readers: &[Reader],
+    selector: &Selector,
+) -> Result<Vec<String>, DeviceError> {
     if readers.is_empty() {
         return Err(DeviceError::NoReaders);
     }
     if let Some(name) = &selector.reader {
         let r = match_reader(readers, name)?;
         if !r.card_present {
-            return Err(DeviceError::Transport(TransportError::NoCard(r.name.clone())));
+            return Err(DeviceError::Transport(TransportError::NoCard(
+                r.name.clone(),
+            )));
         }
         return Ok(vec![r.name.clone()]);
     }
-    let with_card: Vec<String> = readers.iter().filter(|r| r.card_present).map(|r| r.name.clone()).collect();
+    let with_card: Vec<String> = readers
+        .iter()
+        .filter(|r| r.card_present)
+        .map(|r| r.name.clone())
+        .collect();
     if with_card.is_empty() {
-        return Err(DeviceError::NoKey { readers: readers.iter().map(|r| r.name.clone()).collect() });
+        return Err(DeviceError::NoKey {
+            readers: readers.iter().map(|r| r.name.clone()).collect(),
+        });
     }
     Ok(with_card)
 }
@@ -120,9 +150,14 @@ pub fn list_keys(pcsc: &Pcsc, trace: Option<&TraceSink>) -> Result<Vec<OpenKey>,
     for r in readers.iter().filter(|r| r.card_present) {
         match connect_and_identify(pcsc, &r.name, Access::Shared, trace) {
             Ok(k) => keys.push(k),
-            Err(DeviceError::Management { source: ManagementError::NotAYubiKey, .. }) => {}
+            Err(DeviceError::Management {
+                source: ManagementError::NotAYubiKey,
+                ..
+            }) => {}
             // Pulled out between listing and connecting: not present.
-            Err(DeviceError::Transport(TransportError::CardRemoved | TransportError::NoCard(_))) => {}
+            Err(DeviceError::Transport(
+                TransportError::CardRemoved | TransportError::NoCard(_),
+            )) => {}
             Err(e) => return Err(e),
         }
     }
@@ -143,9 +178,18 @@ fn connect_and_identify(
     let info = match read_device_info(&mut transport) {
         Ok(i) => i,
         Err(ManagementError::Transport(t)) => return Err(DeviceError::Transport(t)),
-        Err(source) => return Err(DeviceError::Management { reader: reader.to_string(), source }),
+        Err(source) => {
+            return Err(DeviceError::Management {
+                reader: reader.to_string(),
+                source,
+            })
+        }
     };
-    Ok(OpenKey { reader: reader.to_string(), info, transport })
+    Ok(OpenKey {
+        reader: reader.to_string(),
+        info,
+        transport,
+    })
 }
 
 /// Opens the one key `selector` designates. Refuses to guess: with several
@@ -163,14 +207,21 @@ pub fn open(
     for reader in &candidates {
         match connect_and_identify(pcsc, reader, access, trace) {
             Ok(k) => {
-                seen.push(KeySummary { reader: k.reader.clone(), serial: k.info.serial });
+                seen.push(KeySummary {
+                    reader: k.reader.clone(),
+                    serial: k.info.serial,
+                });
                 if selector.serial.is_none_or(|s| k.info.serial == Some(s)) {
                     found.push(k);
                 }
             }
-            Err(DeviceError::Management { source: ManagementError::NotAYubiKey, .. }) if candidates.len() > 1 => {}
-            Err(DeviceError::Transport(TransportError::CardRemoved | TransportError::NoCard(_)))
-                if candidates.len() > 1 => {}
+            Err(DeviceError::Management {
+                source: ManagementError::NotAYubiKey,
+                ..
+            }) if candidates.len() > 1 => {}
+            Err(DeviceError::Transport(
+                TransportError::CardRemoved | TransportError::NoCard(_),
+            )) if candidates.len() > 1 => {}
             Err(e) => return Err(e),
         }
     }
@@ -178,7 +229,9 @@ pub fn open(
         1 => Ok(found.remove(0)),
         0 => match selector.serial {
             Some(serial) => Err(DeviceError::SerialNotFound { serial, seen }),
-            None => Err(DeviceError::NoKey { readers: readers.iter().map(|r| r.name.clone()).collect() }),
+            None => Err(DeviceError::NoKey {
+                readers: readers.iter().map(|r| r.name.clone()).collect(),
+            }),
         },
         _ => Err(DeviceError::SeveralKeys { keys: seen }),
     }
@@ -190,22 +243,40 @@ mod tests {
 
     fn readers() -> Vec<Reader> {
         vec![
-            Reader { name: "Virtual PCD 00 00".into(), card_present: true },
-            Reader { name: "Virtual PCD 00 01".into(), card_present: false },
-            Reader { name: "Yubico YubiKey OTP+FIDO+CCID 00 00".into(), card_present: true },
+            Reader {
+                name: "Virtual PCD 00 00".into(),
+                card_present: true,
+            },
+            Reader {
+                name: "Virtual PCD 00 01".into(),
+                card_present: false,
+            },
+            Reader {
+                name: "Yubico YubiKey OTP+FIDO+CCID 00 00".into(),
+                card_present: true,
+            },
         ]
     }
 
     #[test]
     fn exact_name_wins_over_substring() {
         let mut rs = readers();
-        rs.push(Reader { name: "Virtual PCD 00 00 extra".into(), card_present: true });
-        assert_eq!(match_reader(&rs, "Virtual PCD 00 00").unwrap().name, "Virtual PCD 00 00");
+        rs.push(Reader {
+            name: "Virtual PCD 00 00 extra".into(),
+            card_present: true,
+        });
+        assert_eq!(
+            match_reader(&rs, "Virtual PCD 00 00").unwrap().name,
+            "Virtual PCD 00 00"
+        );
     }
 
     #[test]
     fn unique_substring_matches_case_insensitively() {
-        assert_eq!(match_reader(&readers(), "yubico").unwrap().name, "Yubico YubiKey OTP+FIDO+CCID 00 00");
+        assert_eq!(
+            match_reader(&readers(), "yubico").unwrap().name,
+            "Yubico YubiKey OTP+FIDO+CCID 00 00"
+        );
     }
 
     #[test]
@@ -214,21 +285,41 @@ mod tests {
         assert!(matches!(&e, DeviceError::AmbiguousReader { matches, .. } if matches.len() == 2));
         assert!(e.to_string().contains("Virtual PCD 00 01"));
         let e = match_reader(&readers(), "Gemalto").unwrap_err();
-        assert!(matches!(&e, DeviceError::ReaderNotFound { available, .. } if available.len() == 3));
+        assert!(
+            matches!(&e, DeviceError::ReaderNotFound { available, .. } if available.len() == 3)
+        );
         assert!(e.to_string().contains("Yubico YubiKey"));
     }
 
     #[test]
     fn candidates_follow_the_selector() {
         let all = candidate_readers(&readers(), &Selector::default()).unwrap();
-        assert_eq!(all, vec!["Virtual PCD 00 00".to_string(), "Yubico YubiKey OTP+FIDO+CCID 00 00".to_string()]);
-        let sel = Selector { reader: Some("00 01".into()), serial: None };
+        assert_eq!(
+            all,
+            vec![
+                "Virtual PCD 00 00".to_string(),
+                "Yubico YubiKey OTP+FIDO+CCID 00 00".to_string()
+            ]
+        );
+        let sel = Selector {
+            reader: Some("00 01".into()),
+            serial: None,
+        };
         assert!(matches!(
             candidate_readers(&readers(), &sel),
             Err(DeviceError::Transport(TransportError::NoCard(r))) if r == "Virtual PCD 00 01"
         ));
-        assert!(matches!(candidate_readers(&[], &Selector::default()), Err(DeviceError::NoReaders)));
-        let empty = vec![Reader { name: "R".into(), card_present: false }];
-        assert!(matches!(candidate_readers(&empty, &Selector::default()), Err(DeviceError::NoKey { .. })));
+        assert!(matches!(
+            candidate_readers(&[], &Selector::default()),
+            Err(DeviceError::NoReaders)
+        ));
+        let empty = vec![Reader {
+            name: "R".into(),
+            card_present: false,
+        }];
+        assert!(matches!(
+            candidate_readers(&empty, &Selector::default()),
+            Err(DeviceError::NoKey { .. })
+        ));
     }
 }

@@ -182,12 +182,17 @@ pub enum ManagementError {
 }
 
 fn select(t: &mut dyn Transport, aid: &[u8]) -> Result<Option<Vec<u8>>, ManagementError> {
-    let cmd = Command::new(0x00, INS_SELECT, 0x04, 0x00).with_data(aid.to_vec()).expect("short AID");
+    let cmd = Command::new(0x00, INS_SELECT, 0x04, 0x00)
+        .with_data(aid.to_vec())
+        .expect("short AID");
     let resp = transmit_chained(t, &cmd, 0xC0)?;
     match resp.sw.decode() {
         Sw::Ok => Ok(Some(resp.into_data())),
         Sw::NotFound | Sw::InsNotSupported | Sw::ClaNotSupported | Sw::IncorrectP1P2 => Ok(None),
-        _ => Err(ManagementError::Status { op: "SELECT", sw: resp.sw.0 }),
+        _ => Err(ManagementError::Status {
+            op: "SELECT",
+            sw: resp.sw.0,
+        }),
     }
 }
 
@@ -206,8 +211,9 @@ pub fn read_device_info(t: &mut dyn Transport) -> Result<DeviceInfo, ManagementE
         Some(info) => info,
         None => DeviceInfo {
             serial: None,
-            version: default_version
-                .ok_or_else(|| ManagementError::Malformed("no firmware version in the SELECT answer".into()))?,
+            version: default_version.ok_or_else(|| {
+                ManagementError::Malformed("no firmware version in the SELECT answer".into())
+            })?,
             form_factor: FormFactor::Unknown,
             usb_supported: Capabilities(0),
             usb_enabled: Capabilities(0),
@@ -225,12 +231,18 @@ pub fn read_device_info(t: &mut dyn Transport) -> Result<DeviceInfo, ManagementE
 fn version_from_select(answer: &[u8]) -> Option<Version> {
     let text = String::from_utf8_lossy(answer);
     let start = text.find(|c: char| c.is_ascii_digit())?;
-    let tail: String = text[start..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let tail: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     tail.parse().ok()
 }
 
 /// READ CONFIG, all pages. `Ok(None)` when the applet does not know it.
-fn read_config(t: &mut dyn Transport, default_version: Option<Version>) -> Result<Option<DeviceInfo>, ManagementError> {
+fn read_config(
+    t: &mut dyn Transport,
+    default_version: Option<Version>,
+) -> Result<Option<DeviceInfo>, ManagementError> {
     let mut tags: Vec<(u8, Vec<u8>)> = Vec::new();
     for page in 0u8..16 {
         let cmd = Command::new(0x00, INS_READ_CONFIG, page, 0x00);
@@ -238,11 +250,18 @@ fn read_config(t: &mut dyn Transport, default_version: Option<Version>) -> Resul
         match resp.sw.decode() {
             Sw::Ok => {}
             Sw::InsNotSupported | Sw::ClaNotSupported if page == 0 => return Ok(None),
-            _ => return Err(ManagementError::Status { op: "READ CONFIG", sw: resp.sw.0 }),
+            _ => {
+                return Err(ManagementError::Status {
+                    op: "READ CONFIG",
+                    sw: resp.sw.0,
+                })
+            }
         }
         let data = resp.data();
         let Some((&len, body)) = data.split_first() else {
-            return Err(ManagementError::Malformed("empty READ CONFIG answer".into()));
+            return Err(ManagementError::Malformed(
+                "empty READ CONFIG answer".into(),
+            ));
         };
         if len as usize != body.len() {
             return Err(ManagementError::Malformed(format!(
@@ -263,7 +282,11 @@ fn read_config(t: &mut dyn Transport, default_version: Option<Version>) -> Resul
             break;
         }
     }
-    let get = |tag: u8| tags.iter().find(|(t, _)| *t == tag).map(|(_, v)| v.as_slice());
+    let get = |tag: u8| {
+        tags.iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| v.as_slice())
+    };
     let uint = |v: &[u8]| v.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32);
     let version = get(TAG_VERSION)
         .and_then(Version::from_bytes)
@@ -332,15 +355,19 @@ mod tests {
         // usb supported/enabled, serial, form factor, version, nfc supported/enabled,
         // config lock, auto-eject, chal-resp timeout, device flags.
         let body = [
-            0x01, 0x02, 0x02, 0x3F, 0x03, 0x02, 0x02, 0x3B, 0x02, 0x04, 0x01, 0x2C, 0x5F, 0x6E, 0x04, 0x01, 0x01,
-            0x05, 0x03, 0x05, 0x07, 0x01, 0x0D, 0x02, 0x02, 0x3F, 0x0E, 0x02, 0x02, 0x3B, 0x0A, 0x01, 0x00, 0x06,
-            0x02, 0x00, 0x00, 0x07, 0x01, 0x0F, 0x08, 0x01, 0x80,
+            0x01, 0x02, 0x02, 0x3F, 0x03, 0x02, 0x02, 0x3B, 0x02, 0x04, 0x01, 0x2C, 0x5F, 0x6E,
+            0x04, 0x01, 0x01, 0x05, 0x03, 0x05, 0x07, 0x01, 0x0D, 0x02, 0x02, 0x3F, 0x0E, 0x02,
+            0x02, 0x3B, 0x0A, 0x01, 0x00, 0x06, 0x02, 0x00, 0x00, 0x07, 0x01, 0x0F, 0x08, 0x01,
+            0x80,
         ];
         let mut answer = vec![body.len() as u8];
         answer.extend_from_slice(&body);
         answer.extend_from_slice(&[0x90, 0x00]);
         let mut t = Script(vec![
-            (select_mgmt(), b"Virtual mgr - FW version 5.7.1\x90\x00".to_vec()),
+            (
+                select_mgmt(),
+                b"Virtual mgr - FW version 5.7.1\x90\x00".to_vec(),
+            ),
             (vec![0x00, 0x1D, 0x00, 0x00], answer),
         ]);
         let info = read_device_info(&mut t).unwrap();
@@ -359,9 +386,17 @@ mod tests {
         sel_piv.extend_from_slice(&PIV_AID);
         let mut t = Script(vec![
             (select_mgmt(), b"5.4.3\x90\x00".to_vec()),
-            (vec![0x00, 0x1D, 0x00, 0x00], vec![0x09, 0x01, 0x02, 0x02, 0x3F, 0x05, 0x03, 5, 4, 3, 0x90, 0x00]),
+            (
+                vec![0x00, 0x1D, 0x00, 0x00],
+                vec![
+                    0x09, 0x01, 0x02, 0x02, 0x3F, 0x05, 0x03, 5, 4, 3, 0x90, 0x00,
+                ],
+            ),
             (sel_piv, vec![0x90, 0x00]),
-            (vec![0x00, 0xF8, 0x00, 0x00], vec![0x00, 0xBC, 0x61, 0x4E, 0x90, 0x00]),
+            (
+                vec![0x00, 0xF8, 0x00, 0x00],
+                vec![0x00, 0xBC, 0x61, 0x4E, 0x90, 0x00],
+            ),
         ]);
         let info = read_device_info(&mut t).unwrap();
         assert_eq!(info.serial, Some(12345678));
@@ -372,8 +407,14 @@ mod tests {
     fn follows_more_data_pages() {
         let mut t = Script(vec![
             (select_mgmt(), b"5.7.2\x90\x00".to_vec()),
-            (vec![0x00, 0x1D, 0x00, 0x00], vec![0x07, 0x02, 0x02, 0x01, 0x02, 0x10, 0x01, 0x01, 0x90, 0x00]),
-            (vec![0x00, 0x1D, 0x01, 0x00], vec![0x05, 0x05, 0x03, 5, 7, 2, 0x90, 0x00]),
+            (
+                vec![0x00, 0x1D, 0x00, 0x00],
+                vec![0x07, 0x02, 0x02, 0x01, 0x02, 0x10, 0x01, 0x01, 0x90, 0x00],
+            ),
+            (
+                vec![0x00, 0x1D, 0x01, 0x00],
+                vec![0x05, 0x05, 0x03, 5, 7, 2, 0x90, 0x00],
+            ),
         ]);
         let info = read_device_info(&mut t).unwrap();
         assert_eq!(info.serial, Some(0x0102));
@@ -383,14 +424,27 @@ mod tests {
     #[test]
     fn refuses_cards_without_management() {
         let mut t = Script(vec![(select_mgmt(), vec![0x6A, 0x82])]);
-        assert!(matches!(read_device_info(&mut t), Err(ManagementError::NotAYubiKey)));
+        assert!(matches!(
+            read_device_info(&mut t),
+            Err(ManagementError::NotAYubiKey)
+        ));
     }
 
     #[test]
     fn malformed_answers_are_errors_not_panics() {
-        for bad in [vec![0x90, 0x00], vec![0x05, 0x02, 0x90, 0x00], vec![0x03, 0x02, 0x05, 0x01, 0x90, 0x00]] {
-            let mut t = Script(vec![(select_mgmt(), b"5.7.1\x90\x00".to_vec()), (vec![0x00, 0x1D, 0x00, 0x00], bad)]);
-            assert!(matches!(read_device_info(&mut t), Err(ManagementError::Malformed(_))));
+        for bad in [
+            vec![0x90, 0x00],
+            vec![0x05, 0x02, 0x90, 0x00],
+            vec![0x03, 0x02, 0x05, 0x01, 0x90, 0x00],
+        ] {
+            let mut t = Script(vec![
+                (select_mgmt(), b"5.7.1\x90\x00".to_vec()),
+                (vec![0x00, 0x1D, 0x00, 0x00], bad),
+            ]);
+            assert!(matches!(
+                read_device_info(&mut t),
+                Err(ManagementError::Malformed(_))
+            ));
         }
     }
 

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use mfakey::version::Version;
-use mfakey::virtual_key::{vpcd, Config, FormFactor, TouchPolicy, VirtualYubiKey};
+use mfakey::virtual_key::{self, vpcd, Config, FormFactor, TouchPolicy, VirtualYubiKey};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         serial: args.serial,
         firmware: args.firmware,
         form_factor: args.form_factor,
-        nfc: args.form_factor.has_nfc() && !args.no_nfc,
+        nfc: virtual_key::form_factor_has_nfc(args.form_factor) && !args.no_nfc,
         fido2_enabled: !args.no_fido2,
         oath_enabled: !args.no_oath,
         touch: args.touch,

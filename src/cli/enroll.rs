@@ -88,7 +88,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new("other", exit::OTHER, format!("cannot start the async runtime: {e}")))
+        .map_err(|e| {
+            CliError::new(
+                "other",
+                exit::OTHER,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
 }
 
 fn journal_path(p: &Option<PathBuf>) -> PathBuf {
@@ -115,10 +121,18 @@ pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report
         let mut session = OathSession::select(&mut key.transport)?;
         unlock(&mut session, g)?;
         let mut journal = Journal::open(&journal_path(&a.journal)).map_err(EnrollError::from)?;
-        let target = KeyTarget { session: &mut session, serial, capacity };
+        let target = KeyTarget {
+            session: &mut session,
+            serial,
+            capacity,
+        };
         let mut on_progress = |p: Progress| match p {
-            Progress::Touch { n, of } => out.notice(&format!("Touch your YubiKey ({n} of {of})...")),
-            Progress::RetryCodes => out.notice("AWS refused the codes; trying once more with a later pair"),
+            Progress::Touch { n, of } => {
+                out.notice(&format!("Touch your YubiKey ({n} of {of})..."))
+            }
+            Progress::RetryCodes => {
+                out.notice("AWS refused the codes; trying once more with a later pair")
+            }
             Progress::Undo(what) => out.notice(&format!("undoing: {what}")),
             Progress::Step(Step::Rollback) => out.notice("a step failed: rolling back"),
             Progress::Step(s) if verbose => out.notice(&format!("step: {}", step_name(s))),
@@ -128,7 +142,9 @@ pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report
         let mut text = format!(
             "enrolled {} on key {}\n  device   {}\n  on key   {}{}\n  steps   ",
             report.user,
-            report.key_serial.map_or("(serial unknown)".into(), |s| s.to_string()),
+            report
+                .key_serial
+                .map_or("(serial unknown)".into(), |s| s.to_string()),
             report.device_serial,
             report.credential_id,
             if report.touch { " (touch)" } else { "" },
@@ -174,7 +190,10 @@ pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Repo
             let pcsc = Pcsc::establish();
             let mut key = match (&pcsc, st.written) {
                 (Ok(pcsc), true) => {
-                    let sel = Selector { reader: g.reader.clone(), serial: st.last.key_serial.or(g.serial) };
+                    let sel = Selector {
+                        reader: g.reader.clone(),
+                        serial: st.last.key_serial.or(g.serial),
+                    };
                     crate::device::open(pcsc, &sel, Access::Exclusive, None).ok()
                 }
                 _ => None,
@@ -214,9 +233,15 @@ pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Repo
             }
         }
         let incomplete = results.iter().any(|r| r.outcome == Outcome::Incomplete);
-        let report = Report::new(json!({ "journal": path.display().to_string(), "runs": results }), text);
+        let report = Report::new(
+            json!({ "journal": path.display().to_string(), "runs": results }),
+            text,
+        );
         if incomplete {
-            let msg = format!("some runs could not be recovered yet:\n{}", report.text.trim_end());
+            let msg = format!(
+                "some runs could not be recovered yet:\n{}",
+                report.text.trim_end()
+            );
             return Err(CliError::new("rollback_incomplete", exit::ROLLBACK, msg));
         }
         Ok(report)
@@ -245,7 +270,10 @@ pub fn run_cleanup(a: &CleanupArgs, _g: &GlobalOpts, _out: Output) -> Result<Rep
             text.push_str("run again with --delete to remove them\n");
         }
         let serials: Vec<&str> = found.iter().map(|d| d.serial.as_str()).collect();
-        Ok(Report::new(json!({ "unassigned": serials, "deleted": deleted }), text))
+        Ok(Report::new(
+            json!({ "unassigned": serials, "deleted": deleted }),
+            text,
+        ))
     })
 }
 

@@ -27,7 +27,11 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(kind: &'static str, exit: u8, message: impl Into<String>) -> Self {
-        CliError { kind, message: message.into(), exit }
+        CliError {
+            kind,
+            message: message.into(),
+            exit,
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -67,7 +71,10 @@ impl From<DeviceError> for CliError {
             DeviceError::AmbiguousReader { .. } => "ambiguous_reader",
             DeviceError::NoKey { .. } | DeviceError::SerialNotFound { .. } => "no_key",
             DeviceError::SeveralKeys { .. } => "several_keys",
-            DeviceError::Management { source: ManagementError::Transport(t), .. } => transport_kind(t),
+            DeviceError::Management {
+                source: ManagementError::Transport(t),
+                ..
+            } => transport_kind(t),
             DeviceError::Management { .. } => "not_a_yubikey",
         };
         CliError::new(kind, exit::DEVICE, e.to_string())
@@ -85,7 +92,9 @@ pub fn oath_kind(e: &OathError) -> (&'static str, u8) {
         OathError::NoSuchCredential(_) => ("no_such_credential", exit::REFUSED),
         OathError::TouchTimeout => ("touch_timeout", exit::REFUSED),
         OathError::IdTooLong { .. } => ("id_too_long", exit::USAGE),
-        OathError::InvalidCredential(_) | OathError::EmptyPassword => ("invalid_argument", exit::USAGE),
+        OathError::InvalidCredential(_) | OathError::EmptyPassword => {
+            ("invalid_argument", exit::USAGE)
+        }
         OathError::Unsupported { .. } => ("unsupported", exit::REFUSED),
         _ => ("oath", exit::OTHER),
     }

@@ -19,10 +19,16 @@ fn read_text(source: Source<'_>, what: &str) -> Result<Zeroizing<String>, CliErr
     match source {
         Source::File(path) => {
             let mut f = std::fs::File::open(path).map_err(|e| {
-                CliError::usage(format!("cannot read the {what} file {}: {e}", path.display()))
+                CliError::usage(format!(
+                    "cannot read the {what} file {}: {e}",
+                    path.display()
+                ))
             })?;
             f.read_to_string(&mut text).map_err(|e| {
-                CliError::usage(format!("cannot read the {what} file {}: {e}", path.display()))
+                CliError::usage(format!(
+                    "cannot read the {what} file {}: {e}",
+                    path.display()
+                ))
             })?;
         }
         Source::Stdin => {
@@ -36,8 +42,9 @@ fn read_text(source: Source<'_>, what: &str) -> Result<Zeroizing<String>, CliErr
                     "no {what} given and stdin is not a terminal to ask on; pass it in a file or on stdin"
                 )));
             }
-            let answer = rpassword::prompt_password(prompt)
-                .map_err(|e| CliError::new("other", exit::OTHER, format!("cannot read the {what}: {e}")))?;
+            let answer = rpassword::prompt_password(prompt).map_err(|e| {
+                CliError::new("other", exit::OTHER, format!("cannot read the {what}: {e}"))
+            })?;
             text = Zeroizing::new(answer);
         }
     }
@@ -63,17 +70,23 @@ pub fn new_password(file: Option<&Path>) -> Result<SecretString, CliError> {
     if let Some(path) = file {
         let p = password(Source::File(path))?;
         if p.is_empty() {
-            return Err(CliError::usage("the new password is empty (to remove it: mfakey oath password clear)"));
+            return Err(CliError::usage(
+                "the new password is empty (to remove it: mfakey oath password clear)",
+            ));
         }
         return Ok(p);
     }
     let first = password(Source::Prompt("New OATH password: "))?;
     let second = password(Source::Prompt("Repeat the new password: "))?;
     if first != second {
-        return Err(CliError::usage("the two passwords differ; nothing was changed"));
+        return Err(CliError::usage(
+            "the two passwords differ; nothing was changed",
+        ));
     }
     if first.is_empty() {
-        return Err(CliError::usage("the new password is empty (to remove it: mfakey oath password clear)"));
+        return Err(CliError::usage(
+            "the new password is empty (to remove it: mfakey oath password clear)",
+        ));
     }
     Ok(first)
 }

@@ -20,7 +20,9 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
     let mut rows = Vec::new();
     let mut text = String::new();
     for mut key in keys {
-        if wanted_reader.as_ref().is_some_and(|r| *r != key.reader) || (g.serial.is_some() && key.info.serial != g.serial) {
+        if wanted_reader.as_ref().is_some_and(|r| *r != key.reader)
+            || (g.serial.is_some() && key.info.serial != g.serial)
+        {
             continue;
         }
         let info = &key.info;
@@ -29,7 +31,11 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
             match OathSession::select(&mut key.transport) {
                 Ok(mut s) => {
                     let password_set = s.has_password();
-                    let credentials = if s.is_locked() { None } else { Some(s.list()?.len()) };
+                    let credentials = if s.is_locked() {
+                        None
+                    } else {
+                        Some(s.list()?.len())
+                    };
                     json!({ "enabled": true, "credentials": credentials, "capacity": capacity, "password_set": password_set })
                 }
                 Err(OathError::NotAvailable) => json!({ "enabled": false }),
@@ -39,7 +45,14 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
             json!({ "enabled": false })
         };
         let fido2 = info.enabled(Capabilities::FIDO2);
-        text.push_str(&key_line(&key.reader, info.serial, &info.version.to_string(), info.form_factor.name(), &oath, fido2));
+        text.push_str(&key_line(
+            &key.reader,
+            info.serial,
+            &info.version.to_string(),
+            info.form_factor.name(),
+            &oath,
+            fido2,
+        ));
         rows.push(json!({
             "reader": key.reader,
             "serial": info.serial,
@@ -55,14 +68,31 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
     Ok(Report::new(json!({ "keys": rows }), text))
 }
 
-fn key_line(reader: &str, serial: Option<u32>, fw: &str, ff: &str, oath: &Value, fido2: bool) -> String {
+fn key_line(
+    reader: &str,
+    serial: Option<u32>,
+    fw: &str,
+    ff: &str,
+    oath: &Value,
+    fido2: bool,
+) -> String {
     let serial = serial.map_or("unknown".to_string(), |s| s.to_string());
     let oath = if oath["enabled"] == json!(false) {
         "OATH disabled".to_string()
     } else {
-        let used = oath["credentials"].as_u64().map_or("?".to_string(), |n| n.to_string());
-        let pw = if oath["password_set"] == json!(true) { ", password set" } else { "" };
-        let locked = if oath["credentials"].is_null() { " (locked)" } else { "" };
+        let used = oath["credentials"]
+            .as_u64()
+            .map_or("?".to_string(), |n| n.to_string());
+        let pw = if oath["password_set"] == json!(true) {
+            ", password set"
+        } else {
+            ""
+        };
+        let locked = if oath["credentials"].is_null() {
+            " (locked)"
+        } else {
+            ""
+        };
         format!("OATH {used}/{}{locked}{pw}", oath["capacity"])
     };
     let fido = if fido2 { "FIDO2 on" } else { "FIDO2 off" };

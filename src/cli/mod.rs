@@ -16,7 +16,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "mfakey", version, about = "Put AWS MFA onto YubiKeys", max_term_width = 100)]
+#[command(
+    name = "mfakey",
+    version,
+    about = "Put AWS MFA onto YubiKeys",
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,
@@ -81,7 +86,9 @@ pub fn run() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let out = Output { json: cli.global.json };
+    let out = Output {
+        json: cli.global.json,
+    };
     match dispatch(&cli, out) {
         Ok(report) => {
             out.report(&report);

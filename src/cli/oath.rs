@@ -6,7 +6,8 @@ use super::output::{Output, Report};
 use super::session::{with_oath, OpenKeyInfo};
 use super::GlobalOpts;
 use crate::oath::{
-    Code, CodeResult, Credential, CredentialData, CredentialId, HashAlgorithm, OathSession, OathType,
+    Code, CodeResult, Credential, CredentialData, CredentialId, HashAlgorithm, OathSession,
+    OathType,
 };
 use crate::transport::pcsc::Access;
 use clap::{Args, Subcommand};
@@ -125,7 +126,10 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
             let cred = find(s, name)?;
             s.delete(&cred.raw_id)?;
             let id = cred.id.to_id_string();
-            Ok(Report::new(json!({ "deleted": id }), format!("deleted {id}")))
+            Ok(Report::new(
+                json!({ "deleted": id }),
+                format!("deleted {id}"),
+            ))
         }),
         OathCmd::Rename { old, new } => with_oath(g, Access::Exclusive, |_, s| {
             let cred = find(s, old)?;
@@ -141,18 +145,27 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
             }
             s.rename(&cred.raw_id, &new_id)?;
             let (from, to) = (cred.id.to_id_string(), new_id.to_id_string());
-            Ok(Report::new(json!({ "renamed": { "from": from, "to": to } }), format!("renamed {from} to {to}")))
+            Ok(Report::new(
+                json!({ "renamed": { "from": from, "to": to } }),
+                format!("renamed {from} to {to}"),
+            ))
         }),
         OathCmd::Password(PasswordCmd::Set { new_password_file }) => {
             let new = input::new_password(new_password_file.as_deref())?;
             with_oath(g, Access::Exclusive, |_, s| {
                 s.set_password(&new)?;
-                Ok(Report::new(json!({ "password_set": true }), "OATH password set"))
+                Ok(Report::new(
+                    json!({ "password_set": true }),
+                    "OATH password set",
+                ))
             })
         }
         OathCmd::Password(PasswordCmd::Clear) => with_oath(g, Access::Exclusive, |_, s| {
             s.clear_password()?;
-            Ok(Report::new(json!({ "password_set": false }), "OATH password removed"))
+            Ok(Report::new(
+                json!({ "password_set": false }),
+                "OATH password removed",
+            ))
         }),
         OathCmd::Reset { force } => {
             if !force {
@@ -163,13 +176,19 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
             let mut key = super::session::open_key(g, Access::Exclusive)?;
             let mut s = OathSession::select(&mut key.transport)?;
             s.reset()?;
-            Ok(Report::new(json!({ "reset": true }), "OATH applet reset: every credential and the password are gone"))
+            Ok(Report::new(
+                json!({ "reset": true }),
+                "OATH applet reset: every credential and the password are gone",
+            ))
         }
     }
 }
 
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `issuer:name` → (Some(issuer), name), split at the first colon as Yubico's tools do.
@@ -212,7 +231,11 @@ fn list(key: &OpenKeyInfo, s: &mut OathSession<'_>) -> Result<Report, CliError> 
     let creds = list_with_touch(s)?;
     let mut text = String::new();
     for c in &creds {
-        let touch = if c.touch == Some(true) { "  (touch)" } else { "" };
+        let touch = if c.touch == Some(true) {
+            "  (touch)"
+        } else {
+            ""
+        };
         text.push_str(&format!("{}{touch}\n", c.id));
     }
     if creds.is_empty() {
@@ -237,12 +260,17 @@ fn find(s: &mut OathSession<'_>, name: &str) -> Result<Credential, CliError> {
 }
 
 fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, CliError> {
-    if let Some(c) = creds.iter().find(|c| c.id.to_id_string() == name || c.raw_id == name.as_bytes()) {
+    if let Some(c) = creds
+        .iter()
+        .find(|c| c.id.to_id_string() == name || c.raw_id == name.as_bytes())
+    {
         return Ok(c.clone());
     }
     let needle = name.to_lowercase();
-    let mut hits: Vec<Credential> =
-        creds.into_iter().filter(|c| c.id.to_id_string().to_lowercase().contains(&needle)).collect();
+    let mut hits: Vec<Credential> = creds
+        .into_iter()
+        .filter(|c| c.id.to_id_string().to_lowercase().contains(&needle))
+        .collect();
     match hits.len() {
         1 => Ok(hits.remove(0)),
         0 => Err(CliError::new(
@@ -255,7 +283,10 @@ fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, CliError> {
             exit::REFUSED,
             format!(
                 "\"{name}\" matches several credentials: {}; give more of the name",
-                hits.iter().map(|c| format!("\"{}\"", c.id)).collect::<Vec<_>>().join(", ")
+                hits.iter()
+                    .map(|c| format!("\"{}\"", c.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
     }
@@ -272,14 +303,22 @@ fn code_json(c: &Credential, touch: Option<bool>, code: Option<&Code>) -> Value 
     })
 }
 
-fn code(s: &mut OathSession<'_>, name: Option<&str>, now: u64, out: Output) -> Result<Report, CliError> {
+fn code(
+    s: &mut OathSession<'_>,
+    name: Option<&str>,
+    now: u64,
+    out: Output,
+) -> Result<Report, CliError> {
     let all = s.calculate_all(now)?;
     let mut rows = Vec::new();
     let mut text = String::new();
     match name {
         Some(name) => {
             let chosen = pick(all.iter().map(|(c, _)| c.clone()).collect(), name)?;
-            let (cred, result) = all.into_iter().find(|(c, _)| c.raw_id == chosen.raw_id).expect("picked from the list");
+            let (cred, result) = all
+                .into_iter()
+                .find(|(c, _)| c.raw_id == chosen.raw_id)
+                .expect("picked from the list");
             let (touch, code) = match result {
                 CodeResult::Code(code) => (Some(false), code),
                 CodeResult::TouchRequired => {
@@ -311,11 +350,18 @@ fn code(s: &mut OathSession<'_>, name: Option<&str>, now: u64, out: Output) -> R
             }
         }
     }
-    Ok(Report::new(json!({ "timestamp": now, "codes": rows }), text))
+    Ok(Report::new(
+        json!({ "timestamp": now, "codes": rows }),
+        text,
+    ))
 }
 
 fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, CliError> {
-    let oath_type = if a.hotp { OathType::Hotp } else { OathType::Totp };
+    let oath_type = if a.hotp {
+        OathType::Hotp
+    } else {
+        OathType::Totp
+    };
     let id = CredentialId::new(a.issuer.as_deref(), &a.name, oath_type, a.period);
     // Everything that can be checked without the key is checked first.
     id.check_len()?;
@@ -339,12 +385,18 @@ fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, CliError> {
             return Err(CliError::new(
                 "credential_exists",
                 exit::REFUSED,
-                format!("the key already holds \"{}\"; add --force to overwrite it", data.id),
+                format!(
+                    "the key already holds \"{}\"; add --force to overwrite it",
+                    data.id
+                ),
             ));
         }
         let mut cred = s.put(&data)?;
         cred.touch = Some(a.touch);
         let id = cred.id.to_id_string();
-        Ok(Report::new(json!({ "added": credential_json(&cred) }), format!("added {id}")))
+        Ok(Report::new(
+            json!({ "added": credential_json(&cred) }),
+            format!("added {id}"),
+        ))
     })
 }

@@ -19,7 +19,10 @@ pub struct Report {
 
 impl Report {
     pub fn new(json: Value, text: impl Into<String>) -> Self {
-        Report { json, text: text.into() }
+        Report {
+            json,
+            text: text.into(),
+        }
     }
 }
 

@@ -11,17 +11,26 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 pub fn selector(g: &GlobalOpts) -> Selector {
-    Selector { reader: g.reader.clone(), serial: g.serial }
+    Selector {
+        reader: g.reader.clone(),
+        serial: g.serial,
+    }
 }
 
 /// The `--trace-apdu` sink: stderr.
 pub fn trace_sink(g: &GlobalOpts) -> Option<TraceSink> {
-    g.trace_apdu.then(|| Arc::new(|line: &str| eprintln!("apdu {line}")) as TraceSink)
+    g.trace_apdu
+        .then(|| Arc::new(|line: &str| eprintln!("apdu {line}")) as TraceSink)
 }
 
 pub fn open_key(g: &GlobalOpts, access: Access) -> Result<OpenKey, CliError> {
     let pcsc = Pcsc::establish()?;
-    Ok(device::open(&pcsc, &selector(g), access, trace_sink(g).as_ref())?)
+    Ok(device::open(
+        &pcsc,
+        &selector(g),
+        access,
+        trace_sink(g).as_ref(),
+    )?)
 }
 
 /// Unlocks a password-protected applet from `--password-file`, or a no-echo
@@ -32,7 +41,9 @@ pub fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), CliEr
     }
     let password = match &g.password_file {
         Some(path) => input::password(Source::File(path))?,
-        None if std::io::stdin().is_terminal() => input::password(Source::Prompt("OATH password: "))?,
+        None if std::io::stdin().is_terminal() => {
+            input::password(Source::Prompt("OATH password: "))?
+        }
         None => return Err(crate::oath::OathError::Locked.into()),
     };
     session.unlock(&password)?;
@@ -46,7 +57,11 @@ pub fn with_oath<R>(
     f: impl FnOnce(&OpenKeyInfo, &mut OathSession<'_>) -> Result<R, CliError>,
 ) -> Result<R, CliError> {
     let mut key = open_key(g, access)?;
-    let info = OpenKeyInfo { reader: key.reader.clone(), serial: key.info.serial, capacity: key.info.oath_capacity() };
+    let info = OpenKeyInfo {
+        reader: key.reader.clone(),
+        serial: key.info.serial,
+        capacity: key.info.oath_capacity(),
+    };
     let mut session = OathSession::select(&mut key.transport)?;
     unlock(&mut session, g)?;
     f(&info, &mut session)

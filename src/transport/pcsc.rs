@@ -41,8 +41,10 @@ impl Pcsc {
             Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
             Err(e) => return Err(map_err(e, "")),
         };
-        let mut states: Vec<pcsc::ReaderState> =
-            names.iter().map(|n| pcsc::ReaderState::new(n.clone(), pcsc::State::UNAWARE)).collect();
+        let mut states: Vec<pcsc::ReaderState> = names
+            .iter()
+            .map(|n| pcsc::ReaderState::new(n.clone(), pcsc::State::UNAWARE))
+            .collect();
         if !states.is_empty() {
             match self.ctx.get_status_change(Duration::ZERO, &mut states) {
                 Ok(()) | Err(pcsc::Error::Timeout) => {}
@@ -61,18 +63,31 @@ impl Pcsc {
 
     /// Waits until any reader's state changes (a card inserted or removed, a
     /// reader added), or `timeout` passes. Returns the readers afterwards.
-    pub fn wait_for_change(&self, known: &[Reader], timeout: Duration) -> Result<Vec<Reader>, TransportError> {
+    pub fn wait_for_change(
+        &self,
+        known: &[Reader],
+        timeout: Duration,
+    ) -> Result<Vec<Reader>, TransportError> {
         let mut states: Vec<pcsc::ReaderState> = known
             .iter()
             .filter_map(|r| {
                 let name = CString::new(r.name.clone()).ok()?;
-                let st = if r.card_present { pcsc::State::PRESENT } else { pcsc::State::EMPTY };
+                let st = if r.card_present {
+                    pcsc::State::PRESENT
+                } else {
+                    pcsc::State::EMPTY
+                };
                 Some(pcsc::ReaderState::new(name, st))
             })
             .collect();
-        states.push(pcsc::ReaderState::new(pcsc::PNP_NOTIFICATION(), pcsc::State::UNAWARE));
+        states.push(pcsc::ReaderState::new(
+            pcsc::PNP_NOTIFICATION(),
+            pcsc::State::UNAWARE,
+        ));
         // The PnP pseudo-reader's first answer only reports its own state.
-        let _ = self.ctx.get_status_change(Duration::ZERO, &mut states[known.len()..]);
+        let _ = self
+            .ctx
+            .get_status_change(Duration::ZERO, &mut states[known.len()..]);
         for s in states.iter_mut() {
             s.sync_current_state();
         }
@@ -85,13 +100,21 @@ impl Pcsc {
 
     /// Connects to the card in `reader`.
     pub fn connect(&self, reader: &str, access: Access) -> Result<PcscTransport, TransportError> {
-        let name = CString::new(reader).map_err(|_| TransportError::Io("reader name holds a NUL byte".into()))?;
+        let name = CString::new(reader)
+            .map_err(|_| TransportError::Io("reader name holds a NUL byte".into()))?;
         let mode = match access {
             Access::Shared => pcsc::ShareMode::Shared,
             Access::Exclusive => pcsc::ShareMode::Exclusive,
         };
-        let card = self.ctx.connect(&name, mode, pcsc::Protocols::ANY).map_err(|e| map_err(e, reader))?;
-        Ok(PcscTransport { card, reader: reader.to_string(), buf: vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED] })
+        let card = self
+            .ctx
+            .connect(&name, mode, pcsc::Protocols::ANY)
+            .map_err(|e| map_err(e, reader))?;
+        Ok(PcscTransport {
+            card,
+            reader: reader.to_string(),
+            buf: vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+        })
     }
 }
 
@@ -110,7 +133,10 @@ impl PcscTransport {
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let answer = self.card.transmit(apdu, &mut self.buf).map_err(|e| map_err(e, &self.reader))?;
+        let answer = self
+            .card
+            .transmit(apdu, &mut self.buf)
+            .map_err(|e| map_err(e, &self.reader))?;
         Ok(answer.to_vec())
     }
 }
@@ -128,9 +154,11 @@ fn map_err(e: pcsc::Error, reader: &str) -> TransportError {
         E::NoService | E::ServiceStopped => TransportError::NoService,
         E::NoReadersAvailable => TransportError::NoReaders,
         E::NoSmartcard => TransportError::NoCard(reader.to_string()),
-        E::RemovedCard | E::ResetCard | E::UnpoweredCard | E::UnresponsiveCard | E::ReaderUnavailable => {
-            TransportError::CardRemoved
-        }
+        E::RemovedCard
+        | E::ResetCard
+        | E::UnpoweredCard
+        | E::UnresponsiveCard
+        | E::ReaderUnavailable => TransportError::CardRemoved,
         E::SharingViolation => TransportError::InUse(reader.to_string()),
         E::UnknownReader => TransportError::Pcsc(format!("unknown reader \"{reader}\"")),
         other => TransportError::Pcsc(other.to_string()),

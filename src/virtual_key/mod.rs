@@ -47,59 +47,12 @@ const AID_OTP: &[u8] = &[0xA0, 0x00, 0x00, 0x05, 0x27, 0x20, 0x01];
 /// Most command data accepted through command chaining (CLA 10).
 const MAX_CHAINED: usize = 65_535;
 
-/// The device's form factor, as READ CONFIG reports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FormFactor {
-    #[default]
-    UsbAKeychain,
-    UsbANano,
-    UsbCKeychain,
-    UsbCNano,
-    UsbCLightning,
-    UsbABio,
-    UsbCBio,
-}
+pub use crate::management::FormFactor;
 
-impl FormFactor {
-    pub fn code(self) -> u8 {
-        match self {
-            FormFactor::UsbAKeychain => 0x01,
-            FormFactor::UsbANano => 0x02,
-            FormFactor::UsbCKeychain => 0x03,
-            FormFactor::UsbCNano => 0x04,
-            FormFactor::UsbCLightning => 0x05,
-            FormFactor::UsbABio => 0x06,
-            FormFactor::UsbCBio => 0x07,
-        }
-    }
-
-    /// Whether the usual YubiKey 5 model of this form factor has NFC
-    /// (the keychains: YubiKey 5 NFC and 5C NFC).
-    pub fn has_nfc(self) -> bool {
-        matches!(self, FormFactor::UsbAKeychain | FormFactor::UsbCKeychain)
-    }
-}
-
-impl std::str::FromStr for FormFactor {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "usb-a-keychain" => FormFactor::UsbAKeychain,
-            "usb-a-nano" => FormFactor::UsbANano,
-            "usb-c-keychain" => FormFactor::UsbCKeychain,
-            "usb-c-nano" => FormFactor::UsbCNano,
-            "usb-c-lightning" => FormFactor::UsbCLightning,
-            "usb-a-bio" => FormFactor::UsbABio,
-            "usb-c-bio" => FormFactor::UsbCBio,
-            _ => {
-                return Err(format!(
-                    "\"{s}\" is not a form factor: use usb-a-keychain, usb-c-keychain, \
-                     usb-a-nano, usb-c-nano, usb-c-lightning, usb-a-bio or usb-c-bio"
-                ))
-            }
-        })
-    }
+/// Whether the usual YubiKey 5 model of this form factor has NFC (the
+/// keychains: YubiKey 5 NFC and 5C NFC).
+pub fn form_factor_has_nfc(f: FormFactor) -> bool {
+    matches!(f, FormFactor::UsbAKeychain | FormFactor::UsbCKeychain)
 }
 
 /// What the virtual key is.

@@ -6,7 +6,9 @@
 use super::journal::{new_run_id, now_secs, Entry, Event, Journal, JournalError};
 use super::naming;
 use crate::aws::{AwsError, IamApi};
-use crate::oath::{otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession};
+use crate::oath::{
+    otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
+};
 use crate::secret::SecretBytes;
 use serde::Serialize;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,7 +70,10 @@ pub enum Step {
 pub enum Progress {
     Step(Step),
     /// Touch number `n` of `of` is awaited.
-    Touch { n: u8, of: u8 },
+    Touch {
+        n: u8,
+        of: u8,
+    },
     /// AWS refused the codes once; trying with a later pair.
     RetryCodes,
     Undo(String),
@@ -101,14 +106,22 @@ pub enum EnrollError {
     #[error("user {user} already has {count} MFA devices, IAM's limit is {MAX_MFA_DEVICES}: remove one first (aws iam deactivate-mfa-device)")]
     TooManyDevices { user: String, count: usize },
     #[error("a virtual MFA device named {name} already exists ({serial}){hint}")]
-    DeviceNameTaken { name: String, serial: String, hint: String },
+    DeviceNameTaken {
+        name: String,
+        serial: String,
+        hint: String,
+    },
     #[error("the host clock is {skew_secs} s away from AWS's; codes would be refused. Set the clock (NTP) and try again (bound: {} s)", MAX_CLOCK_SKEW.as_secs())]
     ClockSkew { skew_secs: i64 },
-    #[error("the key's OATH applet is full ({capacity} credentials): delete one or use another key")]
+    #[error(
+        "the key's OATH applet is full ({capacity} credentials): delete one or use another key"
+    )]
     KeyFull { capacity: usize },
     #[error("the key already holds \"{id}\": pass --force to overwrite it")]
     CredentialExists { id: String },
-    #[error("the key's codes differ from the codes of the seed AWS issued: the write did not take")]
+    #[error(
+        "the key's codes differ from the codes of the seed AWS issued: the write did not take"
+    )]
     CheckFailed,
     #[error("EnableMFADevice succeeded but {serial} is not among {user}'s MFA devices")]
     NotVerified { user: String, serial: String },
@@ -119,16 +132,24 @@ pub enum EnrollError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("{cause}; everything this run created was removed again ({})", undone.join(", "))]
-    RolledBack { cause: Box<EnrollError>, undone: Vec<String> },
+    RolledBack {
+        cause: Box<EnrollError>,
+        undone: Vec<String>,
+    },
     #[error("{cause}; the rollback is incomplete, left behind: {}; run `mfakey recover` (journal {journal})", left.join("; "))]
-    RollbackIncomplete { cause: Box<EnrollError>, left: Vec<String>, journal: String },
+    RollbackIncomplete {
+        cause: Box<EnrollError>,
+        left: Vec<String>,
+        journal: String,
+    },
 }
 
 impl EnrollError {
     /// The failure that started it all (through rollbacks).
     pub fn root(&self) -> &EnrollError {
         match self {
-            EnrollError::RolledBack { cause, .. } | EnrollError::RollbackIncomplete { cause, .. } => cause.root(),
+            EnrollError::RolledBack { cause, .. }
+            | EnrollError::RollbackIncomplete { cause, .. } => cause.root(),
             e => e,
         }
     }
@@ -143,11 +164,18 @@ struct Clock {
 impl Clock {
     fn new() -> Self {
         let now = Instant::now();
-        Clock { started: now, last: now, steps: Vec::new() }
+        Clock {
+            started: now,
+            last: now,
+            steps: Vec::new(),
+        }
     }
     fn lap(&mut self, step: Step) {
         let now = Instant::now();
-        self.steps.push(StepTime { step, ms: (now - self.last).as_secs_f64() * 1e3 });
+        self.steps.push(StepTime {
+            step,
+            ms: (now - self.last).as_secs_f64() * 1e3,
+        });
         self.last = now;
     }
 }
@@ -176,7 +204,10 @@ impl Run<'_> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Enrolls `opts.user`'s new virtual MFA device onto the key.
@@ -211,14 +242,20 @@ pub async fn enroll<I: IamApi>(
     run.log(Event::Begin, None)?;
 
     progress(Progress::Step(Step::Create));
-    let mut tags = vec![(TAG_MANAGED.to_string(), "true".to_string()), (TAG_USER.to_string(), opts.user.clone())];
+    let mut tags = vec![
+        (TAG_MANAGED.to_string(), "true".to_string()),
+        (TAG_USER.to_string(), opts.user.clone()),
+    ];
     if let Some(s) = key.serial {
         tags.push((TAG_KEY_SERIAL.to_string(), s.to_string()));
     }
     tags.extend(opts.tags.iter().cloned());
     let created = create_device(iam, &plan, opts, &tags).await?;
     run.base.device_serial = Some(created.serial.clone());
-    let mut done = Done { device: Some(created.serial.clone()), ..Done::default() };
+    let mut done = Done {
+        device: Some(created.serial.clone()),
+        ..Done::default()
+    };
     if let Err(e) = run.log(Event::Created, None) {
         // The device exists but is not journaled: remove it now.
         let _ = iam.delete_virtual_mfa_device(&created.serial).await;
@@ -226,8 +263,19 @@ pub async fn enroll<I: IamApi>(
     }
     clock.lap(Step::Create);
 
-    let result = finish(iam, key.session, opts, &plan, &created.serial, &created.seed, &mut done, &mut run, &mut clock, progress)
-        .await;
+    let result = finish(
+        iam,
+        key.session,
+        opts,
+        &plan,
+        &created.serial,
+        &created.seed,
+        &mut done,
+        &mut run,
+        &mut clock,
+        progress,
+    )
+    .await;
     drop(created);
     match result {
         Ok(()) => {
@@ -246,7 +294,16 @@ pub async fn enroll<I: IamApi>(
         }
         Err(cause) => {
             progress(Progress::Step(Step::Rollback));
-            Err(rollback(iam, key.session, &opts.user, done, &mut run, cause, progress).await)
+            Err(rollback(
+                iam,
+                key.session,
+                &opts.user,
+                done,
+                &mut run,
+                cause,
+                progress,
+            )
+            .await)
         }
     }
 }
@@ -257,14 +314,24 @@ struct Plan {
     cred_id: CredentialId,
 }
 
-async fn preflight<I: IamApi>(iam: &I, key: &mut KeyTarget<'_, '_>, opts: &EnrollOptions) -> Result<Plan, EnrollError> {
+async fn preflight<I: IamApi>(
+    iam: &I,
+    key: &mut KeyTarget<'_, '_>,
+    opts: &EnrollOptions,
+) -> Result<Plan, EnrollError> {
     if opts.user.is_empty() {
-        return Err(EnrollError::Invalid { what: "user name", why: "it is empty".into() });
+        return Err(EnrollError::Invalid {
+            what: "user name",
+            why: "it is empty".into(),
+        });
     }
     if !naming::valid_path(&opts.path) {
         return Err(EnrollError::Invalid {
             what: "--path",
-            why: format!("\"{}\" must start and end with / (for example /team/)", opts.path),
+            why: format!(
+                "\"{}\" must start and end with / (for example /team/)",
+                opts.path
+            ),
         });
     }
     let device_name = match &opts.device_name {
@@ -285,9 +352,15 @@ async fn preflight<I: IamApi>(iam: &I, key: &mut KeyTarget<'_, '_>, opts: &Enrol
         iam.account_alias(),
     )?;
     if devices.len() >= MAX_MFA_DEVICES {
-        return Err(EnrollError::TooManyDevices { user: opts.user.clone(), count: devices.len() });
+        return Err(EnrollError::TooManyDevices {
+            user: opts.user.clone(),
+            count: devices.len(),
+        });
     }
-    if let Some(d) = virtuals.iter().find(|d| d.serial.rsplit('/').next() == Some(device_name.as_str())) {
+    if let Some(d) = virtuals
+        .iter()
+        .find(|d| d.serial.rsplit('/').next() == Some(device_name.as_str()))
+    {
         let ours = d.tags.iter().any(|(k, _)| k == TAG_MANAGED);
         let hint = match (&d.user, ours) {
             (Some(u), _) => format!(", assigned to {u}: choose another --device-name"),
@@ -300,15 +373,27 @@ async fn preflight<I: IamApi>(iam: &I, key: &mut KeyTarget<'_, '_>, opts: &Enrol
                 d.serial
             ),
         };
-        return Err(EnrollError::DeviceNameTaken { name: device_name, serial: d.serial.clone(), hint });
+        return Err(EnrollError::DeviceNameTaken {
+            name: device_name,
+            serial: d.serial.clone(),
+            hint,
+        });
     }
     check_clock(iam).await?;
 
-    let label = opts.account_label.clone().or(alias).unwrap_or_else(|| user.account_id.clone());
+    let label = opts
+        .account_label
+        .clone()
+        .or(alias)
+        .unwrap_or_else(|| user.account_id.clone());
     let cred_id = naming::credential_id(&opts.user, &label, &user.account_id);
     cred_id.check_len()?;
     check_key(key.session, key.capacity, &cred_id, opts.force)?;
-    Ok(Plan { account_id: user.account_id, device_name, cred_id })
+    Ok(Plan {
+        account_id: user.account_id,
+        device_name,
+        cred_id,
+    })
 }
 
 async fn check_clock<I: IamApi>(iam: &I) -> Result<(), EnrollError> {
@@ -319,18 +404,27 @@ async fn check_clock<I: IamApi>(iam: &I) -> Result<(), EnrollError> {
         Err(e) => -e.duration().as_secs_f64(),
     };
     if skew.abs() > MAX_CLOCK_SKEW.as_secs_f64() {
-        return Err(EnrollError::ClockSkew { skew_secs: skew.round() as i64 });
+        return Err(EnrollError::ClockSkew {
+            skew_secs: skew.round() as i64,
+        });
     }
     Ok(())
 }
 
 /// Key-side preflight: a free slot, and no credential with our id unless --force.
-fn check_key(key: &mut OathSession<'_>, capacity: usize, id: &CredentialId, force: bool) -> Result<(), EnrollError> {
+fn check_key(
+    key: &mut OathSession<'_>,
+    capacity: usize,
+    id: &CredentialId,
+    force: bool,
+) -> Result<(), EnrollError> {
     let creds = key.list()?;
     let raw = id.to_bytes();
     let exists = creds.iter().any(|c| c.raw_id == raw);
     if exists && !force {
-        return Err(EnrollError::CredentialExists { id: id.to_id_string() });
+        return Err(EnrollError::CredentialExists {
+            id: id.to_id_string(),
+        });
     }
     if !exists && creds.len() >= capacity {
         return Err(EnrollError::KeyFull { capacity });
@@ -344,7 +438,10 @@ async fn create_device<I: IamApi>(
     opts: &EnrollOptions,
     tags: &[(String, String)],
 ) -> Result<crate::aws::CreatedDevice, EnrollError> {
-    match iam.create_virtual_mfa_device(&plan.device_name, &opts.path, tags).await {
+    match iam
+        .create_virtual_mfa_device(&plan.device_name, &opts.path, tags)
+        .await
+    {
         Err(AwsError::EntityAlreadyExists { .. }) => {
             // Preflight saw no such device: the first attempt's answer was lost
             // and the SDK's retry found our own device. Its seed is gone with
@@ -357,7 +454,9 @@ async fn create_device<I: IamApi>(
             if let Some(d) = leftover {
                 iam.delete_virtual_mfa_device(&d.serial).await?;
             }
-            Ok(iam.create_virtual_mfa_device(&plan.device_name, &opts.path, tags).await?)
+            Ok(iam
+                .create_virtual_mfa_device(&plan.device_name, &opts.path, tags)
+                .await?)
         }
         other => Ok(other?),
     }
@@ -433,7 +532,10 @@ async fn finish<I: IamApi>(
     progress(Progress::Step(Step::Verify));
     let devices = iam.list_mfa_devices(&opts.user).await?;
     if !devices.iter().any(|d| d.serial == serial) {
-        return Err(EnrollError::NotVerified { user: opts.user.clone(), serial: serial.to_string() });
+        return Err(EnrollError::NotVerified {
+            user: opts.user.clone(),
+            serial: serial.to_string(),
+        });
     }
     clock.lap(Step::Verify);
     Ok(())
@@ -457,7 +559,10 @@ fn codes_from_key(
         let at = s * PERIOD;
         let from_key = key.calculate(cred, at)?;
         let expected = otp::totp(seed, HashAlgorithm::Sha1, DIGITS, PERIOD as u32, at);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(from_key.value.as_bytes(), expected.as_bytes())) {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            from_key.value.as_bytes(),
+            expected.as_bytes(),
+        )) {
             return Err(EnrollError::CheckFailed);
         }
         out.push(from_key.value);
@@ -509,9 +614,16 @@ async fn rollback<I: IamApi>(
     let journal = run.journal.path().display().to_string();
     if left.is_empty() {
         let _ = run.log(Event::RolledBack, Some(cause.to_string()));
-        EnrollError::RolledBack { cause: Box::new(cause), undone }
+        EnrollError::RolledBack {
+            cause: Box::new(cause),
+            undone,
+        }
     } else {
         let _ = run.log(Event::RollbackFailed, Some(left.join("; ")));
-        EnrollError::RollbackIncomplete { cause: Box::new(cause), left, journal }
+        EnrollError::RollbackIncomplete {
+            cause: Box::new(cause),
+            left,
+            journal,
+        }
     }
 }

@@ -59,11 +59,21 @@ pub struct Entry {
 #[non_exhaustive]
 pub enum JournalError {
     #[error("cannot write the journal {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read the journal {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("journal {path}, line {line}: not a journal entry ({message})")]
-    Corrupt { path: PathBuf, line: usize, message: String },
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 /// The default journal: `$XDG_STATE_HOME/mfakey/journal.jsonl`, else
@@ -86,7 +96,10 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating with mode 0600, and its folder) for appending.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
-        let err = |source| JournalError::Write { path: path.to_path_buf(), source };
+        let err = |source| JournalError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
@@ -95,7 +108,10 @@ impl Journal {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let file = opts.open(path).map_err(err)?;
-        Ok(Journal { file, path: path.to_path_buf() })
+        Ok(Journal {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -104,7 +120,10 @@ impl Journal {
 
     /// Appends one entry and makes it durable before returning.
     pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
-        let err = |source| JournalError::Write { path: self.path.clone(), source };
+        let err = |source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        };
         let mut line = serde_json::to_string(entry).map_err(|e| err(std::io::Error::other(e)))?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(err)?;
@@ -118,12 +137,20 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(JournalError::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(JournalError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     let lines: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
-        .map_err(|source| JournalError::Read { path: path.to_path_buf(), source })?;
+        .map_err(|source| JournalError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut out = Vec::new();
     let last = lines.len();
     for (i, line) in lines.iter().enumerate() {
@@ -134,7 +161,11 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
             Ok(e) => out.push(e),
             Err(_) if i + 1 == last => {}
             Err(e) => {
-                return Err(JournalError::Corrupt { path: path.to_path_buf(), line: i + 1, message: e.to_string() })
+                return Err(JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
             }
         }
     }
@@ -152,7 +183,10 @@ pub fn unfinished(entries: &[Entry]) -> Vec<Vec<Entry>> {
     }
     runs.into_iter()
         .map(|(_, v)| v)
-        .filter(|v| !v.iter().any(|e| matches!(e.event, Event::Done | Event::RolledBack)))
+        .filter(|v| {
+            !v.iter()
+                .any(|e| matches!(e.event, Event::Done | Event::RolledBack))
+        })
         .collect()
 }
 
@@ -160,14 +194,19 @@ pub fn unfinished(entries: &[Entry]) -> Vec<Vec<Entry>> {
 pub fn new_run_id() -> String {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         b = (t.as_nanos() as u64).to_be_bytes();
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -205,7 +244,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
@@ -217,7 +259,10 @@ mod tests {
         std::fs::write(&path, format!("{good}\n{{\"ts\":1,\"ru")).unwrap();
         assert_eq!(read(&path).unwrap().len(), 1);
         std::fs::write(&path, format!("garbage\n{good}\n")).unwrap();
-        assert!(matches!(read(&path), Err(JournalError::Corrupt { line: 1, .. })));
+        assert!(matches!(
+            read(&path),
+            Err(JournalError::Corrupt { line: 1, .. })
+        ));
         assert!(read(&dir.path().join("missing")).unwrap().is_empty());
     }
 

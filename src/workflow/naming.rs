@@ -13,7 +13,9 @@ pub const MAX_DEVICE_NAME: usize = 226;
 pub fn valid_device_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_DEVICE_NAME
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
 }
 
 /// Whether `path` is an IAM path: `/` alone, or `/`-delimited and ending in `/`.
@@ -32,7 +34,10 @@ pub fn default_device_name(user: &str, key_serial: Option<u32>) -> String {
         None => "-yubikey".to_string(),
     };
     let keep = MAX_DEVICE_NAME - suffix.len();
-    let mut base: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c)).collect();
+    let mut base: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
+        .collect();
     base.truncate(keep);
     format!("{base}{suffix}")
 }
@@ -42,7 +47,11 @@ pub fn default_device_name(user: &str, key_serial: Option<u32>) -> String {
 /// gives up, in order: the alias (for the account id), the account part,
 /// then the end of the user name (marked with `~`).
 pub fn credential_id(user: &str, account_label: &str, account_id: &str) -> CredentialId {
-    let candidates = [format!("{user}@{account_label}"), format!("{user}@{account_id}"), user.to_string()];
+    let candidates = [
+        format!("{user}@{account_label}"),
+        format!("{user}@{account_id}"),
+        user.to_string(),
+    ];
     for name in &candidates {
         let id = CredentialId::new(Some(AWS_ISSUER), name, OathType::Totp, 30);
         if id.to_bytes().len() <= MAX_ID_LEN {
@@ -67,8 +76,14 @@ mod tests {
 
     #[test]
     fn device_names_fit_iam() {
-        assert_eq!(default_device_name("alice", Some(12345678)), "alice-yk12345678");
-        assert!(valid_device_name(&default_device_name("a.b+c=d,e@f_g-h", Some(1))));
+        assert_eq!(
+            default_device_name("alice", Some(12345678)),
+            "alice-yk12345678"
+        );
+        assert!(valid_device_name(&default_device_name(
+            "a.b+c=d,e@f_g-h",
+            Some(1)
+        )));
         let long = "u".repeat(300);
         let n = default_device_name(&long, Some(4294967295));
         assert_eq!(n.len(), MAX_DEVICE_NAME);

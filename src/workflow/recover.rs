@@ -50,8 +50,16 @@ pub struct RunState {
 }
 
 pub fn state(entries: &[Entry]) -> Option<RunState> {
-    let last = entries.iter().rev().find(|e| e.device_serial.is_some()).or(entries.last())?.clone();
-    Some(RunState { written: entries.iter().any(|e| e.event == Event::Written), last })
+    let last = entries
+        .iter()
+        .rev()
+        .find(|e| e.device_serial.is_some())
+        .or(entries.last())?
+        .clone();
+    Some(RunState {
+        written: entries.iter().any(|e| e.event == Event::Written),
+        last,
+    })
 }
 
 /// Finishes or undoes one unfinished run. `key` is the run's key, opened and
@@ -76,12 +84,19 @@ pub async fn recover_run<I: IamApi>(
                 .list_virtual_mfa_devices(true)
                 .await?
                 .into_iter()
-                .find(|d| d.serial.rsplit('/').next() == Some(name.as_str()) && made_by_mfakey_for(d, &e.user))
+                .find(|d| {
+                    d.serial.rsplit('/').next() == Some(name.as_str())
+                        && made_by_mfakey_for(d, &e.user)
+                })
                 .map(|d| d.serial);
         }
     }
     let attached = match &device {
-        Some(serial) => iam.list_mfa_devices(&e.user).await?.iter().any(|d| &d.serial == serial),
+        Some(serial) => iam
+            .list_mfa_devices(&e.user)
+            .await?
+            .iter()
+            .any(|d| &d.serial == serial),
         None => false,
     };
     let cred_raw = e.credential_id.as_ref().map(|c| c.as_bytes().to_vec());
@@ -96,12 +111,14 @@ pub async fn recover_run<I: IamApi>(
     };
 
     let outcome = if attached && on_key == Some(true) {
-        actions.push("the enrollment had completed: device enabled and credential on the key".into());
+        actions
+            .push("the enrollment had completed: device enabled and credential on the key".into());
         Outcome::Finished
     } else if attached && on_key.is_none() {
         remaining.push(format!(
             "insert key {} so its credential can be checked",
-            e.key_serial.map_or("(unknown serial)".into(), |s| s.to_string())
+            e.key_serial
+                .map_or("(unknown serial)".into(), |s| s.to_string())
         ));
         Outcome::Incomplete
     } else {
@@ -109,14 +126,20 @@ pub async fn recover_run<I: IamApi>(
         if st.written {
             match (&mut key, &cred_raw) {
                 (Some(s), Some(raw)) => match s.delete(raw) {
-                    Ok(()) => actions.push(format!("deleted credential \"{}\" from the key", lossy(raw))),
+                    Ok(()) => actions.push(format!(
+                        "deleted credential \"{}\" from the key",
+                        lossy(raw)
+                    )),
                     Err(OathError::NoSuchCredential(_)) => {}
-                    Err(err) => remaining.push(format!("credential \"{}\" on the key ({err})", lossy(raw))),
+                    Err(err) => {
+                        remaining.push(format!("credential \"{}\" on the key ({err})", lossy(raw)))
+                    }
                 },
                 (None, Some(raw)) => remaining.push(format!(
                     "credential \"{}\" may be on key {}: insert it and run recover again",
                     lossy(raw),
-                    e.key_serial.map_or("(unknown serial)".into(), |s| s.to_string())
+                    e.key_serial
+                        .map_or("(unknown serial)".into(), |s| s.to_string())
                 )),
                 _ => {}
             }
@@ -124,8 +147,12 @@ pub async fn recover_run<I: IamApi>(
         if let Some(serial) = &device {
             if attached {
                 match iam.deactivate_mfa_device(&e.user, serial).await {
-                    Ok(()) | Err(AwsError::NoSuchEntity { .. }) => actions.push(format!("deactivated {serial}")),
-                    Err(err) => remaining.push(format!("{serial} still enabled for {} ({err})", e.user)),
+                    Ok(()) | Err(AwsError::NoSuchEntity { .. }) => {
+                        actions.push(format!("deactivated {serial}"))
+                    }
+                    Err(err) => {
+                        remaining.push(format!("{serial} still enabled for {} ({err})", e.user))
+                    }
                 }
             }
             match iam.delete_virtual_mfa_device(serial).await {
@@ -178,7 +205,8 @@ fn lossy(raw: &[u8]) -> String {
 }
 
 fn made_by_mfakey_for(d: &VirtualMfaDevice, user: &str) -> bool {
-    d.tags.iter().any(|(k, _)| k == TAG_MANAGED) && d.tags.iter().any(|(k, v)| k == TAG_USER && v == user)
+    d.tags.iter().any(|(k, _)| k == TAG_MANAGED)
+        && d.tags.iter().any(|(k, v)| k == TAG_USER && v == user)
 }
 
 /// Unassigned virtual MFA devices that mfakey created (by its tag).
