@@ -438,27 +438,44 @@ async fn create_device<I: IamApi>(
     opts: &EnrollOptions,
     tags: &[(String, String)],
 ) -> Result<crate::aws::CreatedDevice, EnrollError> {
+    let find_ours = || async {
+        iam.list_virtual_mfa_devices(true)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|d| {
+                d.serial.rsplit('/').next() == Some(plan.device_name.as_str()) && d.user.is_none()
+            })
+    };
     match iam
         .create_virtual_mfa_device(&plan.device_name, &opts.path, tags)
         .await
     {
+        Ok(created) => Ok(created),
         Err(AwsError::EntityAlreadyExists { .. }) => {
             // Preflight saw no such device: the first attempt's answer was lost
-            // and the SDK's retry found our own device. Its seed is gone with
-            // that answer, so replace it.
-            let leftover = iam
-                .list_virtual_mfa_devices(true)
-                .await?
-                .into_iter()
-                .find(|d| d.serial.rsplit('/').next() == Some(plan.device_name.as_str()));
-            if let Some(d) = leftover {
+            // and the SDK's retry found our own device. Its seed went with that
+            // answer, so replace it.
+            if let Some(d) = find_ours().await {
                 iam.delete_virtual_mfa_device(&d.serial).await?;
             }
             Ok(iam
                 .create_virtual_mfa_device(&plan.device_name, &opts.path, tags)
                 .await?)
         }
-        other => Ok(other?),
+        Err(e) => {
+            // The device may exist with its answer lost: remove it if IAM can
+            // be reached; if not, the journal's Begin line lets `recover` do it.
+            if !matches!(
+                e,
+                AwsError::AccessDenied { .. } | AwsError::LimitExceeded { .. }
+            ) {
+                if let Some(d) = find_ours().await {
+                    let _ = iam.delete_virtual_mfa_device(&d.serial).await;
+                }
+            }
+            Err(e.into())
+        }
     }
 }
 

@@ -5,3 +5,6 @@ pub mod enroll;
 pub mod journal;
 pub mod naming;
 pub mod recover;
+
+#[cfg(test)]
+mod tests;

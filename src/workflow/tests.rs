@@ -1,0 +1,571 @@
+//! The enrollment workflow against the in-process virtual key and the fake
+//! IAM (which, unlike moto, checks the two codes against the seed it issued).
+
+use super::enroll::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget, Progress};
+use super::journal::{self, Entry, Event, Journal};
+use super::recover::{recover_run, Outcome};
+use crate::aws::fake::{FakeIam, Op};
+use crate::aws::{AwsError, IamApi};
+use crate::oath::{CredentialData, CredentialId, HashAlgorithm, OathSession, OathType};
+use crate::secret::{to_base32, SecretBytes};
+use crate::transport::{Transport, TransportError};
+use crate::version::Version;
+use crate::virtual_key::{Config, SharedVirtualKey, TouchPolicy, VirtualYubiKey};
+use std::cell::Cell;
+use std::rc::Rc;
+
+const ALICE_ID: &str = "Amazon Web Services:alice@123456789012";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn opts(user: &str) -> EnrollOptions {
+    EnrollOptions {
+        user: user.into(),
+        device_name: None,
+        path: "/".into(),
+        touch: false,
+        account_label: None,
+        tags: vec![],
+        force: false,
+    }
+}
+
+fn key(config: Config) -> SharedVirtualKey {
+    SharedVirtualKey::new(VirtualYubiKey::new(config))
+}
+
+/// A transport that stops answering (the key was pulled out) from the
+/// `fail_at`-th command on.
+struct Pullable {
+    inner: SharedVirtualKey,
+    sent: usize,
+    fail_at: Rc<Cell<usize>>,
+}
+
+impl Transport for Pullable {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.sent += 1;
+        if self.sent >= self.fail_at.get() {
+            return Err(TransportError::CardRemoved);
+        }
+        self.inner.transmit(apdu)
+    }
+}
+
+struct World {
+    iam: FakeIam,
+    key: SharedVirtualKey,
+    dir: tempfile::TempDir,
+    events: Vec<Progress>,
+}
+
+impl World {
+    fn new(config: Config) -> Self {
+        let iam = FakeIam::new();
+        iam.add_user("alice");
+        World {
+            iam,
+            key: key(config),
+            dir: tempfile::tempdir().unwrap(),
+            events: vec![],
+        }
+    }
+
+    fn journal_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("journal.jsonl")
+    }
+
+    fn run(&mut self, o: &EnrollOptions) -> Result<EnrollReport, EnrollError> {
+        let mut t = self.key.clone();
+        self.run_on(&mut t, o)
+    }
+
+    fn run_on(
+        &mut self,
+        t: &mut dyn Transport,
+        o: &EnrollOptions,
+    ) -> Result<EnrollReport, EnrollError> {
+        let mut session = OathSession::select(t).unwrap();
+        let mut journal = Journal::open(&self.journal_path()).unwrap();
+        let events = &mut self.events;
+        let target = KeyTarget {
+            session: &mut session,
+            serial: Some(12_345_678),
+            capacity: 64,
+        };
+        rt().block_on(enroll(&self.iam, target, o, &mut journal, &mut |p| {
+            events.push(p)
+        }))
+    }
+
+    fn key_ids(&self) -> Vec<String> {
+        self.key.with(|k| {
+            k.oath_credentials()
+                .into_iter()
+                .map(|c| String::from_utf8_lossy(&c.id).into_owned())
+                .collect()
+        })
+    }
+
+    fn devices(&self) -> Vec<crate::aws::VirtualMfaDevice> {
+        rt().block_on(self.iam.list_virtual_mfa_devices(false))
+            .unwrap()
+    }
+
+    fn journal_events(&self) -> Vec<Event> {
+        journal::read(&self.journal_path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    /// Nothing left anywhere: no device in IAM, no credential on the key.
+    fn assert_clean(&self) {
+        assert!(
+            self.devices().is_empty(),
+            "devices left: {:?}",
+            self.devices().iter().map(|d| &d.serial).collect::<Vec<_>>()
+        );
+        assert!(
+            self.key_ids().is_empty(),
+            "credentials left: {:?}",
+            self.key_ids()
+        );
+    }
+
+    /// No spelling of `seed` in the journal.
+    fn assert_journal_has_no(&self, seed: &SecretBytes) {
+        let text = std::fs::read_to_string(self.journal_path()).unwrap_or_default();
+        let b32 = to_base32(seed);
+        for needle in [b32.to_string(), b32.to_lowercase(), hex(seed.expose())] {
+            assert!(!text.contains(&needle), "the journal holds the seed");
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn enrolls_with_codes_aws_accepts() {
+    let mut w = World::new(Config::default());
+    let r = w.run(&opts("alice")).unwrap();
+    assert_eq!(
+        r.device_serial,
+        "arn:aws:iam::123456789012:mfa/alice-yk12345678"
+    );
+    assert_eq!(r.credential_id, ALICE_ID);
+    assert_eq!(
+        w.iam.assigned_user(&r.device_serial).as_deref(),
+        Some("alice")
+    );
+    assert_eq!(w.key_ids(), vec![ALICE_ID.to_string()]);
+    // The fake refuses wrong codes: one accepted enable means the codes were right.
+    assert_eq!(w.iam.calls_of(Op::EnableMfaDevice).len(), 1);
+    assert_eq!(
+        w.journal_events(),
+        vec![
+            Event::Begin,
+            Event::Created,
+            Event::Written,
+            Event::Enabled,
+            Event::Done
+        ]
+    );
+    let seed = w.iam.seed_of(&r.device_serial).unwrap();
+    w.assert_journal_has_no(&seed);
+    // The key holds that seed: its code now equals the host's.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut t = w.key.clone();
+    let mut s = OathSession::select(&mut t).unwrap();
+    let cred = s.list().unwrap().remove(0);
+    assert_eq!(
+        s.calculate(&cred, now).unwrap().value,
+        crate::oath::otp::totp(&seed, HashAlgorithm::Sha1, 6, 30, now)
+    );
+    // Tags record the key.
+    let dev = w.devices().remove(0);
+    assert!(dev
+        .tags
+        .contains(&("mfakey:key-serial".into(), "12345678".into())));
+}
+
+#[test]
+fn touch_credentials_announce_each_touch() {
+    let mut w = World::new(Config::default());
+    let mut o = opts("alice");
+    o.touch = true;
+    w.run(&o).unwrap();
+    let touches: Vec<_> = w
+        .events
+        .iter()
+        .filter(|e| matches!(e, Progress::Touch { .. }))
+        .collect();
+    assert_eq!(
+        touches,
+        vec![
+            &Progress::Touch { n: 1, of: 2 },
+            &Progress::Touch { n: 2, of: 2 }
+        ]
+    );
+    assert_eq!(w.key.with(|k| k.touch_count()), 2);
+}
+
+#[test]
+fn refused_codes_are_retried_once_with_a_later_pair() {
+    let mut w = World::new(Config::default());
+    w.iam
+        .fail_nth(Op::EnableMfaDevice, 1, AwsError::InvalidAuthenticationCode);
+    let r = w.run(&opts("alice")).unwrap();
+    assert!(w.events.contains(&Progress::RetryCodes));
+    assert_eq!(w.iam.calls_of(Op::EnableMfaDevice).len(), 2);
+    assert_eq!(
+        w.iam.assigned_user(&r.device_serial).as_deref(),
+        Some("alice")
+    );
+}
+
+#[test]
+fn codes_refused_twice_roll_everything_back() {
+    let mut w = World::new(Config::default());
+    w.iam
+        .fail_from(Op::EnableMfaDevice, 1, AwsError::InvalidAuthenticationCode);
+    let e = w.run(&opts("alice")).unwrap_err();
+    assert!(matches!(e, EnrollError::RolledBack { .. }), "{e}");
+    assert!(matches!(
+        e.root(),
+        EnrollError::Aws(AwsError::InvalidAuthenticationCode)
+    ));
+    w.assert_clean();
+    assert_eq!(w.journal_events().last(), Some(&Event::RolledBack));
+}
+
+#[test]
+fn iam_going_away_at_each_step_leaves_nothing_or_says_what_is_left() {
+    let unreachable = || AwsError::EndpointUnreachable {
+        endpoint: "http://127.0.0.1:1".into(),
+        detail: "refused".into(),
+    };
+    for op in [Op::CreateVirtualMfaDevice, Op::EnableMfaDevice] {
+        let mut w = World::new(Config::default());
+        w.iam.fail_from(op, 1, unreachable());
+        let e = w.run(&opts("alice")).unwrap_err();
+        assert!(
+            matches!(
+                e.root(),
+                EnrollError::Aws(AwsError::EndpointUnreachable { .. })
+            ),
+            "{op:?}: {e}"
+        );
+        w.assert_clean();
+    }
+    // Verify fails (the second ListMFADevices; the first is preflight's).
+    let mut w = World::new(Config::default());
+    w.iam.fail_from(Op::ListMfaDevices, 2, unreachable());
+    let e = w.run(&opts("alice")).unwrap_err();
+    assert!(matches!(e, EnrollError::RolledBack { .. }), "{e}");
+    w.assert_clean();
+    assert_eq!(w.iam.calls_of(Op::DeactivateMfaDevice).len(), 1);
+    // Everything fails from the enable on: the rollback cannot delete the device.
+    let mut w = World::new(Config::default());
+    w.iam.fail_from(Op::EnableMfaDevice, 1, unreachable());
+    w.iam
+        .fail_from(Op::DeleteVirtualMfaDevice, 1, unreachable());
+    w.iam.fail_from(Op::DeactivateMfaDevice, 1, unreachable());
+    let e = w.run(&opts("alice")).unwrap_err();
+    let EnrollError::RollbackIncomplete { left, .. } = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        left.iter().any(|l| l.contains("mfa/alice-yk12345678")),
+        "{left:?}"
+    );
+    assert!(w.key_ids().is_empty(), "the key side was still undone");
+    assert_eq!(w.journal_events().last(), Some(&Event::RollbackFailed));
+}
+
+#[test]
+fn lost_answers_are_recognised() {
+    // Create acted but its answer was lost; the SDK's retry met our own device.
+    let mut w = World::new(Config::default());
+    w.iam.lose_answer_nth(
+        Op::CreateVirtualMfaDevice,
+        1,
+        AwsError::EntityAlreadyExists {
+            message: "exists".into(),
+        },
+    );
+    let r = w.run(&opts("alice")).unwrap();
+    assert_eq!(w.devices().len(), 1);
+    assert_eq!(
+        w.iam.assigned_user(&r.device_serial).as_deref(),
+        Some("alice")
+    );
+    // Enable acted but its answer was lost: the device is attached, so go on.
+    let mut w = World::new(Config::default());
+    w.iam.lose_answer_nth(
+        Op::EnableMfaDevice,
+        1,
+        AwsError::Other {
+            code: "InternalFailure".into(),
+            message: "".into(),
+        },
+    );
+    let r = w.run(&opts("alice")).unwrap();
+    assert_eq!(
+        w.iam.assigned_user(&r.device_serial).as_deref(),
+        Some("alice")
+    );
+    // Create acted, then IAM went away: the device is removed once IAM answers.
+    let mut w = World::new(Config::default());
+    w.iam.lose_answer_nth(
+        Op::CreateVirtualMfaDevice,
+        1,
+        AwsError::EndpointUnreachable {
+            endpoint: "x".into(),
+            detail: "reset".into(),
+        },
+    );
+    assert!(w.run(&opts("alice")).is_err());
+    w.assert_clean();
+}
+
+#[test]
+fn key_pulled_out_at_each_step() {
+    // Commands in an enrollment: 1 SELECT, 2 LIST (preflight), 3 PUT, 4 and 5 CALCULATE.
+    for fail_at in 2..=5 {
+        let mut w = World::new(Config::default());
+        let at = Rc::new(Cell::new(usize::MAX));
+        let mut t = Pullable {
+            inner: w.key.clone(),
+            sent: 0,
+            fail_at: at.clone(),
+        };
+        at.set(fail_at);
+        let e = w.run_on(&mut t, &opts("alice")).unwrap_err();
+        assert!(
+            matches!(
+                e.root(),
+                EnrollError::Oath(crate::oath::OathError::Transport(
+                    TransportError::CardRemoved
+                ))
+            ),
+            "at {fail_at}: {e}"
+        );
+        assert!(w.devices().is_empty(), "at {fail_at}: device left");
+        if fail_at >= 3 {
+            // The PUT may have landed: the rollback could not reach the key.
+            assert!(
+                matches!(e, EnrollError::RollbackIncomplete { .. }),
+                "at {fail_at}: {e}"
+            );
+            // Re-inserted, recover removes what is left.
+            let entries = journal::read(&w.journal_path()).unwrap();
+            let open = journal::unfinished(&entries);
+            assert_eq!(open.len(), 1);
+            let mut t = w.key.clone();
+            let mut s = OathSession::select(&mut t).unwrap();
+            let mut j = Journal::open(&w.journal_path()).unwrap();
+            let r = rt()
+                .block_on(recover_run(&w.iam, &open[0], Some(&mut s), &mut j))
+                .unwrap();
+            assert_eq!(r.outcome, Outcome::RolledBack, "at {fail_at}: {r:?}");
+        }
+        w.assert_clean();
+    }
+}
+
+#[test]
+fn preflight_refusals_create_nothing() {
+    // Eight MFA devices already.
+    let mut w = World::new(Config::default());
+    for i in 0..8 {
+        w.iam.add_other_mfa_device(
+            "alice",
+            &format!("arn:aws:iam::123456789012:u2f/user/alice/k{i}"),
+        );
+    }
+    assert!(matches!(
+        w.run(&opts("alice")).unwrap_err(),
+        EnrollError::TooManyDevices { count: 8, .. }
+    ));
+    assert!(w.iam.calls_of(Op::CreateVirtualMfaDevice).is_empty());
+
+    // A device of that name exists, left by an earlier mfakey run.
+    let w2 = World::new(Config::default());
+    let tags = vec![("mfakey:managed".to_string(), "true".to_string())];
+    rt().block_on(
+        w2.iam
+            .create_virtual_mfa_device("alice-yk12345678", "/", &tags),
+    )
+    .unwrap();
+    let mut w2 = w2;
+    let e = w2.run(&opts("alice")).unwrap_err();
+    assert!(matches!(&e, EnrollError::DeviceNameTaken { .. }), "{e}");
+    assert!(e.to_string().contains("mfakey cleanup --delete"), "{e}");
+
+    // No such user.
+    let mut w3 = World::new(Config::default());
+    let e = w3.run(&opts("bob")).unwrap_err();
+    assert!(
+        matches!(e, EnrollError::Aws(AwsError::NoSuchEntity { .. })),
+        "{e}"
+    );
+
+    // A skewed clock.
+    let mut w4 = World::new(Config::default());
+    w4.iam.set_server_skew(40);
+    assert!(matches!(
+        w4.run(&opts("alice")).unwrap_err(),
+        EnrollError::ClockSkew { .. }
+    ));
+    w4.iam.set_server_skew(10);
+    w4.run(&opts("alice")).unwrap();
+
+    for w in [&w, &w3] {
+        w.assert_clean();
+    }
+}
+
+#[test]
+fn key_side_preflight() {
+    // A full 5.4.3 key (32 credentials).
+    let w = World::new(Config {
+        firmware: Version(5, 4, 3),
+        ..Config::default()
+    });
+    {
+        let mut t = w.key.clone();
+        let mut s = OathSession::select(&mut t).unwrap();
+        for i in 0..32 {
+            let data = CredentialData {
+                id: CredentialId::new(Some("x"), &format!("n{i}"), OathType::Totp, 30),
+                algorithm: HashAlgorithm::Sha1,
+                digits: 6,
+                secret: SecretBytes::new(vec![1; 20]),
+                touch: false,
+                counter: 0,
+            };
+            s.put(&data).unwrap();
+        }
+    }
+    let mut t = w.key.clone();
+    let mut session = OathSession::select(&mut t).unwrap();
+    let mut journal = Journal::open(&w.journal_path()).unwrap();
+    let target = KeyTarget {
+        session: &mut session,
+        serial: Some(1),
+        capacity: 32,
+    };
+    let e = rt()
+        .block_on(enroll(
+            &w.iam,
+            target,
+            &opts("alice"),
+            &mut journal,
+            &mut |_| {},
+        ))
+        .unwrap_err();
+    assert!(matches!(e, EnrollError::KeyFull { capacity: 32 }), "{e}");
+    assert!(w.iam.calls_of(Op::CreateVirtualMfaDevice).is_empty());
+
+    // The same id already on the key: refused, then --force overwrites.
+    let mut w = World::new(Config::default());
+    w.run(&opts("alice")).unwrap();
+    let mut o = opts("alice");
+    o.device_name = Some("alice-second".into());
+    assert!(matches!(
+        w.run(&o).unwrap_err(),
+        EnrollError::CredentialExists { .. }
+    ));
+    o.force = true;
+    w.run(&o).unwrap();
+    assert_eq!(w.key_ids().len(), 1);
+}
+
+#[test]
+fn recover_finishes_a_run_that_had_completed() {
+    let mut w = World::new(Config::default());
+    let r = w.run(&opts("alice")).unwrap();
+    // Pretend the process died right before writing Done.
+    let entries: Vec<Entry> = journal::read(&w.journal_path())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event != Event::Done)
+        .collect();
+    let mut t = w.key.clone();
+    let mut s = OathSession::select(&mut t).unwrap();
+    let mut j = Journal::open(&w.dir.path().join("j2")).unwrap();
+    let out = rt()
+        .block_on(recover_run(&w.iam, &entries, Some(&mut s), &mut j))
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Finished);
+    assert_eq!(
+        w.iam.assigned_user(&r.device_serial).as_deref(),
+        Some("alice")
+    );
+    assert_eq!(w.key_ids().len(), 1);
+}
+
+#[test]
+fn recover_without_the_key_says_so() {
+    let mut w = World::new(Config::default());
+    w.iam
+        .fail_from(Op::EnableMfaDevice, 1, AwsError::Throttling { attempts: 5 });
+    w.iam.fail_from(
+        Op::DeleteVirtualMfaDevice,
+        1,
+        AwsError::Throttling { attempts: 5 },
+    );
+    let at = Rc::new(Cell::new(6)); // the rollback's DELETE on the key fails too
+    let mut t = Pullable {
+        inner: w.key.clone(),
+        sent: 0,
+        fail_at: at,
+    };
+    assert!(matches!(
+        w.run_on(&mut t, &opts("alice")).unwrap_err(),
+        EnrollError::RollbackIncomplete { .. }
+    ));
+    let open = journal::unfinished(&journal::read(&w.journal_path()).unwrap());
+    let mut j = Journal::open(&w.journal_path()).unwrap();
+    // The key is not here (and IAM still throttles deletes): incomplete, and it says why.
+    let out = rt()
+        .block_on(recover_run(&w.iam, &open[0], None, &mut j))
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Incomplete);
+    assert!(
+        out.remaining.iter().any(|r| r.contains("insert it")),
+        "{:?}",
+        out.remaining
+    );
+}
+
+#[test]
+fn touch_timeout_during_check_rolls_back() {
+    let mut w = World::new(Config {
+        touch: TouchPolicy::Timeout,
+        ..Config::default()
+    });
+    let mut o = opts("alice");
+    o.touch = true;
+    let e = w.run(&o).unwrap_err();
+    assert!(
+        matches!(
+            e.root(),
+            EnrollError::Oath(crate::oath::OathError::TouchTimeout)
+        ),
+        "{e}"
+    );
+    w.assert_clean();
+}
