@@ -50,17 +50,22 @@ impl<'s> VirtualKey<'s> {
             stderr,
             status: None,
         };
-        match ready_rx.recv_timeout(READY_TIMEOUT) {
-            Ok(()) => {}
-            Err(_) => {
-                let status = key.stop();
-                panic!(
-                    "virtual-yubikey {args:?} on {} printed no `ready` line within {READY_TIMEOUT:?} \
-                     (status {status}); stderr:\n{}",
-                    slot.reader,
-                    key.stderr()
-                );
-            }
+        if let Err(e) = ready_rx.recv_timeout(READY_TIMEOUT) {
+            let why = match e {
+                mpsc::RecvTimeoutError::Timeout => {
+                    format!("no `ready` line within {READY_TIMEOUT:?}")
+                }
+                mpsc::RecvTimeoutError::Disconnected => {
+                    "closed stdout without a `ready` line".to_string()
+                }
+            };
+            let status = key.stop();
+            panic!(
+                "virtual-yubikey {args:?} on {}: {why} (status {status}); stdout:\n{}stderr:\n{}",
+                slot.reader,
+                key.stdout(),
+                key.stderr()
+            );
         }
         if !wait_card(slot.reader, true, Duration::from_secs(10)) {
             key.stop();
