@@ -152,7 +152,8 @@ fn key_removed_mid_command() {
         running.stderr_now()
     );
     std::thread::sleep(Duration::from_millis(300));
-    key.stop();
+    // SIGKILL: the connection drops mid-APDU, as when a key is pulled out.
+    key.yank();
     let r = running.finish();
     sc.record(&r).err(3, "key_removed");
     sc.record_key(&key);

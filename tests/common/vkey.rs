@@ -105,6 +105,22 @@ impl<'s> VirtualKey<'s> {
     }
 }
 
+impl VirtualKey<'_> {
+    /// Pulls the key out at once: SIGKILL to its own pid, so the kernel closes
+    /// its vpcd connection whatever the card was doing (e.g. waiting for a
+    /// touch), then waits until pcscd sees the reader empty.
+    pub fn yank(&mut self) -> ExitStatus {
+        if let Some(status) = self.status {
+            return status;
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("wait for virtual-yubikey");
+        self.status = Some(status);
+        wait_card(self.slot.reader, false, Duration::from_secs(10));
+        status
+    }
+}
+
 impl Drop for VirtualKey<'_> {
     fn drop(&mut self) {
         self.stop();
