@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// vpcd TCP port and the reader name pcscd gives it (tests/stack/reader.conf.d).
+/// vpcd TCP port and the reader name pcscd gives it (tests/stack/vpcd.conf.in).
 pub const SLOTS: [(u16, &str); 4] = [
     (35963, "Virtual PCD 00 00"),
     (35964, "Virtual PCD 00 01"),
@@ -36,7 +36,7 @@ impl Slot {
         let present = present_slots();
         assert!(
             present.len() >= n,
-            "this test needs {n} vpcd readers but pcscd has only {}: start pcscd with -c tests/stack/reader.conf.d",
+            "this test needs {n} vpcd readers but pcscd has only {}: let tests/stack/stack.sh start pcscd (see tests/stack/vpcd.conf.in)",
             present.len()
         );
         let deadline = Instant::now() + ACQUIRE_TIMEOUT;

@@ -16,7 +16,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE=${MFAKEY_STACK_DIR:-$REPO/target/stack}
 VENV=${MFAKEY_VENV:-$REPO/.venv}
 PROXY=${MFAKEY_IAM_PROXY:-$REPO/tests/support/iam_proxy.py}
-READER_CONF=$REPO/tests/stack/reader.conf.d
+READER_CONF=$STATE/reader.conf.d
+VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
 READY_TIMEOUT=${MFAKEY_STACK_TIMEOUT:-30}
 EXPECTED_READERS=("Virtual PCD 00 00" "Virtual PCD 00 01" "Virtual PCD B 00 00" "Virtual PCD B 00 01")
 
@@ -77,6 +78,14 @@ have_all_readers() {
     done
 }
 
+# Our reader list, with the second vpcd entry on its own copy of the driver
+# (see tests/stack/vpcd.conf.in for why).
+render_reader_conf() {
+    mkdir -p "$READER_CONF"
+    cp "$VPCD_LIB" "$STATE/libifdvpcd-b.so"
+    sed "s#@VPCD_B_LIBPATH@#$STATE/libifdvpcd-b.so#" "$REPO/tests/stack/vpcd.conf.in" >"$READER_CONF/vpcd"
+}
+
 start_pcscd() {
     local pid
     if pid=$(recorded_pid pcscd pcscd); then
@@ -94,7 +103,8 @@ start_pcscd() {
         return
     fi
     command -v pcscd >/dev/null || die "pcscd is not installed: run tests/setup.sh"
-    [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || die "vsmartcard-vpcd is not installed: run tests/setup.sh"
+    [ -f "$VPCD_LIB" ] || die "vsmartcard-vpcd is not installed: run tests/setup.sh"
+    render_reader_conf
     say "starting pcscd -f -c $READER_CONF"
     setsid pcscd -f -c "$READER_CONF" >"$STATE/pcscd.log" 2>&1 </dev/null &
     pid=$!
@@ -143,6 +153,7 @@ write_env() {
         echo "export MFAKEY_VENV=$(printf '%q' "$VENV")"
         echo "export MFAKEY_TEST_MOTO_ENDPOINT=$(cat "$STATE/moto.endpoint")"
         echo "export MFAKEY_TEST_IAM_ENDPOINT=$(cat "$STATE/iam_proxy.endpoint")"
+        echo "export MFAKEY_TEST_PROXY_CONTROL=$(cat "$STATE/iam_proxy.endpoint")"
         echo "export MFAKEY_TEST_PROXY_LOG=$(printf '%q' "$STATE/iam_proxy.requests.log")"
     } >"$STATE/env"
 }
