@@ -140,14 +140,32 @@ pub struct OpenKey {
     pub transport: Box<dyn Transport + Send>,
 }
 
-/// Every YubiKey present, each read once (cards that are not YubiKeys are skipped).
-pub fn list_keys(pcsc: &Pcsc, trace: Option<&TraceSink>) -> Result<Vec<OpenKey>, DeviceError> {
+/// A reader whose card could not be read, and why (another program holds
+/// it, it was reset or pulled out while we looked).
+#[derive(Clone, Debug, Serialize)]
+pub struct Unavailable {
+    pub reader: String,
+    pub reason: String,
+}
+
+/// Every YubiKey present (in `only`, if given), each read once through a
+/// shared connection. Cards that are not YubiKeys are skipped; cards that
+/// cannot be read right now are returned apart.
+pub fn list_keys(
+    pcsc: &Pcsc,
+    only: Option<&str>,
+    trace: Option<&TraceSink>,
+) -> Result<(Vec<OpenKey>, Vec<Unavailable>), DeviceError> {
     let readers = pcsc.readers()?;
     if readers.is_empty() {
         return Err(DeviceError::NoReaders);
     }
     let mut keys = Vec::new();
-    for r in readers.iter().filter(|r| r.card_present) {
+    let mut unavailable = Vec::new();
+    for r in readers
+        .iter()
+        .filter(|r| r.card_present && only.is_none_or(|o| o == r.name))
+    {
         match connect_and_identify(pcsc, &r.name, Access::Shared, trace) {
             Ok(k) => keys.push(k),
             Err(DeviceError::Management {
@@ -158,10 +176,16 @@ pub fn list_keys(pcsc: &Pcsc, trace: Option<&TraceSink>) -> Result<Vec<OpenKey>,
             Err(DeviceError::Transport(
                 TransportError::CardRemoved | TransportError::NoCard(_),
             )) => {}
+            Err(DeviceError::Transport(
+                e @ (TransportError::InUse(_) | TransportError::CardReset),
+            )) => unavailable.push(Unavailable {
+                reader: r.name.clone(),
+                reason: e.to_string(),
+            }),
             Err(e) => return Err(e),
         }
     }
-    Ok(keys)
+    Ok((keys, unavailable))
 }
 
 fn connect_and_identify(
@@ -194,6 +218,10 @@ fn connect_and_identify(
 
 /// Opens the one key `selector` designates. Refuses to guess: with several
 /// keys and neither `--reader` nor `--serial`, lists them.
+///
+/// One candidate reader is connected to directly with `access`. Several are
+/// first identified through shared connections (which leave the cards as
+/// they were), then the chosen one is connected to with `access`.
 pub fn open(
     pcsc: &Pcsc,
     selector: &Selector,
@@ -202,37 +230,58 @@ pub fn open(
 ) -> Result<OpenKey, DeviceError> {
     let readers = pcsc.readers()?;
     let candidates = candidate_readers(&readers, selector)?;
+    if let [only] = candidates.as_slice() {
+        let key = connect_and_identify(pcsc, only, access, trace)?;
+        return match selector.serial {
+            Some(serial) if key.info.serial != Some(serial) => Err(DeviceError::SerialNotFound {
+                serial,
+                seen: vec![KeySummary {
+                    reader: key.reader.clone(),
+                    serial: key.info.serial,
+                }],
+            }),
+            _ => Ok(key),
+        };
+    }
     let mut seen = Vec::new();
-    let mut found = Vec::new();
+    let mut chosen = Vec::new();
     for reader in &candidates {
-        match connect_and_identify(pcsc, reader, access, trace) {
+        match connect_and_identify(pcsc, reader, Access::Shared, trace) {
             Ok(k) => {
                 seen.push(KeySummary {
                     reader: k.reader.clone(),
                     serial: k.info.serial,
                 });
                 if selector.serial.is_none_or(|s| k.info.serial == Some(s)) {
-                    found.push(k);
+                    chosen.push(k.reader.clone());
                 }
             }
             Err(DeviceError::Management {
                 source: ManagementError::NotAYubiKey,
                 ..
-            }) if candidates.len() > 1 => {}
+            }) => {}
             Err(DeviceError::Transport(
                 TransportError::CardRemoved | TransportError::NoCard(_),
-            )) if candidates.len() > 1 => {}
+            )) => {}
+            // Held by another program: a key we cannot identify, so it counts
+            // against guessing.
+            Err(DeviceError::Transport(TransportError::InUse(_) | TransportError::CardReset)) => {
+                seen.push(KeySummary {
+                    reader: reader.clone(),
+                    serial: None,
+                })
+            }
             Err(e) => return Err(e),
         }
     }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => match selector.serial {
-            Some(serial) => Err(DeviceError::SerialNotFound { serial, seen }),
-            None => Err(DeviceError::NoKey {
-                readers: readers.iter().map(|r| r.name.clone()).collect(),
-            }),
-        },
+    let unidentified = seen.iter().any(|k| k.serial.is_none());
+    match (chosen.as_slice(), selector.serial) {
+        ([one], Some(_)) => connect_and_identify(pcsc, one, access, trace),
+        ([one], None) if seen.len() == 1 => connect_and_identify(pcsc, one, access, trace),
+        ([], Some(serial)) => Err(DeviceError::SerialNotFound { serial, seen }),
+        ([], None) if !unidentified => Err(DeviceError::NoKey {
+            readers: readers.iter().map(|r| r.name.clone()).collect(),
+        }),
         _ => Err(DeviceError::SeveralKeys { keys: seen }),
     }
 }

@@ -97,7 +97,8 @@ fn what_mfakey_adds_ykman_lists_and_computes_alike() {
 
     assert_eq!(
         ykman_ids(&sc, slot.reader, &[]),
-        ["Amazon Web Services:alice@123456789012", "Ex:sixty"]
+        // ykman lists the stored id, period prefix included.
+        ["60/Ex:sixty", "Amazon Web Services:alice@123456789012"]
     );
 
     let (theirs, ours, t) = codes_in_one_window(&mut sc, slot.reader, "alice@123456789012", 30);

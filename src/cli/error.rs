@@ -51,6 +51,7 @@ fn transport_kind(e: &TransportError) -> &'static str {
         TransportError::NoReaders => "no_reader",
         TransportError::NoCard(_) => "no_key",
         TransportError::CardRemoved => "key_removed",
+        TransportError::CardReset => "key_reset",
         TransportError::InUse(_) => "key_in_use",
         _ => "device",
     }

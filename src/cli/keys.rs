@@ -16,13 +16,12 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
         Some(name) => Some(device::match_reader(&pcsc.readers()?, name)?.name.clone()),
         None => None,
     };
-    let keys = device::list_keys(&pcsc, trace_sink(g).as_ref())?;
+    let (keys, unavailable) =
+        device::list_keys(&pcsc, wanted_reader.as_deref(), trace_sink(g).as_ref())?;
     let mut rows = Vec::new();
     let mut text = String::new();
     for mut key in keys {
-        if wanted_reader.as_ref().is_some_and(|r| *r != key.reader)
-            || (g.serial.is_some() && key.info.serial != g.serial)
-        {
+        if g.serial.is_some() && key.info.serial != g.serial {
             continue;
         }
         let info = &key.info;
@@ -62,10 +61,19 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
             "fido2_enabled": fido2,
         }));
     }
-    if rows.is_empty() {
+    for u in &unavailable {
+        text.push_str(&format!(
+            "[{}] cannot be read now: {}\n",
+            u.reader, u.reason
+        ));
+    }
+    if rows.is_empty() && unavailable.is_empty() {
         text.push_str("no YubiKey present\n");
     }
-    Ok(Report::new(json!({ "keys": rows }), text))
+    Ok(Report::new(
+        json!({ "keys": rows, "unavailable": unavailable }),
+        text,
+    ))
 }
 
 fn key_line(

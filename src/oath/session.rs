@@ -133,6 +133,8 @@ impl<'t> OathSession<'t> {
             return Err(OathError::MutualAuthFailed);
         }
         self.locked = false;
+        // An unlocked applet must not outlive this connection.
+        self.t.reset_on_close();
         Ok(())
     }
 

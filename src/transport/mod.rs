@@ -21,6 +21,8 @@ pub enum TransportError {
     NoCard(String),
     #[error("the key was removed during the command; insert it and run the command again")]
     CardRemoved,
+    #[error("another program reset the key during the command; run the command again")]
+    CardReset,
     #[error("another program is using the key in reader \"{0}\" (for example gpg-agent's scdaemon); close it and try again")]
     InUse(String),
     #[error("PC/SC error: {0}")]
@@ -42,6 +44,11 @@ pub trait Transport {
         let raw = self.transmit(&cmd.to_bytes())?;
         Response::from_bytes(raw)
     }
+
+    /// Asks that the card be reset when this connection closes, so that an
+    /// unlocked applet does not outlive the command (called after unlocking).
+    /// Transports without such a notion ignore it.
+    fn reset_on_close(&mut self) {}
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -50,6 +57,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn send(&mut self, cmd: &Command) -> Result<Response, TransportError> {
         (**self).send(cmd)
+    }
+    fn reset_on_close(&mut self) {
+        (**self).reset_on_close()
     }
 }
 
@@ -99,5 +109,9 @@ impl<T: Transport> Transport for Traced<T> {
             Err(e) => (self.sink)(&format!("< error: {e}")),
         }
         resp
+    }
+
+    fn reset_on_close(&mut self) {
+        self.inner.reset_on_close()
     }
 }

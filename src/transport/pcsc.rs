@@ -111,18 +111,24 @@ impl Pcsc {
             .connect(&name, mode, pcsc::Protocols::ANY)
             .map_err(|e| map_err(e, reader))?;
         Ok(PcscTransport {
-            card,
+            card: Some(card),
             reader: reader.to_string(),
             buf: vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+            // An exclusive connection disturbs no one by resetting, and the
+            // reset drops whatever it selected or unlocked. A shared one
+            // leaves the card alone: resetting would break other programs'
+            // commands in flight.
+            reset_on_close: access == Access::Exclusive,
         })
     }
 }
 
 /// One connection to a card.
 pub struct PcscTransport {
-    card: pcsc::Card,
+    card: Option<pcsc::Card>,
     reader: String,
     buf: Vec<u8>,
+    reset_on_close: bool,
 }
 
 impl PcscTransport {
@@ -133,16 +139,34 @@ impl PcscTransport {
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let answer = self
-            .card
+        let card = self.card.as_ref().ok_or(TransportError::CardRemoved)?;
+        let answer = card
             .transmit(apdu, &mut self.buf)
             .map_err(|e| map_err(e, &self.reader))?;
+        // A card always answers at least SW1 SW2; nothing at all means the
+        // reader lost it (seen when a key is pulled mid-command).
+        if answer.is_empty() {
+            return Err(TransportError::CardRemoved);
+        }
         Ok(answer.to_vec())
+    }
+
+    fn reset_on_close(&mut self) {
+        self.reset_on_close = true;
     }
 }
 
 impl Drop for PcscTransport {
     fn drop(&mut self) {
+        if let Some(card) = self.card.take() {
+            let how = if self.reset_on_close {
+                pcsc::Disposition::ResetCard
+            } else {
+                pcsc::Disposition::LeaveCard
+            };
+            // Nothing to do about a failed disconnect: the card or pcscd is gone.
+            let _ = card.disconnect(how);
+        }
         // Scrub whatever the last answer left in the buffer.
         zeroize::Zeroize::zeroize(&mut self.buf);
     }
@@ -154,11 +178,10 @@ fn map_err(e: pcsc::Error, reader: &str) -> TransportError {
         E::NoService | E::ServiceStopped => TransportError::NoService,
         E::NoReadersAvailable => TransportError::NoReaders,
         E::NoSmartcard => TransportError::NoCard(reader.to_string()),
-        E::RemovedCard
-        | E::ResetCard
-        | E::UnpoweredCard
-        | E::UnresponsiveCard
-        | E::ReaderUnavailable => TransportError::CardRemoved,
+        E::RemovedCard | E::UnpoweredCard | E::UnresponsiveCard | E::ReaderUnavailable => {
+            TransportError::CardRemoved
+        }
+        E::ResetCard => TransportError::CardReset,
         E::SharingViolation => TransportError::InUse(reader.to_string()),
         E::UnknownReader => TransportError::Pcsc(format!("unknown reader \"{reader}\"")),
         other => TransportError::Pcsc(other.to_string()),
