@@ -81,7 +81,7 @@ fn several_keys_without_a_choice_are_refused() {
             "key {serial} not listed: {shown}"
         );
     }
-    for slot in &slots {
+    for slot in &slots[..2] {
         assert!(
             ids(&mut sc, slot.reader, &[]).is_empty(),
             "refused add wrote to {}",

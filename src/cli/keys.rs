@@ -29,6 +29,10 @@ pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
         let oath = if info.enabled(Capabilities::OATH) || info.usb_enabled.0 == 0 {
             match OathSession::select(&mut key.transport) {
                 Ok(mut s) => {
+                    // Unlock only when a password file was given: `keys` never prompts.
+                    if s.is_locked() && g.password_file.is_some() {
+                        super::session::unlock(&mut s, g)?;
+                    }
                     let password_set = s.has_password();
                     let credentials = if s.is_locked() {
                         None
