@@ -255,6 +255,22 @@ impl IamApi for Iam {
         Ok(())
     }
 
+    async fn mfa_device_tags(&self, serial: &str) -> Result<Vec<(String, String)>, AwsError> {
+        let mut pages = self
+            .client
+            .list_mfa_device_tags()
+            .serial_number(serial)
+            .into_paginator()
+            .items()
+            .send();
+        let mut tags = Vec::new();
+        while let Some(item) = pages.next().await {
+            let t = item.map_err(|e| self.err("iam:ListMFADeviceTags", e))?;
+            tags.push((t.key, t.value));
+        }
+        Ok(tags)
+    }
+
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {
         let out = self
             .client

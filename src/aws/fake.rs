@@ -35,6 +35,7 @@ pub enum Op {
     EnableMfaDevice,
     DeactivateMfaDevice,
     DeleteVirtualMfaDevice,
+    MfaDeviceTags,
     AccountAlias,
     ServerTime,
 }
@@ -69,6 +70,9 @@ pub enum Call {
     DeleteVirtualMfaDevice {
         serial: String,
     },
+    MfaDeviceTags {
+        serial: String,
+    },
     AccountAlias,
     ServerTime,
 }
@@ -83,6 +87,7 @@ impl Call {
             Call::EnableMfaDevice { .. } => Op::EnableMfaDevice,
             Call::DeactivateMfaDevice { .. } => Op::DeactivateMfaDevice,
             Call::DeleteVirtualMfaDevice { .. } => Op::DeleteVirtualMfaDevice,
+            Call::MfaDeviceTags { .. } => Op::MfaDeviceTags,
             Call::AccountAlias => Op::AccountAlias,
             Call::ServerTime => Op::ServerTime,
         }
@@ -391,10 +396,11 @@ impl IamApi for FakeIam {
             Ok(s.devices
                 .iter()
                 .filter(|(_, d)| d.seed.is_some() && (!unassigned_only || d.user.is_none()))
+                // Like AWS: the listing carries no tags (ListMFADeviceTags does).
                 .map(|(serial, d)| VirtualMfaDevice {
                     serial: serial.clone(),
                     user: d.user.clone(),
-                    tags: d.tags.clone(),
+                    tags: Vec::new(),
                 })
                 .collect())
         })
@@ -551,6 +557,18 @@ impl IamApi for FakeIam {
         })
     }
 
+    async fn mfa_device_tags(&self, serial: &str) -> Result<Vec<(String, String)>, AwsError> {
+        let call = Call::MfaDeviceTags {
+            serial: serial.to_string(),
+        };
+        self.run(call, |s| match s.devices.get(serial) {
+            Some(d) => Ok(d.tags.clone()),
+            None => Err(no_such(format!(
+                "MFA device with serial number {serial} doesn't exist."
+            ))),
+        })
+    }
+
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {
         self.run(Call::AccountAlias, |s| Ok(s.alias.clone()))
     }
@@ -596,7 +614,9 @@ mod tests {
 
             let unassigned = iam.list_virtual_mfa_devices(true).await.unwrap();
             assert_eq!(unassigned.len(), 1);
-            assert_eq!(unassigned[0].tags, tags);
+            // Like AWS, the listing has no tags; ListMFADeviceTags has them.
+            assert!(unassigned[0].tags.is_empty());
+            assert_eq!(iam.mfa_device_tags(&dev.serial).await.unwrap(), tags);
 
             let (c1, c2) = codes(&dev.seed, iam.server_now());
             iam.enable_mfa_device("alice", &dev.serial, &c1, &c2)

@@ -90,6 +90,13 @@ pub trait IamApi: Sync {
         serial: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// ListMFADeviceTags: a device's tags (ListVirtualMFADevices does not
+    /// return them, on AWS as on moto).
+    fn mfa_device_tags(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+
     /// The account alias (ListAccountAliases), if one is set.
     fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 

@@ -5,7 +5,7 @@
 
 use super::journal::{new_run_id, now_secs, Entry, Event, Journal, JournalError};
 use super::naming;
-use crate::aws::{AwsError, IamApi};
+use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::oath::{
     otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
 };
@@ -30,6 +30,16 @@ const DIGITS: u8 = 6;
 pub const TAG_MANAGED: &str = "mfakey:managed";
 pub const TAG_KEY_SERIAL: &str = "mfakey:key-serial";
 pub const TAG_USER: &str = "mfakey:user";
+
+/// A device's tags: those the listing carried, else ListMFADeviceTags (AWS's
+/// ListVirtualMFADevices returns none). Unreadable tags count as none: a
+/// device is never taken for mfakey's on a guess.
+pub async fn tags_of<I: IamApi>(iam: &I, d: &VirtualMfaDevice) -> Vec<(String, String)> {
+    if !d.tags.is_empty() {
+        return d.tags.clone();
+    }
+    iam.mfa_device_tags(&d.serial).await.unwrap_or_default()
+}
 
 #[derive(Clone, Debug)]
 pub struct EnrollOptions {
@@ -361,7 +371,7 @@ async fn preflight<I: IamApi>(
         .iter()
         .find(|d| d.serial.rsplit('/').next() == Some(device_name.as_str()))
     {
-        let ours = d.tags.iter().any(|(k, _)| k == TAG_MANAGED);
+        let ours = d.user.is_none() && tags_of(iam, d).await.iter().any(|(k, _)| k == TAG_MANAGED);
         let hint = match (&d.user, ours) {
             (Some(u), _) => format!(", assigned to {u}: choose another --device-name"),
             (None, true) => format!(

@@ -1,7 +1,7 @@
 //! Finishing or undoing enrollments a killed run left behind (`mfakey
 //! recover`), and removing unassigned devices mfakey created (`cleanup`).
 
-use super::enroll::{TAG_MANAGED, TAG_USER};
+use super::enroll::{tags_of, TAG_MANAGED, TAG_USER};
 use super::journal::{now_secs, Entry, Event, Journal, JournalError};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::oath::{OathError, OathSession};
@@ -80,15 +80,14 @@ pub async fn recover_run<I: IamApi>(
     let mut device = e.device_serial.clone();
     if device.is_none() {
         if let Some(name) = &e.device_name {
-            device = iam
-                .list_virtual_mfa_devices(true)
-                .await?
-                .into_iter()
-                .find(|d| {
-                    d.serial.rsplit('/').next() == Some(name.as_str())
-                        && made_by_mfakey_for(d, &e.user)
-                })
-                .map(|d| d.serial);
+            for d in iam.list_virtual_mfa_devices(true).await? {
+                if d.serial.rsplit('/').next() == Some(name.as_str())
+                    && made_by_mfakey_for(iam, &d, &e.user).await
+                {
+                    device = Some(d.serial);
+                    break;
+                }
+            }
         }
     }
     let attached = match &device {
@@ -204,17 +203,19 @@ fn lossy(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).into_owned()
 }
 
-fn made_by_mfakey_for(d: &VirtualMfaDevice, user: &str) -> bool {
-    d.tags.iter().any(|(k, _)| k == TAG_MANAGED)
-        && d.tags.iter().any(|(k, v)| k == TAG_USER && v == user)
+async fn made_by_mfakey_for<I: IamApi>(iam: &I, d: &VirtualMfaDevice, user: &str) -> bool {
+    let tags = tags_of(iam, d).await;
+    tags.iter().any(|(k, _)| k == TAG_MANAGED)
+        && tags.iter().any(|(k, v)| k == TAG_USER && v == user)
 }
 
 /// Unassigned virtual MFA devices that mfakey created (by its tag).
 pub async fn leftovers<I: IamApi>(iam: &I) -> Result<Vec<VirtualMfaDevice>, AwsError> {
-    Ok(iam
-        .list_virtual_mfa_devices(true)
-        .await?
-        .into_iter()
-        .filter(|d| d.user.is_none() && d.tags.iter().any(|(k, _)| k == TAG_MANAGED))
-        .collect())
+    let mut ours = Vec::new();
+    for d in iam.list_virtual_mfa_devices(true).await? {
+        if d.user.is_none() && tags_of(iam, &d).await.iter().any(|(k, _)| k == TAG_MANAGED) {
+            ours.push(d);
+        }
+    }
+    Ok(ours)
 }

@@ -195,9 +195,11 @@ fn enrolls_with_codes_aws_accepts() {
     );
     // Tags record the key.
     let dev = w.devices().remove(0);
-    assert!(dev
-        .tags
-        .contains(&("mfakey:key-serial".into(), "12345678".into())));
+    let tags = rt().block_on(w.iam.mfa_device_tags(&dev.serial)).unwrap();
+    assert!(
+        tags.contains(&("mfakey:key-serial".into(), "12345678".into())),
+        "{tags:?}"
+    );
 }
 
 #[test]

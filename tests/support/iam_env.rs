@@ -136,8 +136,15 @@ pub fn fault(action: &str, mode: &str, times: u32, user: &str) {
     } else {
         serde_json::json!({ "UserName": user })
     };
-    let body =
-        serde_json::json!({"action": action, "mode": mode, "times": times, "match": matcher});
+    fault_matching(action, mode, times, matcher, 0);
+}
+
+/// Arms a fault on the requests whose form parameters include `matcher`,
+/// after letting `skip` of them through.
+pub fn fault_matching(action: &str, mode: &str, times: u32, matcher: serde_json::Value, skip: u32) {
+    let body = serde_json::json!({
+        "action": action, "mode": mode, "times": times, "match": matcher, "skip": skip,
+    });
     let (status, text) = control("POST", "/__proxy__/fault", &body.to_string());
     assert_eq!(status, 200, "arming a fault: {text}");
 }
@@ -169,4 +176,19 @@ impl Drop for ClockOffset {
     fn drop(&mut self) {
         let _ = control("POST", "/__proxy__/clock_offset", "{\"seconds\": 0}");
     }
+}
+
+/// Every seed the proxy saw issued, deleted devices included: (serial, bytes).
+pub fn issued_seeds() -> Vec<(String, Vec<u8>)> {
+    let (status, text) = control("GET", "/__proxy__/issued_seeds", "");
+    assert_eq!(status, 200, "{text}");
+    let all: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
+    all.into_iter()
+        .map(|e| {
+            let b32 = e["base32"].as_str().expect("base32").to_string();
+            let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &b32)
+                .expect("base32 seed");
+            (e["serial"].as_str().expect("serial").to_string(), bytes)
+        })
+        .collect()
 }

@@ -28,9 +28,9 @@ This proxy sits between the client and moto and behaves like real IAM there:
 Control endpoints (fault injection for tests), all JSON:
   POST /__proxy__/fault         {"action": "EnableMFADevice" | "*",
                                  "mode": "throttle|error500|drop|access_denied|expired_token",
-                                 "times": 1, "match": {"UserName": "bob"}}
-        the next `times` matching requests fail that way without reaching
-        moto. `match` (optional) restricts to requests whose form parameters
+                                 "times": 1, "match": {"UserName": "bob"}, "skip": 0}
+        the next `times` matching requests (after letting `skip` of them
+        through) fail that way without reaching moto. `match` (optional) restricts to requests whose form parameters
         have those values, so parallel tests do not disturb one another.
         drop = close the connection without any answer (the endpoint going away);
         expired_token = 403 ExpiredToken, as for expired session credentials.
@@ -39,6 +39,10 @@ Control endpoints (fault injection for tests), all JSON:
                                 enable log (remembered seeds are kept: they
                                 mirror moto's state)
   GET  /__proxy__/enables       the enable log entries, a JSON array
+  GET  /__proxy__/issued_seeds  [{"serial", "base32"}] of every seed issued
+                                (for the tests' secret scans; memory only)
+  ListMFADeviceTags is answered here from the tags each CreateVirtualMFADevice
+  carried (moto does not implement it).
   GET  /__proxy__/health        {"ok": true}
 
 Usage: iam_proxy.py --listen-port 0 --upstream http://127.0.0.1:MOTOPORT [--log FILE]
@@ -100,6 +104,15 @@ def xml_text(body: str, tag: str):
     return body[start:end] if end >= 0 else None
 
 
+def request_tags(params):
+    """The Tags.member.N.Key/Value form parameters of a request, in order."""
+    out, n = [], 1
+    while "Tags.member.%d.Key" % n in params:
+        out.append((params["Tags.member.%d.Key" % n], params.get("Tags.member.%d.Value" % n, "")))
+        n += 1
+    return out
+
+
 def xml_escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -108,6 +121,8 @@ class State:
     def __init__(self, log_path):
         self.lock = threading.Lock()
         self.seeds = {}  # serial -> seed bytes; memory only
+        self.issued = {}  # serial -> every seed ever issued (tests scan output for them)
+        self.tags = {}  # serial -> [(key, value)]: moto has no ListMFADeviceTags
         self.faults = []  # dicts: action, mode, times, match
         self.offset = 0.0
         self.enables = []
@@ -123,6 +138,9 @@ class State:
                 if f["action"] not in ("*", action) or f["times"] <= 0:
                     continue
                 if any(params.get(k) != v for k, v in f["match"].items()):
+                    continue
+                if f["skip"] > 0:
+                    f["skip"] -= 1
                     continue
                 f["times"] -= 1
                 mode = f["mode"]
@@ -229,6 +247,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with st.lock:
                 entries = list(st.enables)
             return self.json_answer(200, entries)
+        if path == "/__proxy__/issued_seeds" and body is None:
+            # Test tooling only (127.0.0.1): every seed issued through this
+            # proxy, deleted devices included, so that a test can scan what
+            # mfakey printed and wrote for each of them.
+            with st.lock:
+                issued = [{"serial": k, "base32": base64.b32encode(v).decode().rstrip("=")}
+                          for k, v in st.issued.items()]
+            return self.json_answer(200, issued)
         if path == "/__proxy__/fault" and body is not None:
             mode = req.get("mode")
             if mode not in MODES:
@@ -238,6 +264,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "mode": mode,
                 "times": int(req.get("times", 1)),
                 "match": {str(k): str(v) for k, v in (req.get("match") or {}).items()},
+                "skip": int(req.get("skip", 0)),
             }
             with st.lock:
                 st.faults.append(fault)
@@ -279,6 +306,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "User: arn:aws:iam::123456789012:user/moto is not authorized to perform: iam:%s "
                 "because no identity-based policy allows the iam:%s action" % (action, action))
 
+        if action == "ListMFADeviceTags":
+            return self.list_tags(params.get("SerialNumber", ""))
+
         if action in ("EnableMFADevice", "ResyncMFADevice"):
             if not self.check_enable(action, params):
                 return
@@ -299,13 +329,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if serial and raw:
                 with st.lock:
                     st.seeds[serial] = raw
+                    st.issued[serial] = raw
+                    st.tags[serial] = request_tags(params)
         elif action == "DeleteVirtualMFADevice" and status == 200:
             with st.lock:
                 st.seeds.pop(params.get("SerialNumber"), None)
+                st.tags.pop(params.get("SerialNumber"), None)
 
         extra = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-type"]
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "text/xml")
         self.answer(status, data, ctype=ctype, extra=extra)
+
+    def list_tags(self, serial):
+        """ListMFADeviceTags, answered here from the tags CreateVirtualMFADevice carried."""
+        st = self.server.state
+        with st.lock:
+            tags = st.tags.get(serial)
+        if tags is None:
+            return self.iam_error(404, "NoSuchEntity", "MFA device with serial number %s doesn't exist." % serial)
+        members = "".join("<member><Key>%s</Key><Value>%s</Value></member>" % (xml_escape(k), xml_escape(v))
+                          for k, v in tags)
+        body_out = ('<ListMFADeviceTagsResponse xmlns="%s"><ListMFADeviceTagsResult><Tags>%s</Tags>'
+                    "<IsTruncated>false</IsTruncated></ListMFADeviceTagsResult><ResponseMetadata>"
+                    "<RequestId>%s</RequestId></ResponseMetadata></ListMFADeviceTagsResponse>"
+                    % (IAM_NS, members, uuid.uuid4())).encode()
+        return self.answer(200, body_out)
 
     def check_enable(self, action, params) -> bool:
         """True when the request may proceed; otherwise the answer was sent."""
