@@ -39,6 +39,7 @@ Control endpoints (fault injection for tests), all JSON:
                                 enable log (remembered seeds are kept: they
                                 mirror moto's state)
   GET  /__proxy__/enables       the enable log entries, a JSON array
+  GET  /__proxy__/stats         {"requests": {action: count}} since start
   GET  /__proxy__/issued_seeds  [{"serial", "base32"}] of every seed issued
                                 (for the tests' secret scans; memory only)
   ListMFADeviceTags is answered here from the tags each CreateVirtualMFADevice
@@ -123,6 +124,7 @@ class State:
         self.seeds = {}  # serial -> seed bytes; memory only
         self.issued = {}  # serial -> every seed ever issued (tests scan output for them)
         self.tags = {}  # serial -> [(key, value)]: moto has no ListMFADeviceTags
+        self.counts = {}  # action -> requests seen (GET /__proxy__/stats)
         self.faults = []  # dicts: action, mode, times, match
         self.offset = 0.0
         self.enables = []
@@ -247,6 +249,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with st.lock:
                 entries = list(st.enables)
             return self.json_answer(200, entries)
+        if path == "/__proxy__/stats" and body is None:
+            with st.lock:
+                counts = dict(st.counts)
+            return self.json_answer(200, {"requests": counts})
         if path == "/__proxy__/issued_seeds" and body is None:
             # Test tooling only (127.0.0.1): every seed issued through this
             # proxy, deleted devices included, so that a test can scan what
@@ -285,6 +291,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
         action = params.get("Action", "")
+        with st.lock:
+            st.counts[action] = st.counts.get(action, 0) + 1
 
         mode = st.take_fault(action, params)
         if mode == "drop":
