@@ -145,6 +145,17 @@ fn assert_no_seed_of(sc: &mut Scenario, user: &str) {
     sc.assert_no_secret(&seeds.iter().collect::<Vec<_>>());
 }
 
+/// Starts a touch enrollment and returns once mfakey asks for the first touch.
+fn enrolling_awaits_first_touch(sc: &Scenario, reader: &str, user: &str) -> common::Running {
+    let args = [
+        "--json", "--reader", reader, "enroll", "user", user, "--touch",
+    ];
+    let mut run = sc.spawn_mfakey(&args, b"");
+    let asked = run.wait_stderr("Touch your YubiKey (1 of 2)", Duration::from_secs(20));
+    assert!(asked, "{}", run.stderr_now());
+    run
+}
+
 /// Nothing of `user`'s left: no device named after them, none attached, and
 /// (when given) no credential on the key.
 fn assert_nothing_left(iam: &Iam, sc: &mut Scenario, user: &str, reader: Option<&str>) {
@@ -442,23 +453,7 @@ fn key_removed_mid_enrollment_then_recover() {
         ],
     );
     let user = iam.create_user("pulled");
-    let mut run = sc.spawn_mfakey(
-        &[
-            "--json",
-            "--reader",
-            slot.reader,
-            "enroll",
-            "user",
-            &user,
-            "--touch",
-        ],
-        b"",
-    );
-    assert!(
-        run.wait_stderr("Touch your YubiKey (1 of 2)", Duration::from_secs(20)),
-        "{}",
-        run.stderr_now()
-    );
+    let run = enrolling_awaits_first_touch(&sc, slot.reader, &user);
     key.yank();
     let r = sc.record(&run.finish());
     // The credential was written before the key went: the rollback could not
@@ -500,23 +495,7 @@ fn killed_mid_enrollment_then_recover() {
         ],
     );
     let user = iam.create_user("killed");
-    let mut run = sc.spawn_mfakey(
-        &[
-            "--json",
-            "--reader",
-            slot.reader,
-            "enroll",
-            "user",
-            &user,
-            "--touch",
-        ],
-        b"",
-    );
-    assert!(
-        run.wait_stderr("Touch your YubiKey (1 of 2)", Duration::from_secs(20)),
-        "{}",
-        run.stderr_now()
-    );
+    let run = enrolling_awaits_first_touch(&sc, slot.reader, &user);
     // SIGKILL: no rollback runs. The device and the credential are left.
     unsafe { libc::kill(run.pid() as i32, libc::SIGKILL) };
     let r = sc.record(&run.finish());
