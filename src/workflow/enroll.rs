@@ -354,12 +354,19 @@ async fn preflight<I: IamApi>(
             why: format!("\"{device_name}\" must be 1 to 226 of A-Z a-z 0-9 _+=,.@-"),
         });
     }
-    // The four reads are independent: one round trip's latency, not four.
-    let (user, devices, virtuals, alias) = tokio::try_join!(
+    // Five independent reads: one round trip's latency, not five. The host
+    // clock is read when AWS's `Date` arrives.
+    let clocks = async {
+        iam.server_time()
+            .await
+            .map(|server| (server, SystemTime::now()))
+    };
+    let (user, devices, virtuals, alias, (server, host)) = tokio::try_join!(
         iam.get_user(&opts.user),
         iam.list_mfa_devices(&opts.user),
         iam.list_virtual_mfa_devices(false),
         iam.account_alias(),
+        clocks,
     )?;
     if devices.len() >= MAX_MFA_DEVICES {
         return Err(EnrollError::TooManyDevices {
@@ -389,7 +396,7 @@ async fn preflight<I: IamApi>(
             hint,
         });
     }
-    check_clock(iam).await?;
+    check_clock(server, host)?;
 
     let label = opts
         .account_label
@@ -406,9 +413,7 @@ async fn preflight<I: IamApi>(
     })
 }
 
-async fn check_clock<I: IamApi>(iam: &I) -> Result<(), EnrollError> {
-    let server = iam.server_time().await?;
-    let host = SystemTime::now();
+fn check_clock(server: SystemTime, host: SystemTime) -> Result<(), EnrollError> {
     let skew = match host.duration_since(server) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
