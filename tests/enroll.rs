@@ -469,10 +469,14 @@ fn key_removed_mid_enrollment_then_recover() {
     // Re-insert the key: recover removes the credential.
     let key = VirtualKey::start(&slot, &["--serial", &serial, "--state", state]);
     assert_eq!(ids(&mut sc, slot.reader, &[]).len(), 1);
-    let v = sc.mfakey(&["--json", "recover"]).ok();
+    let v = sc
+        .mfakey(&["--json", "--reader", slot.reader, "recover"])
+        .ok();
     assert_eq!(v["runs"][0]["outcome"], "rolled_back", "{v}");
     assert_nothing_left(&iam, &mut sc, &user, Some(slot.reader));
-    let again = sc.mfakey(&["--json", "recover"]).ok();
+    let again = sc
+        .mfakey(&["--json", "--reader", slot.reader, "recover"])
+        .ok();
     assert_eq!(again["runs"], json!([]));
     sc.record_key(&key);
     assert_no_seed_of(&mut sc, &user);

@@ -9,6 +9,9 @@ use super::{Transport, TransportError};
 use std::ffi::CString;
 use std::time::Duration;
 
+/// How long a connection waits for another program to let go of the card.
+const SHARING_WAIT: Duration = Duration::from_secs(2);
+
 /// How a connection shares the card with other programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -106,10 +109,19 @@ impl Pcsc {
             Access::Shared => pcsc::ShareMode::Shared,
             Access::Exclusive => pcsc::ShareMode::Exclusive,
         };
-        let card = self
-            .ctx
-            .connect(&name, mode, pcsc::Protocols::ANY)
-            .map_err(|e| map_err(e, reader))?;
+        // Another program's connection is usually brief (a desktop app
+        // polling, another mfakey identifying keys): wait for it a little
+        // before calling the key busy.
+        let deadline = std::time::Instant::now() + SHARING_WAIT;
+        let card = loop {
+            match self.ctx.connect(&name, mode, pcsc::Protocols::ANY) {
+                Ok(card) => break card,
+                Err(pcsc::Error::SharingViolation) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(map_err(e, reader)),
+            }
+        };
         Ok(PcscTransport {
             card: Some(card),
             reader: reader.to_string(),

@@ -126,19 +126,38 @@ pub fn present_slots() -> Vec<(u16, &'static str)> {
 }
 
 /// Waits until the reader has (`present`) or has no card; false on timeout.
+/// PC/SC errors (pcscd busy with other tests' clients) are retried until then.
 pub fn wait_card(reader: &str, present: bool, timeout: Duration) -> bool {
-    let ctx = match pcsc::Context::establish(pcsc::Scope::User) {
-        Ok(ctx) => ctx,
-        Err(_) => return false,
-    };
+    let deadline = Instant::now() + timeout;
     let name = std::ffi::CString::new(reader).expect("reader name");
     let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
-    let deadline = Instant::now() + timeout;
+    let mut ctx: Option<pcsc::Context> = None;
     loop {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        if ctx.is_none() {
+            match pcsc::Context::establish(pcsc::Scope::User) {
+                Ok(c) => ctx = Some(c),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            }
+        }
+        let Some(c) = ctx.as_ref() else { continue };
         let left = deadline.saturating_duration_since(Instant::now());
-        match ctx.get_status_change(left.min(Duration::from_millis(500)), &mut states) {
+        match c.get_status_change(left.min(Duration::from_millis(500)), &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(_) => return false,
+            Err(_) => {
+                ctx = None;
+                states[0] = pcsc::ReaderState::new(
+                    std::ffi::CString::new(reader).expect("reader name"),
+                    pcsc::State::UNAWARE,
+                );
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
         }
         let state = states[0].event_state();
         if state.contains(pcsc::State::PRESENT) == present
