@@ -151,7 +151,10 @@ pub fn required_statements(bucket: &str, account: &str, source_arn: &str) -> Vec
 /// The bucket policy with the required statements, or `None` when the
 /// existing one already has them. Other statements are kept; ours replace
 /// statements with the same Sid.
-pub fn merged_policy(existing: Option<&str>, required: &[Value]) -> Result<Option<String>, serde_json::Error> {
+pub fn merged_policy(
+    existing: Option<&str>,
+    required: &[Value],
+) -> Result<Option<String>, serde_json::Error> {
     let mut doc = match existing {
         None => json!({"Version": "2012-10-17", "Statement": []}),
         Some(text) => serde_json::from_str::<Value>(text)?,
