@@ -626,6 +626,20 @@ fn access_denied_on_a_check_is_reported_and_the_rest_runs() {
     assert_eq!(check_status(&v, "cloudtrail"), "failed");
     assert_eq!(check_status(&v, "root-mfa"), "failed");
 
+    // CloudTrail refused (a JSON-protocol service: the proxy answers
+    // AccessDeniedException in JSON).
+    fault_matching("GetTrailStatus", "access_denied", 10, json!({}), 0);
+    sc.mfakey(&["baseline", "cloudtrail", "--yes", "--json"])
+        .err(6, "access_denied");
+    reset();
+    fault_matching("DescribeTrails", "access_denied", 10, json!({}), 0);
+    let (_, v) = audit(&mut sc, &[]);
+    reset();
+    assert_eq!(check_status(&v, "cloudtrail"), "denied", "{v:#}");
+    assert_eq!(check_status(&v, "user-mfa"), "failed");
+    assert!(has(&finding_ids(&v), "user-console-without-mfa"));
+    assert!(!has(&finding_ids(&v), "cloudtrail-missing"));
+
     // The text form lists it under NOT CHECKED.
     fault_matching(
         "GenerateCredentialReport",

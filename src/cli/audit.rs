@@ -8,9 +8,10 @@ use serde_json::json;
 use super::enroll::runtime;
 use super::error::{exit, CliError};
 use super::output::{Output, Report};
-use crate::aws::{self, AwsOptions};
+use crate::aws::{self, AwsError, AwsOptions};
 use crate::workflow::audit::{
     audit, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus, Severity,
+    AUDIT_POLICY_DOC,
 };
 use crate::workflow::baseline::{self, BaselineError, BaselineOptions, Plan};
 
@@ -76,6 +77,14 @@ impl From<AuditError> for CliError {
 impl From<BaselineError> for CliError {
     fn from(e: BaselineError) -> Self {
         match e {
+            BaselineError::Aws(AwsError::AccessDenied { action, message }) => CliError::new(
+                "access_denied",
+                exit::AWS,
+                format!(
+                    "access denied: the AWS credentials in use lack the permission {action} (AWS said: {message}); \
+                     attach the baseline's permissions in {AUDIT_POLICY_DOC} (statement Baseline), or choose a profile that has them with --profile"
+                ),
+            ),
             BaselineError::Aws(a) => a.into(),
             BaselineError::NotLogging { .. } => {
                 CliError::new("not_logging", exit::AWS, e.to_string())
