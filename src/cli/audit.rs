@@ -184,7 +184,7 @@ fn verdict(r: &AuditReport, fail_on: Severity) -> (u8, &'static str) {
 }
 
 /// Runs the audit: the report, and the exit status (0, 8 findings, 9 incomplete).
-pub fn run_audit(a: &AuditArgs, out: Output) -> Result<(Report, u8), CliError> {
+pub fn run_audit(a: &AuditArgs, verbose: bool, out: Output) -> Result<(Report, u8), CliError> {
     let opts = AuditOptions {
         max_root_age_days: a.max_root_age_days,
         require_hardware_mfa: a.require_hardware_mfa,
@@ -194,6 +194,7 @@ pub fn run_audit(a: &AuditArgs, out: Output) -> Result<(Report, u8), CliError> {
     runtime()?.block_on(async {
         let cloud = aws::load_cloud(&a.aws).await?;
         let mut on_progress = |p: AuditProgress| match p {
+            AuditProgress::Check(c) if verbose => out.notice(&format!("checking: {c}")),
             AuditProgress::Check(_) => {}
             AuditProgress::ReportWaiting { waited, limit } => out.notice(&format!(
                 "waiting for the credential report ({} s of at most {} s)...",

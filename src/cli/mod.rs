@@ -116,7 +116,7 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(output::Report, u8), CliError> {
         Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
-        Command::Audit(a) => return audit::run_audit(a, out),
+        Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;
     Ok((report, 0))
 }

@@ -193,10 +193,10 @@ impl Ctx {
     ) -> Result<(), AuditError> {
         let (status, detail) = match result {
             Ok((found, detail)) => {
-                let status = if found.is_empty() {
-                    CheckStatus::Passed
-                } else {
-                    CheckStatus::Failed
+                let (status, detail) = match found.len() {
+                    0 => (CheckStatus::Passed, detail),
+                    n if detail.is_empty() => (CheckStatus::Failed, format!("{n} finding(s)")),
+                    n => (CheckStatus::Failed, format!("{n} finding(s); {detail}")),
                 };
                 self.findings.extend(found);
                 (status, detail)
@@ -657,7 +657,20 @@ fn user_mfa(
             ));
         }
     }
-    (found, format!("{users} IAM users checked"))
+    let newer: Vec<&str> = devices
+        .keys()
+        .filter(|u| !rows.iter().any(|r| &r.user == *u))
+        .map(String::as_str)
+        .collect();
+    let mut detail = format!("{users} IAM users checked");
+    if !newer.is_empty() {
+        // IAM regenerates the report at most every 4 hours.
+        detail.push_str(&format!(
+            "; not in the credential report yet (newer than it), so not checked: {}",
+            newer.join(", ")
+        ));
+    }
+    (found, detail)
 }
 
 /// Is this device a security key, a hardware TOTP token, or a seed that

@@ -547,6 +547,12 @@ fn users_without_mfa() {
         );
     }
     assert!(ids(&run(&f)).is_empty());
+
+    // A user newer than the report is named as not checked.
+    f.st().users.push("erin".into());
+    let r = run(&f);
+    let c = r.checks.iter().find(|c| c.check == "user-mfa").unwrap();
+    assert!(c.detail.contains("not checked: erin"), "{}", c.detail);
 }
 
 #[test]
