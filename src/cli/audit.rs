@@ -10,8 +10,8 @@ use super::error::{exit, CliError};
 use super::output::{Output, Report};
 use crate::aws::{self, AwsError, AwsOptions};
 use crate::workflow::audit::{
-    audit, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus, Severity,
-    AUDIT_POLICY_DOC,
+    audit, describe_aws, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus,
+    Severity, AUDIT_POLICY_DOC,
 };
 use crate::workflow::baseline::{self, BaselineError, BaselineOptions, Plan};
 
@@ -67,7 +67,11 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 impl From<AuditError> for CliError {
     fn from(e: AuditError) -> Self {
         match e {
-            AuditError::Aws(a) => a.into(),
+            AuditError::Aws(a) => {
+                let mut err = CliError::from(a.clone());
+                err.message = describe_aws(&a);
+                err
+            }
             #[allow(unreachable_patterns)]
             other => CliError::new("other", exit::OTHER, other.to_string()),
         }
@@ -85,7 +89,12 @@ impl From<BaselineError> for CliError {
                      attach the baseline's permissions in {AUDIT_POLICY_DOC} (statement Baseline), or choose a profile that has them with --profile"
                 ),
             ),
-            BaselineError::Aws(a) => a.into(),
+            BaselineError::Aws(a) => {
+                let mut err = CliError::from(a.clone());
+                err.message = describe_aws(&a);
+                err
+            }
+            BaselineError::InvalidName { .. } => CliError::usage(e.to_string()),
             BaselineError::NotLogging { .. } => {
                 CliError::new("not_logging", exit::AWS, e.to_string())
             }
@@ -276,14 +285,14 @@ pub fn run_baseline(cmd: &BaselineCmd, out: Output) -> Result<Report, CliError> 
             let json = json!({ "baseline": { "plan": plan, "changed": [] , "unchanged": true } });
             return Ok(Report::new(json, text));
         }
-        if !out.json {
-            let mut shown = text.clone();
-            shown.push_str("plan:\n");
-            for c in &plan.changes {
-                shown.push_str(&format!("  - {}\n", c.describe()));
-            }
-            out.notice(shown.trim_end());
+        // The plan goes to stderr, also with --json: it is what the
+        // question is about.
+        let mut shown = text.clone();
+        shown.push_str("plan:\n");
+        for c in &plan.changes {
+            shown.push_str(&format!("  - {}\n", c.describe()));
         }
+        out.notice(shown.trim_end());
         if !a.yes {
             confirm(out, &plan)?;
         }

@@ -212,7 +212,10 @@ impl Ctx {
                         "not checked: the credentials lack {action} ({message}); attach the policy in {AUDIT_POLICY_DOC}"
                     ),
                 ),
-                other => (CheckStatus::Error, format!("not checked: {other}")),
+                other => (
+                    CheckStatus::Error,
+                    format!("not checked: {}", describe_aws(&other)),
+                ),
             },
         };
         self.checks.push(CheckResult {
@@ -221,6 +224,18 @@ impl Ctx {
             detail,
         });
         Ok(())
+    }
+}
+
+/// An AWS error in words that fit any service: [`AwsError`]'s own text
+/// speaks of IAM, the enroller's only service.
+pub fn describe_aws(e: &AwsError) -> String {
+    match e {
+        AwsError::Other { code, message } => format!("the AWS request failed: {code}: {message}"),
+        AwsError::EndpointUnreachable { endpoint, detail } => format!(
+            "cannot reach the AWS endpoint {endpoint} ({detail}); check the network and proxy settings, and --endpoint-url / AWS_ENDPOINT_URL* if set"
+        ),
+        other => other.to_string(),
     }
 }
 

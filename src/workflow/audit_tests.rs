@@ -960,7 +960,7 @@ fn baseline_refusals() {
 
     let f = Fake::empty();
     f.st().buckets.insert(
-        "b".into(),
+        "bkt".into(),
         BucketState {
             public_access_blocked: true,
             policy: Some("not json".into()),
@@ -969,12 +969,25 @@ fn baseline_refusals() {
     let e = plan(
         &f,
         &BaselineOptions {
-            bucket: Some("b".into()),
+            bucket: Some("bkt".into()),
             ..BaselineOptions::default()
         },
     )
     .unwrap_err();
     assert!(matches!(e, BaselineError::BadPolicy { .. }), "{e}");
+
+    // A trail of another home region is changed only from there.
+    let f = Fake::clean();
+    f.st().trails[0].home_region = "eu-west-1".into();
+    let e = plan(
+        &f,
+        &BaselineOptions {
+            trail_name: Some("main".into()),
+            ..BaselineOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--region eu-west-1"), "{e}");
 
     // StartLogging that does not take: reported, not claimed done.
     let f = Fake::empty();
@@ -989,4 +1002,49 @@ fn baseline_refusals() {
     let p = plan(&f, &BaselineOptions::default()).unwrap();
     let e = apply(&f, &p).unwrap_err();
     assert!(e.to_string().contains("cloudtrail:CreateTrail"), "{e}");
+}
+
+#[test]
+fn names_are_checked_before_anything_is_made() {
+    for ok in ["mfakey-account-trail", "a.b_c-1", "abc"] {
+        assert!(baseline::check_trail_name(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "t2",
+        "-abc",
+        "abc-",
+        "a..b",
+        "a_-b",
+        "a b",
+        &"x".repeat(129),
+    ] {
+        assert!(baseline::check_trail_name(bad).is_err(), "{bad}");
+    }
+    assert!(baseline::check_trail_name("arn:aws:cloudtrail:us-east-1:1:trail/t").is_ok());
+    for ok in ["mfakey-cloudtrail-123456789012-us-east-1", "a.b-c", "abc"] {
+        assert!(baseline::check_bucket_name(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "ab",
+        "Abc",
+        "a_b",
+        "-ab",
+        "ab.",
+        "a..b",
+        "192.168.1.2",
+        &"x".repeat(64),
+    ] {
+        assert!(baseline::check_bucket_name(bad).is_err(), "{bad}");
+    }
+    let f = Fake::empty();
+    let e = plan(
+        &f,
+        &BaselineOptions {
+            trail_name: Some("t2".into()),
+            ..BaselineOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, BaselineError::InvalidName { .. }), "{e}");
+    assert!(f.st().writes.is_empty());
 }

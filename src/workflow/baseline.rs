@@ -114,6 +114,14 @@ pub enum BaselineError {
     },
     #[error("bucket {bucket} has a bucket policy that is not valid JSON; fix or delete it, then run again")]
     BadPolicy { bucket: String },
+    #[error("invalid {what} {name:?}: {why}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        why: &'static str,
+    },
+    #[error("trail {trail} was created in {home_region}, and CloudTrail changes a trail only from its home region: run again with --region {home_region}")]
+    OtherRegion { trail: String, home_region: String },
     #[error("trail {trail} still reports IsLogging = false after StartLogging; check it in the CloudTrail console and run again")]
     NotLogging { trail: String },
 }
@@ -180,11 +188,77 @@ pub fn merged_policy(
     Ok(Some(doc.to_string()))
 }
 
+/// CloudTrail's trail-name rules (an ARN is taken as it is).
+pub fn check_trail_name(name: &str) -> Result<(), BaselineError> {
+    if name.starts_with("arn:") {
+        return Ok(());
+    }
+    let bad = |why| BaselineError::InvalidName {
+        what: "trail name",
+        name: name.to_string(),
+        why,
+    };
+    let b = name.as_bytes();
+    if !(3..=128).contains(&b.len()) {
+        return Err(bad("a trail name has 3 to 128 characters"));
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+    {
+        return Err(bad("use only letters, digits, '.', '_' and '-'"));
+    }
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return Err(bad("start and end with a letter or a digit"));
+    }
+    if b.windows(2)
+        .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
+    {
+        return Err(bad("no two of '.', '_', '-' in a row"));
+    }
+    Ok(())
+}
+
+/// S3's bucket-name rules (general purpose buckets).
+pub fn check_bucket_name(name: &str) -> Result<(), BaselineError> {
+    let bad = |why| BaselineError::InvalidName {
+        what: "bucket name",
+        name: name.to_string(),
+        why,
+    };
+    let b = name.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return Err(bad("a bucket name has 3 to 63 characters"));
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b".-".contains(c))
+    {
+        return Err(bad("use only lower-case letters, digits, '.' and '-'"));
+    }
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return Err(bad("start and end with a letter or a digit"));
+    }
+    if name.contains("..") {
+        return Err(bad("no two periods in a row"));
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err(bad("a bucket name cannot look like an IP address"));
+    }
+    Ok(())
+}
+
 /// Reads what exists and lists the changes needed.
 pub async fn plan<A: BucketApi + TrailApi>(
     api: &A,
     opts: &BaselineOptions,
 ) -> Result<Plan, BaselineError> {
+    if let Some(name) = &opts.trail_name {
+        check_trail_name(name)?;
+    }
+    if let Some(bucket) = &opts.bucket {
+        check_bucket_name(bucket)?;
+    }
     let account = api.account_id().await?;
     let region = api.region();
     let trail_name = opts
@@ -195,6 +269,14 @@ pub async fn plan<A: BucketApi + TrailApi>(
     let existing: Option<Trail> = trails
         .into_iter()
         .find(|t| t.name == trail_name || t.arn == trail_name);
+    if let Some(t) = &existing {
+        if !t.home_region.is_empty() && t.home_region != region {
+            return Err(BaselineError::OtherRegion {
+                trail: t.name.clone(),
+                home_region: t.home_region.clone(),
+            });
+        }
+    }
     let bucket = match (&existing, &opts.bucket) {
         (Some(t), Some(b)) if &t.bucket != b => {
             return Err(BaselineError::BucketMismatch {
