@@ -320,11 +320,14 @@ impl AccountApi for Cloud {
         let mut devices = Vec::new();
         while let Some(item) = pages.next().await {
             let mut d = item.map_err(|e| self.iam_err("iam:ListVirtualMFADevices", e))?;
-            // Never keep a seed, even where the server sends one (moto does).
-            if let Some(b) = d.base32_string_seed.take() {
-                drop(zeroize::Zeroizing::new(b.into_inner()));
+            // Never keep a seed (or its QR code), even where the server sends
+            // one (moto does).
+            for blob in [d.base32_string_seed.take(), d.qr_code_png.take()]
+                .into_iter()
+                .flatten()
+            {
+                drop(zeroize::Zeroizing::new(blob.into_inner()));
             }
-            d.qr_code_png.take();
             let user = d.user.map(|u| {
                 if u.arn.ends_with(":root") {
                     ROOT_ROW.to_string()
