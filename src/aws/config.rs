@@ -8,7 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::aws::{AwsError, Iam};
+use crate::aws::{AwsError, Cloud, Iam};
 
 /// Attempts per IAM call (the first try and up to four retries), with the
 /// SDK's standard exponential backoff and jitter.
@@ -48,6 +48,13 @@ pub struct AwsOptions {
 pub async fn load(opts: &AwsOptions) -> Result<Iam, AwsError> {
     let retry = RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS);
     Ok(Iam::from_sdk_config(&sdk_config(opts, retry).await?))
+}
+
+/// Builds the audit's and baseline's clients (IAM, CloudTrail, S3, STS)
+/// the same way as [`load`].
+pub async fn load_cloud(opts: &AwsOptions) -> Result<Cloud, AwsError> {
+    let retry = RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS);
+    Ok(Cloud::from_sdk_config(&sdk_config(opts, retry).await?))
 }
 
 /// The shared SDK configuration for `opts`, with the given retry policy

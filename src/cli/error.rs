@@ -16,6 +16,10 @@ pub mod exit {
     pub const REFUSED: u8 = 5;
     pub const AWS: u8 = 6;
     pub const ROLLBACK: u8 = 7;
+    /// `audit`: a finding at or above `--fail-on`.
+    pub const FINDINGS: u8 = 8;
+    /// `audit`: nothing at or above `--fail-on`, but some checks could not tell.
+    pub const INCOMPLETE: u8 = 9;
 }
 
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! The command line: parse, run one command, render its report or error.
 //! Only this layer prints or reads the terminal.
 
+mod audit;
 mod enroll;
 mod error;
 mod input;
@@ -65,6 +66,11 @@ pub enum Command {
     Recover(enroll::RecoverArgs),
     /// List (and with --delete remove) unassigned virtual MFA devices mfakey created
     Cleanup(enroll::CleanupArgs),
+    /// Audit the account's first-day security settings (root, MFA, admins, CloudTrail)
+    Audit(audit::AuditArgs),
+    /// Set up what the audit found missing
+    #[command(subcommand)]
+    Baseline(audit::BaselineCmd),
 }
 
 /// Runs the program: the process's exit code.
@@ -90,9 +96,9 @@ pub fn run() -> ExitCode {
         json: cli.global.json,
     };
     match dispatch(&cli, out) {
-        Ok(report) => {
+        Ok((report, code)) => {
             out.report(&report);
-            ExitCode::SUCCESS
+            ExitCode::from(code)
         }
         Err(e) => {
             out.error(&e);
@@ -101,12 +107,16 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn dispatch(cli: &Cli, out: Output) -> Result<output::Report, CliError> {
-    match &cli.command {
+/// The report and the exit status (0, except `audit`'s findings codes).
+fn dispatch(cli: &Cli, out: Output) -> Result<(output::Report, u8), CliError> {
+    let report = match &cli.command {
         Command::Keys => keys::run(&cli.global, out),
         Command::Oath(cmd) => oath::run(cmd, &cli.global, out),
         Command::Enroll(cmd) => enroll::run_enroll(cmd, &cli.global, out),
         Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
-    }
+        Command::Baseline(cmd) => audit::run_baseline(cmd, out),
+        Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
+    }?;
+    Ok((report, 0))
 }

@@ -30,7 +30,9 @@ Control endpoints (fault injection for tests), all JSON:
                                  "mode": "throttle|error500|drop|access_denied|expired_token",
                                  "times": 1, "match": {"UserName": "bob"}, "skip": 0}
         the next `times` matching requests (after letting `skip` of them
-        through) fail that way without reaching moto. `match` (optional) restricts to requests whose form parameters
+        through) fail that way without reaching moto. For JSON-protocol
+        services (CloudTrail) the action is the X-Amz-Target's operation
+        (e.g. "DescribeTrails"), and access_denied answers in JSON. `match` (optional) restricts to requests whose form parameters
         have those values, so parallel tests do not disturb one another.
         drop = close the connection without any answer (the endpoint going away);
         expired_token = 403 ExpiredToken, as for expired session credentials.
@@ -220,6 +222,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ).encode()
         self.answer(status, body, extra=[("x-amzn-RequestId", rid)])
 
+    def json_error(self, status, code, message):
+        """An error as JSON-protocol services (CloudTrail) answer it."""
+        body = json.dumps({"__type": code, "message": message}).encode()
+        self.answer(status, body, ctype="application/x-amz-json-1.1",
+                    extra=[("x-amzn-RequestId", str(uuid.uuid4())), ("x-amzn-ErrorType", code)])
+
     def json_answer(self, status, obj):
         self.answer(status, json.dumps(obj).encode(), ctype="application/json")
 
@@ -291,6 +299,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
         action = params.get("Action", "")
+        # JSON-protocol services (CloudTrail) name the action in X-Amz-Target.
+        target = self.headers.get("X-Amz-Target", "")
+        if target:
+            action, params = target.rsplit(".", 1)[-1], {}
         with st.lock:
             st.counts[action] = st.counts.get(action, 0) + 1
 
@@ -308,6 +320,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.iam_error(500, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure.", sender=False)
         if mode == "expired_token":
             return self.iam_error(403, "ExpiredToken", "The security token included in the request is expired")
+        if mode == "access_denied" and target:
+            return self.json_error(403, "AccessDeniedException",
+                                   "User is not authorized to perform: %s" % action)
         if mode == "access_denied":
             return self.iam_error(
                 403, "AccessDenied",

@@ -1,0 +1,504 @@
+//! `baseline cloudtrail`: an S3 bucket (public access blocked, the bucket
+//! policy CloudTrail needs, optional Object Lock) and a multi-region trail
+//! with log file validation and every management event, logging.
+//!
+//! [`plan`] reads what exists and lists only what is missing; [`apply`]
+//! does exactly that list, then checks `IsLogging`. Run twice, the second
+//! plan is empty: nothing is changed.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::audit_trail::management_events;
+use crate::aws::account::{
+    BucketApi, EventSelector, ManagementEvents, Trail, TrailApi, TrailSettings,
+};
+use crate::aws::AwsError;
+
+pub const DEFAULT_TRAIL: &str = "mfakey-account-trail";
+
+#[derive(Debug, Clone, Default)]
+pub struct BaselineOptions {
+    pub trail_name: Option<String>,
+    /// Default `mfakey-cloudtrail-<account>-<region>`.
+    pub bucket: Option<String>,
+    pub kms_key: Option<String>,
+    /// Create the bucket with Object Lock (only when it is created).
+    pub object_lock: bool,
+}
+
+/// One change the baseline makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    CreateBucket {
+        bucket: String,
+        region: String,
+        object_lock: bool,
+    },
+    BlockPublicAccess {
+        bucket: String,
+    },
+    PutBucketPolicy {
+        bucket: String,
+        policy: String,
+    },
+    CreateTrail {
+        trail: String,
+        bucket: String,
+        kms_key: Option<String>,
+    },
+    UpdateTrail {
+        trail: String,
+        kms_key: Option<String>,
+        why: String,
+    },
+    PutEventSelectors {
+        trail: String,
+    },
+    StartLogging {
+        trail: String,
+    },
+}
+
+impl Change {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::CreateBucket { bucket, region, object_lock } => format!(
+                "create S3 bucket {bucket} in {region}{}",
+                if *object_lock { " with Object Lock" } else { "" }
+            ),
+            Change::BlockPublicAccess { bucket } => {
+                format!("block all public access to bucket {bucket}")
+            }
+            Change::PutBucketPolicy { bucket, .. } => format!(
+                "set bucket {bucket}'s policy so CloudTrail (only for this trail) can write its logs"
+            ),
+            Change::CreateTrail { trail, bucket, kms_key } => format!(
+                "create trail {trail}: all regions, log file validation on, logs to {bucket}{}",
+                kms_key.as_ref().map(|k| format!(", encrypted with {k}")).unwrap_or_default()
+            ),
+            Change::UpdateTrail { trail, why, .. } => format!("update trail {trail}: {why}"),
+            Change::PutEventSelectors { trail } => {
+                format!("make trail {trail} record all management events (read and write)")
+            }
+            Change::StartLogging { trail } => format!("start logging on trail {trail}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub account_id: String,
+    pub region: String,
+    pub trail: String,
+    pub bucket: String,
+    pub changes: Vec<Change>,
+    /// What is already as it should be.
+    pub already: Vec<String>,
+    /// What the baseline leaves as it is, and why.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BaselineError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("trail {trail} already logs to bucket {existing}, not {asked}: leave out --bucket, or choose another --trail-name")]
+    BucketMismatch {
+        trail: String,
+        existing: String,
+        asked: String,
+    },
+    #[error("bucket {bucket} has a bucket policy that is not valid JSON; fix or delete it, then run again")]
+    BadPolicy { bucket: String },
+    #[error("invalid {what} {name:?}: {why}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        why: &'static str,
+    },
+    #[error("trail {trail} was created in {home_region}, and CloudTrail changes a trail only from its home region: run again with --region {home_region}")]
+    OtherRegion { trail: String, home_region: String },
+    #[error("trail {trail} still reports IsLogging = false after StartLogging; check it in the CloudTrail console and run again")]
+    NotLogging { trail: String },
+}
+
+fn trail_arn(region: &str, account: &str, trail: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{account}:trail/{trail}")
+}
+
+/// The two statements CloudTrail needs on its bucket, limited to this
+/// trail by `aws:SourceArn`.
+pub fn required_statements(bucket: &str, account: &str, source_arn: &str) -> Vec<Value> {
+    vec![
+        json!({
+            "Sid": "AWSCloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": format!("arn:aws:s3:::{bucket}"),
+            "Condition": {"StringEquals": {"aws:SourceArn": source_arn}}
+        }),
+        json!({
+            "Sid": "AWSCloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/AWSLogs/{account}/*"),
+            "Condition": {"StringEquals": {
+                "s3:x-amz-acl": "bucket-owner-full-control",
+                "aws:SourceArn": source_arn
+            }}
+        }),
+    ]
+}
+
+/// The bucket policy with the required statements, or `None` when the
+/// existing one already has them. Other statements are kept; ours replace
+/// statements with the same Sid.
+pub fn merged_policy(
+    existing: Option<&str>,
+    required: &[Value],
+) -> Result<Option<String>, serde_json::Error> {
+    let mut doc = match existing {
+        None => json!({"Version": "2012-10-17", "Statement": []}),
+        Some(text) => serde_json::from_str::<Value>(text)?,
+    };
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(v @ Value::Object(_)) => vec![v.clone()],
+        _ => Vec::new(),
+    };
+    if required.iter().all(|r| statements.contains(r)) {
+        return Ok(None);
+    }
+    let sids: Vec<&Value> = required.iter().filter_map(|r| r.get("Sid")).collect();
+    let mut merged: Vec<Value> = statements
+        .into_iter()
+        .filter(|s| s.get("Sid").is_none_or(|sid| !sids.contains(&sid)))
+        .collect();
+    merged.extend(required.iter().cloned());
+    doc["Statement"] = Value::Array(merged);
+    if doc.get("Version").is_none() {
+        doc["Version"] = json!("2012-10-17");
+    }
+    Ok(Some(doc.to_string()))
+}
+
+/// CloudTrail's trail-name rules (an ARN is taken as it is).
+pub fn check_trail_name(name: &str) -> Result<(), BaselineError> {
+    if name.starts_with("arn:") {
+        return Ok(());
+    }
+    let bad = |why| BaselineError::InvalidName {
+        what: "trail name",
+        name: name.to_string(),
+        why,
+    };
+    let b = name.as_bytes();
+    if !(3..=128).contains(&b.len()) {
+        return Err(bad("a trail name has 3 to 128 characters"));
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+    {
+        return Err(bad("use only letters, digits, '.', '_' and '-'"));
+    }
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return Err(bad("start and end with a letter or a digit"));
+    }
+    if b.windows(2)
+        .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
+    {
+        return Err(bad("no two of '.', '_', '-' in a row"));
+    }
+    Ok(())
+}
+
+/// S3's bucket-name rules (general purpose buckets).
+pub fn check_bucket_name(name: &str) -> Result<(), BaselineError> {
+    let bad = |why| BaselineError::InvalidName {
+        what: "bucket name",
+        name: name.to_string(),
+        why,
+    };
+    let b = name.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return Err(bad("a bucket name has 3 to 63 characters"));
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b".-".contains(c))
+    {
+        return Err(bad("use only lower-case letters, digits, '.' and '-'"));
+    }
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return Err(bad("start and end with a letter or a digit"));
+    }
+    if name.contains("..") {
+        return Err(bad("no two periods in a row"));
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err(bad("a bucket name cannot look like an IP address"));
+    }
+    Ok(())
+}
+
+/// Reads what exists and lists the changes needed.
+pub async fn plan<A: BucketApi + TrailApi>(
+    api: &A,
+    opts: &BaselineOptions,
+) -> Result<Plan, BaselineError> {
+    if let Some(name) = &opts.trail_name {
+        check_trail_name(name)?;
+    }
+    if let Some(bucket) = &opts.bucket {
+        check_bucket_name(bucket)?;
+    }
+    let account = api.account_id().await?;
+    let region = api.region();
+    let trail_name = opts
+        .trail_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TRAIL.to_string());
+    let trails = api.describe_trails().await?;
+    let existing: Option<Trail> = trails
+        .into_iter()
+        .find(|t| t.name == trail_name || t.arn == trail_name);
+    if let Some(t) = &existing {
+        if !t.home_region.is_empty() && t.home_region != region {
+            return Err(BaselineError::OtherRegion {
+                trail: t.name.clone(),
+                home_region: t.home_region.clone(),
+            });
+        }
+    }
+    let bucket = match (&existing, &opts.bucket) {
+        (Some(t), Some(b)) if &t.bucket != b => {
+            return Err(BaselineError::BucketMismatch {
+                trail: t.name.clone(),
+                existing: t.bucket.clone(),
+                asked: b.clone(),
+            })
+        }
+        (Some(t), _) => t.bucket.clone(),
+        (None, Some(b)) => b.clone(),
+        (None, None) => format!("mfakey-cloudtrail-{account}-{region}"),
+    };
+    let source_arn = existing
+        .as_ref()
+        .map(|t| t.arn.clone())
+        .unwrap_or_else(|| trail_arn(&region, &account, &trail_name));
+    let mut changes = Vec::new();
+    let mut already = Vec::new();
+    let mut notes = Vec::new();
+
+    // The bucket.
+    let state = api.bucket_state(&bucket).await?;
+    let required = required_statements(&bucket, &account, &source_arn);
+    match &state {
+        None => {
+            changes.push(Change::CreateBucket {
+                bucket: bucket.clone(),
+                region: region.clone(),
+                object_lock: opts.object_lock,
+            });
+            changes.push(Change::BlockPublicAccess {
+                bucket: bucket.clone(),
+            });
+            let policy = merged_policy(None, &required)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            changes.push(Change::PutBucketPolicy {
+                bucket: bucket.clone(),
+                policy,
+            });
+        }
+        Some(s) => {
+            already.push(format!("bucket {bucket} exists"));
+            if opts.object_lock {
+                notes.push(format!(
+                    "bucket {bucket} exists: Object Lock is only set when the bucket is created, so it is left as it is"
+                ));
+            }
+            if s.public_access_blocked {
+                already.push(format!("bucket {bucket} blocks all public access"));
+            } else {
+                changes.push(Change::BlockPublicAccess {
+                    bucket: bucket.clone(),
+                });
+            }
+            match merged_policy(s.policy.as_deref(), &required) {
+                Err(_) => return Err(BaselineError::BadPolicy { bucket }),
+                Ok(None) => already.push(format!("bucket {bucket}'s policy lets CloudTrail write")),
+                Ok(Some(policy)) => changes.push(Change::PutBucketPolicy {
+                    bucket: bucket.clone(),
+                    policy,
+                }),
+            }
+        }
+    }
+
+    // The trail.
+    match &existing {
+        None => {
+            changes.push(Change::CreateTrail {
+                trail: trail_name.clone(),
+                bucket: bucket.clone(),
+                kms_key: opts.kms_key.clone(),
+            });
+            changes.push(Change::PutEventSelectors {
+                trail: trail_name.clone(),
+            });
+            changes.push(Change::StartLogging {
+                trail: trail_name.clone(),
+            });
+        }
+        Some(t) => {
+            let mut why = Vec::new();
+            if !t.multi_region {
+                why.push("make it multi-region".to_string());
+            }
+            if !t.log_file_validation {
+                why.push("turn log file validation on".to_string());
+            }
+            let kms_change = opts
+                .kms_key
+                .as_ref()
+                .is_some_and(|k| t.kms_key.as_ref() != Some(k));
+            if kms_change {
+                why.push(format!(
+                    "encrypt with {}",
+                    opts.kms_key.clone().unwrap_or_default()
+                ));
+            }
+            if why.is_empty() {
+                already.push(format!(
+                    "trail {} is multi-region with log file validation{}",
+                    t.name,
+                    t.kms_key
+                        .as_ref()
+                        .map(|k| format!(", encrypted with {k}"))
+                        .unwrap_or_default()
+                ));
+            } else {
+                changes.push(Change::UpdateTrail {
+                    trail: t.name.clone(),
+                    kms_key: if kms_change {
+                        opts.kms_key.clone()
+                    } else {
+                        t.kms_key.clone()
+                    },
+                    why: why.join(", "),
+                });
+            }
+            let selectors = api.event_selectors(&t.arn).await?;
+            if management_events(&selectors) == ManagementEvents::All {
+                already.push(format!("trail {} records all management events", t.name));
+            } else if !selectors.advanced.is_empty() {
+                notes.push(format!(
+                    "trail {} uses advanced event selectors without all management events; add a selector with eventCategory = Management in the CloudTrail console",
+                    t.name
+                ));
+            } else {
+                changes.push(Change::PutEventSelectors {
+                    trail: t.name.clone(),
+                });
+            }
+            if api.is_logging(&t.arn).await? {
+                already.push(format!("trail {} is logging", t.name));
+            } else {
+                changes.push(Change::StartLogging {
+                    trail: t.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(Plan {
+        account_id: account,
+        region,
+        trail: trail_name,
+        bucket,
+        changes,
+        already,
+        notes,
+    })
+}
+
+/// The selectors after the change: every existing selector kept with its
+/// data resources, management events read and write on the first one.
+fn all_management(existing: &[EventSelector]) -> Vec<EventSelector> {
+    let mut out: Vec<EventSelector> = existing.to_vec();
+    match out.first_mut() {
+        Some(first) => {
+            first.read_write = ManagementEvents::All;
+            first.include_management = true;
+        }
+        None => out.push(EventSelector {
+            read_write: ManagementEvents::All,
+            include_management: true,
+            data_resources: Vec::new(),
+        }),
+    }
+    out
+}
+
+/// Makes the plan's changes in order, reporting each as it is done, then
+/// checks the trail logs.
+pub async fn apply<A: BucketApi + TrailApi>(
+    api: &A,
+    plan: &Plan,
+    done: &mut dyn FnMut(&Change),
+) -> Result<(), BaselineError> {
+    for change in &plan.changes {
+        match change {
+            Change::CreateBucket {
+                bucket,
+                object_lock,
+                ..
+            } => api.create_bucket(bucket, *object_lock).await?,
+            Change::BlockPublicAccess { bucket } => api.block_public_access(bucket).await?,
+            Change::PutBucketPolicy { bucket, policy } => {
+                api.put_bucket_policy(bucket, policy).await?
+            }
+            Change::CreateTrail {
+                trail,
+                bucket,
+                kms_key,
+            } => {
+                api.create_trail(&TrailSettings {
+                    name: trail.clone(),
+                    bucket: bucket.clone(),
+                    kms_key: kms_key.clone(),
+                })
+                .await?
+            }
+            Change::UpdateTrail { trail, kms_key, .. } => {
+                api.update_trail(&TrailSettings {
+                    name: trail.clone(),
+                    bucket: plan.bucket.clone(),
+                    kms_key: kms_key.clone(),
+                })
+                .await?
+            }
+            Change::PutEventSelectors { trail } => {
+                let existing = api.event_selectors(trail).await?;
+                api.put_event_selectors(trail, &all_management(&existing.basic))
+                    .await?
+            }
+            Change::StartLogging { trail } => api.start_logging(trail).await?,
+        }
+        done(change);
+    }
+    if !plan.changes.is_empty() && !api.is_logging(&plan.trail).await? {
+        return Err(BaselineError::NotLogging {
+            trail: plan.trail.clone(),
+        });
+    }
+    Ok(())
+}
