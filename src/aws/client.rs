@@ -281,6 +281,19 @@ impl IamApi for Iam {
         Ok(out.account_aliases.into_iter().next())
     }
 
+    async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {
+        let out = self
+            .client
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| self.err("iam:GetAccountSummary", e))?;
+        let map = out.summary_map.unwrap_or_default();
+        Ok(map
+            .get(&aws_sdk_iam::types::SummaryKeyType::AccountMfaEnabled)
+            .is_some_and(|v| *v > 0))
+    }
+
     async fn server_time(&self) -> Result<SystemTime, AwsError> {
         // Any IAM answer carries a Date header, an error one too: an
         // AccessDenied still tells the time.

@@ -37,6 +37,7 @@ pub enum Op {
     DeleteVirtualMfaDevice,
     MfaDeviceTags,
     AccountAlias,
+    AccountSummary,
     ServerTime,
 }
 
@@ -74,6 +75,7 @@ pub enum Call {
         serial: String,
     },
     AccountAlias,
+    AccountSummary,
     ServerTime,
 }
 
@@ -89,6 +91,7 @@ impl Call {
             Call::DeleteVirtualMfaDevice { .. } => Op::DeleteVirtualMfaDevice,
             Call::MfaDeviceTags { .. } => Op::MfaDeviceTags,
             Call::AccountAlias => Op::AccountAlias,
+            Call::AccountSummary => Op::AccountSummary,
             Call::ServerTime => Op::ServerTime,
         }
     }
@@ -125,6 +128,8 @@ struct State {
     faults: Vec<Fault>,
     now: Option<SystemTime>,
     server_skew_secs: i64,
+    /// GetAccountSummary answers `AccountMFAEnabled` 1 from this call on (1-based).
+    root_mfa_from_call: Option<usize>,
 }
 
 /// In-memory IAM (see the module documentation).
@@ -160,6 +165,7 @@ impl FakeIam {
                 faults: Vec::new(),
                 now: None,
                 server_skew_secs: 0,
+                root_mfa_from_call: None,
             }),
         }
     }
@@ -197,6 +203,13 @@ impl FakeIam {
                 tags: Vec::new(),
             },
         );
+    }
+
+    /// The root user's MFA shows as enabled from the `nth` (1-based)
+    /// GetAccountSummary on (`Some(1)`: already enabled; `None`: never),
+    /// as if someone finished the console step meanwhile.
+    pub fn set_root_mfa_from_call(&self, nth: Option<usize>) {
+        self.lock().root_mfa_from_call = nth;
     }
 
     /// Fixes the fake's clock (default: the real clock).
@@ -571,6 +584,13 @@ impl IamApi for FakeIam {
 
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {
         self.run(Call::AccountAlias, |s| Ok(s.alias.clone()))
+    }
+
+    async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {
+        self.run(Call::AccountSummary, |s| {
+            let n = s.counts.get(&Op::AccountSummary).copied().unwrap_or(0);
+            Ok(s.root_mfa_from_call.is_some_and(|from| n >= from))
+        })
     }
 
     async fn server_time(&self) -> Result<SystemTime, AwsError> {

@@ -100,6 +100,9 @@ pub trait IamApi: Sync {
     /// The account alias (ListAccountAliases), if one is set.
     fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 
+    /// GetAccountSummary's `AccountMFAEnabled`: whether the root user has MFA.
+    fn account_mfa_enabled(&self) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
     /// IAM's clock: the `Date` header of a fresh IAM answer (1 s resolution).
     fn server_time(&self) -> impl Future<Output = Result<SystemTime, AwsError>> + Send;
 }
