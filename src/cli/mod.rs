@@ -1,6 +1,7 @@
 //! The command line: parse, run one command, render its report or error.
 //! Only this layer prints or reads the terminal.
 
+mod console;
 mod enroll;
 mod error;
 mod input;

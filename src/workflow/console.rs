@@ -7,10 +7,10 @@
 //! Nothing here prints or reads the terminal: `cli::console` does.
 
 use super::codes::{self, unix_now, CodeError, Slot, DIGITS, PERIOD};
-use super::naming::AWS_ISSUER;
+use super::naming;
 use crate::aws::{AwsError, IamApi};
 use crate::oath::{
-    Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession, OathType,
+    Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
 };
 use crate::secret::SecretBytes;
 use serde::Serialize;
@@ -34,8 +34,14 @@ impl ConsoleTarget {
         }
     }
 
-    /// `Amazon Web Services:<name>@<label>`, checked against the 64-byte limit.
-    pub fn credential_id(&self, label: &str) -> Result<CredentialId, ConsoleError> {
+    /// `Amazon Web Services:<name>@<label>`, within the 64-byte limit: over
+    /// it, the label gives way to the account id (when known), then the
+    /// name stands alone, then it is cut (see [`naming::credential_id`]).
+    pub fn credential_id(
+        &self,
+        label: &str,
+        account_id: Option<&str>,
+    ) -> Result<CredentialId, ConsoleError> {
         if label.is_empty() {
             return Err(ConsoleError::Invalid {
                 what: "account label",
@@ -48,8 +54,7 @@ impl ConsoleTarget {
                 why: "it is empty".into(),
             });
         }
-        let name = format!("{}@{label}", self.id_name());
-        let id = CredentialId::new(Some(AWS_ISSUER), &name, OathType::Totp, PERIOD as u32);
+        let id = naming::credential_id(self.id_name(), label, account_id.unwrap_or(label));
         id.check_len()?;
         Ok(id)
     }

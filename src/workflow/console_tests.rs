@@ -27,23 +27,34 @@ const MS: Duration = Duration::from_millis(5);
 
 #[test]
 fn ids_follow_aws_labels_and_fit() {
-    let root = ConsoleTarget::Root.credential_id("acme-prod").unwrap();
+    let root = ConsoleTarget::Root
+        .credential_id("acme-prod", None)
+        .unwrap();
     assert_eq!(root.to_string(), "Amazon Web Services:root@acme-prod");
     let u = ConsoleTarget::User("bob".into())
-        .credential_id("123456789012")
+        .credential_id("123456789012", None)
         .unwrap();
     assert_eq!(u.to_string(), "Amazon Web Services:bob@123456789012");
-    let long = ConsoleTarget::Root.credential_id(&"x".repeat(60));
+    // Too long: the account id replaces the alias, then the name stands alone.
+    let long = ConsoleTarget::Root
+        .credential_id(&"x".repeat(60), Some("123456789012"))
+        .unwrap();
+    assert_eq!(long.to_string(), "Amazon Web Services:root@123456789012");
+    let name = "a.very.long.firstname.lastname.contractor";
+    let u = ConsoleTarget::User(name.into())
+        .credential_id("acme", Some("123456789012"))
+        .unwrap();
+    assert_eq!(u.name, name);
+    let u = ConsoleTarget::User("u".repeat(80))
+        .credential_id("acme", None)
+        .unwrap();
+    assert!(u.to_bytes().len() <= 64 && u.name.ends_with('~'));
     assert!(matches!(
-        long,
-        Err(ConsoleError::Oath(OathError::IdTooLong { .. }))
-    ));
-    assert!(matches!(
-        ConsoleTarget::Root.credential_id(""),
+        ConsoleTarget::Root.credential_id("", None),
         Err(ConsoleError::Invalid { .. })
     ));
     assert!(matches!(
-        ConsoleTarget::User(String::new()).credential_id("a"),
+        ConsoleTarget::User(String::new()).credential_id("a", None),
         Err(ConsoleError::Invalid { .. })
     ));
     assert_eq!(ConsoleTarget::Root.console_steps().len(), 6);
@@ -54,7 +65,7 @@ fn ids_follow_aws_labels_and_fit() {
 fn write_checks_codes_and_hands_out_the_current_pair() {
     let mut t = key(TouchPolicy::Approve);
     let mut s = OathSession::select(&mut t).unwrap();
-    let id = ConsoleTarget::Root.credential_id("acme").unwrap();
+    let id = ConsoleTarget::Root.credential_id("acme", None).unwrap();
     check_key(&mut s, 64, &id, false).unwrap();
     let mut touches = vec![];
     let (w, c) = write(&mut s, &id, &seed(), true, &mut |n, of| {
@@ -78,7 +89,7 @@ fn write_checks_codes_and_hands_out_the_current_pair() {
     check_key(&mut s, 64, &id, true).unwrap();
     // Capacity reached for another id.
     let other = ConsoleTarget::User("bob".into())
-        .credential_id("acme")
+        .credential_id("acme", None)
         .unwrap();
     assert!(matches!(
         check_key(&mut s, 1, &other, false),
@@ -94,7 +105,7 @@ fn write_checks_codes_and_hands_out_the_current_pair() {
 fn touch_timeout_reports_the_credential_that_was_written() {
     let mut t = key(TouchPolicy::Timeout);
     let mut s = OathSession::select(&mut t).unwrap();
-    let id = ConsoleTarget::Root.credential_id("acme").unwrap();
+    let id = ConsoleTarget::Root.credential_id("acme", None).unwrap();
     let f = write(&mut s, &id, &seed(), true, &mut |_, _| {}).unwrap_err();
     assert!(matches!(
         f.error,
