@@ -353,3 +353,85 @@ fn key_full_and_touch_timeout() {
     sc.record_key(&key);
     sc.assert_no_secret(&seeds.iter().collect::<Vec<_>>());
 }
+
+/// mfakey in a terminal (util-linux `script` gives it a pty): the secret at
+/// the no-echo prompt, the codes until Enter; after a failure, the offer to
+/// delete the credential, answered no and yes.
+#[test]
+fn terminal_mode_prompts_confirms_and_offers_to_delete() {
+    let slot = Slot::acquire();
+    let mut sc = Scenario::new();
+    let seed = Seed::random(20);
+    let term = |sc: &mut Scenario, extra: &str, input: String| {
+        let cmd = format!(
+            "{} --reader '{}' enroll root --account-label acme-prod {extra}",
+            common::process::mfakey_bin().display(),
+            slot.reader
+        );
+        let env = [
+            ("HOME".into(), sc.home.clone().into_os_string()),
+            ("TERM".into(), "dumb".into()),
+        ];
+        // Typed once the prompt is up (typed ahead, the terminal itself
+        // would echo it before mfakey turns echo off).
+        let input_file = sc.input_file("typed", input.as_bytes());
+        let shell = format!(
+            "(sleep 3; cat '{}') | script -qec \"{cmd}\" /dev/null",
+            input_file.display()
+        );
+        let run = common::Running::spawn(
+            std::path::Path::new("sh"),
+            &["-c", &shell],
+            &env,
+            &["PCSCLITE_CSOCK_NAME"],
+            b"",
+        )
+        .finish();
+        sc.record(&run)
+    };
+
+    let key = VirtualKey::start(&slot, &["--serial", &random_serial().to_string()]);
+    let r = term(&mut sc, "--no-touch", format!("{}\n\n", seed.base32()));
+    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Secret key from the console"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("press Enter"), "{}", r.stdout);
+    assert!(r.stdout.contains(" s left)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("root: \"{ROOT_ID}\"")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(ids(&mut sc, slot.reader, &[]), [ROOT_ID]);
+    sc.record_key(&key);
+    drop(key);
+
+    // Nobody touches: asked whether to delete; "n" leaves it, Enter deletes.
+    let key = VirtualKey::start(
+        &slot,
+        &[
+            "--serial",
+            &random_serial().to_string(),
+            "--touch",
+            "timeout",
+        ],
+    );
+    let r = term(&mut sc, "", format!("{}\nn\n", seed.base32()));
+    assert_eq!(r.code, Some(5), "{}", r.stdout);
+    assert!(r.stdout.contains("from the key? [Y/n]"), "{}", r.stdout);
+    assert!(r.stdout.contains("was left on the key"), "{}", r.stdout);
+    assert_eq!(ids(&mut sc, slot.reader, &[]), [ROOT_ID]);
+    let r = term(&mut sc, "--force", format!("{}\n\n", seed.base32()));
+    assert_eq!(r.code, Some(5), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("was deleted from the key"),
+        "{}",
+        r.stdout
+    );
+    assert!(ids(&mut sc, slot.reader, &[]).is_empty());
+    sc.record_key(&key);
+    sc.assert_no_secret(&[&seed]);
+}
