@@ -111,13 +111,11 @@ impl IamApi for Iam {
     }
 
     async fn list_mfa_devices(&self, user: &str) -> Result<Vec<MfaDevice>, AwsError> {
-        let mut pages = self
-            .client
-            .list_mfa_devices()
-            .user_name(user)
-            .into_paginator()
-            .items()
-            .send();
+        let mut req = self.client.list_mfa_devices();
+        if !user.is_empty() {
+            req = req.user_name(user);
+        }
+        let mut pages = req.into_paginator().items().send();
         let mut devices = Vec::new();
         while let Some(item) = pages.next().await {
             let d = item.map_err(|e| self.err("iam:ListMFADevices", e))?;

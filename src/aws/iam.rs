@@ -48,7 +48,8 @@ pub trait IamApi: Sync {
     /// GetUser. An empty `name` means the caller's own user.
     fn get_user(&self, name: &str) -> impl Future<Output = Result<User, AwsError>> + Send;
 
-    /// ListMFADevices for `user`, all pages.
+    /// ListMFADevices for `user`, all pages. An empty `user` means the
+    /// caller (root lists its own devices this way).
     fn list_mfa_devices(
         &self,
         user: &str,

@@ -7,6 +7,7 @@ pub mod enroll;
 pub mod journal;
 pub mod naming;
 pub mod recover;
+pub mod security_key;
 
 #[cfg(test)]
 mod tests;
