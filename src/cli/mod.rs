@@ -4,6 +4,7 @@
 mod console;
 mod enroll;
 mod error;
+mod fido2;
 mod input;
 mod keys;
 mod oath;
@@ -66,6 +67,9 @@ pub enum Command {
     Recover(enroll::RecoverArgs),
     /// List (and with --delete remove) unassigned virtual MFA devices mfakey created
     Cleanup(enroll::CleanupArgs),
+    /// The key's FIDO2 side: info, PIN, passkeys, guided console registration
+    #[command(subcommand)]
+    Fido2(fido2::Fido2Cmd),
 }
 
 /// Runs the program: the process's exit code.
@@ -109,5 +113,6 @@ fn dispatch(cli: &Cli, out: Output) -> Result<output::Report, CliError> {
         Command::Enroll(cmd) => enroll::run_enroll(cmd, &cli.global, out),
         Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
+        Command::Fido2(cmd) => fido2::run(cmd, &cli.global, out),
     }
 }
