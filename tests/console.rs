@@ -237,9 +237,17 @@ fn console_user_is_verified_when_the_console_enables_the_device() {
     let v = r.ok();
     let c = &v["console"];
     assert_eq!(c["target"], "user");
+    // The label: the account alias (another test may have set one in this
+    // moto), else the account id.
+    let aliases = block_on(raw.list_account_aliases().send()).unwrap();
+    let label = aliases
+        .account_aliases()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "123456789012".to_string());
     assert_eq!(
         c["credential_id"],
-        format!("Amazon Web Services:{user}@123456789012")
+        format!("Amazon Web Services:{user}@{label}")
     );
     assert_eq!(c["touch"], false);
     assert_eq!(c["verification"]["status"], "user_device");
