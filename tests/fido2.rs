@@ -44,7 +44,8 @@ fn no_hid_key_is_told_apart_from_the_pcsc_key() {
         assert!(msg.contains("no FIDO security key found"), "{msg}");
         assert!(
             msg.contains(&format!("key {serial} is seen over PC/SC")),
-            "{msg}"
+            "{cmd:?} in {}: {msg}",
+            slot.reader
         );
     }
     // Without any PC/SC key in the chosen reader: plain "no key".

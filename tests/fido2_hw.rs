@@ -46,8 +46,9 @@ fn real_key_info_and_passkeys() {
     let s = serial.to_string();
     let (code, info, err) = mfakey(&["--json", "--serial", &s, "fido2", "info"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(info["key_serial"].as_u64(), Some(serial as u64));
-    let f = &info["fido2"];
+    let k = &info["keys"][0];
+    assert_eq!(k["key_serial"].as_u64(), Some(serial as u64));
+    let f = &k["fido2"];
     assert!(f["versions"]
         .as_array()
         .unwrap()

@@ -189,11 +189,47 @@ fn pcsc_serial(g: &GlobalOpts) -> Option<u32> {
 }
 
 fn info(g: &GlobalOpts) -> Result<Report, CliError> {
-    let mut dev = open_device(g)?;
-    let info = ops::describe(&mut dev)?;
-    let serial = pcsc_serial(g);
-    let text = format!(
-        "versions   {}\naaguid     {}\nfirmware   {}\nserial     {}\nPIN        {}\nrk {}  credMgmt {}  alwaysUv {}\npasskeys   {} more\nprotocols  {:?}",
+    let found = match HidDevice::find_all() {
+        Ok(f) => f,
+        Err(e) => {
+            // Explained with what PC/SC sees (FIDO2 disabled, …).
+            open_device(g)?;
+            return Err(e.into());
+        }
+    };
+    if found.len() == 1 {
+        let mut dev = HidDevice::open_found(&found[0])?;
+        let info = ops::describe(&mut dev)?;
+        let serial = pcsc_serial(g);
+        let text = info_text(&found[0].product, &info, serial);
+        return Ok(Report::new(
+            json!({ "keys": [{ "product": found[0].product, "fido2": info, "key_serial": serial }] }),
+            text,
+        ));
+    }
+    // Several keys: each one's answer (a serial cannot be matched to one).
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for f in &found {
+        match HidDevice::open_found(f).and_then(|mut d| ops::describe(&mut d)) {
+            Ok(info) => {
+                text.push_str(&info_text(&f.product, &info, None));
+                text.push_str("\n\n");
+                rows.push(json!({ "product": f.product, "fido2": info, "key_serial": null }));
+            }
+            Err(e) => {
+                let err = CliError::from(e);
+                text.push_str(&format!("{}: {}\n\n", f.product, err.message));
+                rows.push(json!({ "product": f.product, "error": { "kind": err.kind, "message": err.message } }));
+            }
+        }
+    }
+    Ok(Report::new(json!({ "keys": rows }), text))
+}
+
+fn info_text(product: &str, info: &crate::fido2::Fido2Info, serial: Option<u32>) -> String {
+    format!(
+        "{product}\nversions   {}\naaguid     {}\nfirmware   {}\nserial     {}\nPIN        {}\nrk {}  credMgmt {}  alwaysUv {}\npasskeys   {} more\nprotocols  {:?}",
         info.versions.join(" "),
         info.aaguid,
         info.firmware.as_deref().unwrap_or("(not reported)"),
@@ -210,11 +246,7 @@ fn info(g: &GlobalOpts) -> Result<Report, CliError> {
         info.remaining_discoverable_credentials
             .map_or("(not reported)".into(), |n| n.to_string()),
         info.pin_uv_auth_protocols,
-    );
-    Ok(Report::new(
-        json!({ "fido2": info, "key_serial": serial }),
-        text,
-    ))
+    )
 }
 
 fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {

@@ -69,24 +69,51 @@ macro_rules! raw_info {
     };
 }
 
+/// A FIDO HID device found (not opened yet).
+#[derive(Clone)]
+pub struct Found {
+    /// The USB product string (`YubiKey OTP+FIDO+CCID`, …).
+    pub product: String,
+    param: ctap_hid_fido2::HidParam,
+}
+
 impl HidDevice {
-    /// The one FIDO key present, with the PIN protocol getInfo prefers.
-    pub fn open() -> Result<HidDevice, Fido2Error> {
+    /// Every FIDO HID device this user can open; none → why (no key, or
+    /// no permission on `/dev/hidraw*`).
+    pub fn find_all() -> Result<Vec<Found>, Fido2Error> {
         let seen = access::probe(Path::new("/dev"));
         if seen == access::HidrawAccess::NoDevices {
             return Err(Fido2Error::NoKey);
         }
         let devs = guarded(|| Ok::<_, String>(ctap_hid_fido2::get_fidokey_devices()))?;
-        let dev = match devs.len() {
-            0 => return Err(access::why_none(&seen)),
-            1 => &devs[0],
-            n => return Err(Fido2Error::SeveralKeys { count: n }),
-        };
+        if devs.is_empty() {
+            return Err(access::why_none(&seen));
+        }
+        Ok(devs
+            .into_iter()
+            .map(|d| Found {
+                product: d.product_string,
+                param: d.param,
+            })
+            .collect())
+    }
+
+    /// The one FIDO key present.
+    pub fn open() -> Result<HidDevice, Fido2Error> {
+        let mut all = Self::find_all()?;
+        match all.len() {
+            1 => Self::open_found(&all.remove(0)),
+            n => Err(Fido2Error::SeveralKeys { count: n }),
+        }
+    }
+
+    /// Opens a found key, with the PIN protocol getInfo prefers.
+    pub fn open_found(found: &Found) -> Result<HidDevice, Fido2Error> {
         let mut cfg = LibCfg::init()
             .with_enable_log(false)
             .with_keep_alive_msg_to_stderr(true);
         cfg.keep_alive_msg = "Touch your security key...".into();
-        let params = [dev.param.clone()];
+        let params = [found.param.clone()];
         let key = guarded(|| FidoKeyHid::new(&params, &cfg))?;
         let info = guarded(|| key.get_info().map(|i| raw_info!(i)))?;
         let protocol = convert_info(&info).pin_protocol();
