@@ -279,6 +279,23 @@ impl IamApi for Iam {
         Ok(out.account_aliases.into_iter().next())
     }
 
+    async fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let out = self
+            .client
+            .get_mfa_device()
+            .serial_number(serial)
+            .send()
+            .await
+            .map_err(|e| self.err("iam:GetMFADevice", e))?;
+        let mut certs: Vec<(String, String)> =
+            out.certifications.unwrap_or_default().into_iter().collect();
+        certs.sort();
+        Ok(certs)
+    }
+
     async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {
         let out = self
             .client

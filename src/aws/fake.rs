@@ -38,6 +38,7 @@ pub enum Op {
     MfaDeviceTags,
     AccountAlias,
     AccountSummary,
+    MfaDevice,
     ServerTime,
 }
 
@@ -76,6 +77,9 @@ pub enum Call {
     },
     AccountAlias,
     AccountSummary,
+    MfaDevice {
+        serial: String,
+    },
     ServerTime,
 }
 
@@ -92,6 +96,7 @@ impl Call {
             Call::MfaDeviceTags { .. } => Op::MfaDeviceTags,
             Call::AccountAlias => Op::AccountAlias,
             Call::AccountSummary => Op::AccountSummary,
+            Call::MfaDevice { .. } => Op::MfaDevice,
             Call::ServerTime => Op::ServerTime,
         }
     }
@@ -128,6 +133,8 @@ struct State {
     faults: Vec<Fault>,
     now: Option<SystemTime>,
     server_skew_secs: i64,
+    /// GetMFADevice certifications per serial.
+    certifications: BTreeMap<String, Vec<(String, String)>>,
     /// GetAccountSummary answers `AccountMFAEnabled` 1 from this call on (1-based).
     root_mfa_from_call: Option<usize>,
 }
@@ -166,6 +173,7 @@ impl FakeIam {
                 now: None,
                 server_skew_secs: 0,
                 root_mfa_from_call: None,
+                certifications: BTreeMap::new(),
             }),
         }
     }
@@ -202,6 +210,17 @@ impl FakeIam {
                 enable_date: Some(SystemTime::now()),
                 tags: Vec::new(),
             },
+        );
+    }
+
+    /// The certifications GetMFADevice reports for `serial`.
+    pub fn set_certifications(&self, serial: &str, certs: &[(&str, &str)]) {
+        self.lock().certifications.insert(
+            serial.to_string(),
+            certs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         );
     }
 
@@ -584,6 +603,25 @@ impl IamApi for FakeIam {
 
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {
         self.run(Call::AccountAlias, |s| Ok(s.alias.clone()))
+    }
+
+    async fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let call = Call::MfaDevice {
+            serial: serial.to_string(),
+        };
+        self.run(call, |s| {
+            if !s.devices.contains_key(serial) {
+                return Err(no_such(format!(
+                    "MFA device with serial number {serial} doesn't exist."
+                )));
+            }
+            let mut c = s.certifications.get(serial).cloned().unwrap_or_default();
+            c.sort();
+            Ok(c)
+        })
     }
 
     async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {

@@ -101,6 +101,13 @@ pub trait IamApi: Sync {
     /// The account alias (ListAccountAliases), if one is set.
     fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 
+    /// GetMFADevice's certifications of a FIDO security key (`FIPS`,
+    /// `FIDO` → level), sorted by name.
+    fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+
     /// GetAccountSummary's `AccountMFAEnabled`: whether the root user has MFA.
     fn account_mfa_enabled(&self) -> impl Future<Output = Result<bool, AwsError>> + Send;
 

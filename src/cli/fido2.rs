@@ -302,11 +302,25 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Cli
             &mut on_wait,
         )
         .await?;
+        let certs = security_key::certifications(&iam, &arn).await;
         let text = format!(
-            "registered {arn}\n  key serial {}\n  aaguid     {}",
+            "registered {arn}\n  key serial {}\n  aaguid     {}\n  certified  {}",
             serial.map_or("(not seen over PC/SC)".into(), |s| s.to_string()),
-            info.aaguid
+            info.aaguid,
+            match &certs {
+                Ok(c) if c.is_empty() => "(none reported)".to_string(),
+                Ok(c) => c
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(e) => format!("(GetMFADevice not available: {e})"),
+            }
         );
+        let certs_json = certs.ok().map(|c| {
+            c.into_iter()
+                .collect::<std::collections::BTreeMap<String, String>>()
+        });
         Ok(Report::new(
             json!({ "registered": {
                 "device_serial": arn,
@@ -314,6 +328,7 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Cli
                 "root": a.root,
                 "key_serial": serial,
                 "aaguid": info.aaguid,
+                "certifications": certs_json,
             }}),
             text,
         ))

@@ -63,6 +63,15 @@ pub fn is_security_key(serial: &str) -> bool {
     serial.contains(":u2f/")
 }
 
+/// GetMFADevice's certifications of the key, where IAM answers (moto
+/// does not implement it; a policy may not allow it): `Err` says why not.
+pub async fn certifications<I: IamApi>(
+    iam: &I,
+    serial: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    iam.mfa_device_certifications(serial).await
+}
+
 /// Polls until a security key not in `before` shows for `owner`; virtual
 /// and hardware TOTP devices that appear meanwhile are not it.
 pub async fn wait_for_security_key<I: IamApi>(
@@ -137,6 +146,11 @@ mod tests {
             let (got, ()) = tokio::join!(wait, later);
             assert_eq!(got.unwrap(), U2F);
             assert!(waits > 0);
+            iam.set_certifications(U2F, &[("FIPS", "L1"), ("FIDO", "L1")]);
+            assert_eq!(
+                certifications(&iam, U2F).await.unwrap(),
+                [("FIDO".into(), "L1".into()), ("FIPS".into(), "L1".into())]
+            );
         });
     }
 
