@@ -9,6 +9,7 @@ pub mod apdu;
 pub mod aws;
 pub mod cli;
 pub mod device;
+pub mod fido2;
 pub mod management;
 pub mod oath;
 pub mod secret;

@@ -111,13 +111,11 @@ impl IamApi for Iam {
     }
 
     async fn list_mfa_devices(&self, user: &str) -> Result<Vec<MfaDevice>, AwsError> {
-        let mut pages = self
-            .client
-            .list_mfa_devices()
-            .user_name(user)
-            .into_paginator()
-            .items()
-            .send();
+        let mut req = self.client.list_mfa_devices();
+        if !user.is_empty() {
+            req = req.user_name(user);
+        }
+        let mut pages = req.into_paginator().items().send();
         let mut devices = Vec::new();
         while let Some(item) = pages.next().await {
             let d = item.map_err(|e| self.err("iam:ListMFADevices", e))?;
@@ -279,6 +277,36 @@ impl IamApi for Iam {
             .await
             .map_err(|e| self.err("iam:ListAccountAliases", e))?;
         Ok(out.account_aliases.into_iter().next())
+    }
+
+    async fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let out = self
+            .client
+            .get_mfa_device()
+            .serial_number(serial)
+            .send()
+            .await
+            .map_err(|e| self.err("iam:GetMFADevice", e))?;
+        let mut certs: Vec<(String, String)> =
+            out.certifications.unwrap_or_default().into_iter().collect();
+        certs.sort();
+        Ok(certs)
+    }
+
+    async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {
+        let out = self
+            .client
+            .get_account_summary()
+            .send()
+            .await
+            .map_err(|e| self.err("iam:GetAccountSummary", e))?;
+        let map = out.summary_map.unwrap_or_default();
+        Ok(map
+            .get(&aws_sdk_iam::types::SummaryKeyType::AccountMfaEnabled)
+            .is_some_and(|v| *v > 0))
     }
 
     async fn server_time(&self) -> Result<SystemTime, AwsError> {

@@ -37,6 +37,8 @@ pub enum Op {
     DeleteVirtualMfaDevice,
     MfaDeviceTags,
     AccountAlias,
+    AccountSummary,
+    MfaDevice,
     ServerTime,
 }
 
@@ -74,6 +76,10 @@ pub enum Call {
         serial: String,
     },
     AccountAlias,
+    AccountSummary,
+    MfaDevice {
+        serial: String,
+    },
     ServerTime,
 }
 
@@ -89,6 +95,8 @@ impl Call {
             Call::DeleteVirtualMfaDevice { .. } => Op::DeleteVirtualMfaDevice,
             Call::MfaDeviceTags { .. } => Op::MfaDeviceTags,
             Call::AccountAlias => Op::AccountAlias,
+            Call::AccountSummary => Op::AccountSummary,
+            Call::MfaDevice { .. } => Op::MfaDevice,
             Call::ServerTime => Op::ServerTime,
         }
     }
@@ -125,6 +133,10 @@ struct State {
     faults: Vec<Fault>,
     now: Option<SystemTime>,
     server_skew_secs: i64,
+    /// GetMFADevice certifications per serial.
+    certifications: BTreeMap<String, Vec<(String, String)>>,
+    /// GetAccountSummary answers `AccountMFAEnabled` 1 from this call on (1-based).
+    root_mfa_from_call: Option<usize>,
 }
 
 /// In-memory IAM (see the module documentation).
@@ -160,6 +172,8 @@ impl FakeIam {
                 faults: Vec::new(),
                 now: None,
                 server_skew_secs: 0,
+                root_mfa_from_call: None,
+                certifications: BTreeMap::new(),
             }),
         }
     }
@@ -197,6 +211,24 @@ impl FakeIam {
                 tags: Vec::new(),
             },
         );
+    }
+
+    /// The certifications GetMFADevice reports for `serial`.
+    pub fn set_certifications(&self, serial: &str, certs: &[(&str, &str)]) {
+        self.lock().certifications.insert(
+            serial.to_string(),
+            certs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+    }
+
+    /// The root user's MFA shows as enabled from the `nth` (1-based)
+    /// GetAccountSummary on (`Some(1)`: already enabled; `None`: never),
+    /// as if someone finished the console step meanwhile.
+    pub fn set_root_mfa_from_call(&self, nth: Option<usize>) {
+        self.lock().root_mfa_from_call = nth;
     }
 
     /// Fixes the fake's clock (default: the real clock).
@@ -571,6 +603,32 @@ impl IamApi for FakeIam {
 
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {
         self.run(Call::AccountAlias, |s| Ok(s.alias.clone()))
+    }
+
+    async fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let call = Call::MfaDevice {
+            serial: serial.to_string(),
+        };
+        self.run(call, |s| {
+            if !s.devices.contains_key(serial) {
+                return Err(no_such(format!(
+                    "MFA device with serial number {serial} doesn't exist."
+                )));
+            }
+            let mut c = s.certifications.get(serial).cloned().unwrap_or_default();
+            c.sort();
+            Ok(c)
+        })
+    }
+
+    async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {
+        self.run(Call::AccountSummary, |s| {
+            let n = s.counts.get(&Op::AccountSummary).copied().unwrap_or(0);
+            Ok(s.root_mfa_from_call.is_some_and(|from| n >= from))
+        })
     }
 
     async fn server_time(&self) -> Result<SystemTime, AwsError> {

@@ -48,7 +48,8 @@ pub trait IamApi: Sync {
     /// GetUser. An empty `name` means the caller's own user.
     fn get_user(&self, name: &str) -> impl Future<Output = Result<User, AwsError>> + Send;
 
-    /// ListMFADevices for `user`, all pages.
+    /// ListMFADevices for `user`, all pages. An empty `user` means the
+    /// caller (root lists its own devices this way).
     fn list_mfa_devices(
         &self,
         user: &str,
@@ -99,6 +100,16 @@ pub trait IamApi: Sync {
 
     /// The account alias (ListAccountAliases), if one is set.
     fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// GetMFADevice's certifications of a FIDO security key (`FIPS`,
+    /// `FIDO` → level), sorted by name.
+    fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+
+    /// GetAccountSummary's `AccountMFAEnabled`: whether the root user has MFA.
+    fn account_mfa_enabled(&self) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
     /// IAM's clock: the `Date` header of a fresh IAM answer (1 s resolution).
     fn server_time(&self) -> impl Future<Output = Result<SystemTime, AwsError>> + Send;

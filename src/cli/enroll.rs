@@ -19,6 +19,11 @@ use std::path::PathBuf;
 pub enum EnrollCmd {
     /// Create an IAM user's virtual MFA device, put it on the key, enable and verify it
     User(EnrollUserArgs),
+    /// Put the root user's MFA on the key: the console shows the secret,
+    /// mfakey writes it, checks it and shows the codes to type back
+    Root(super::console::RootArgs),
+    /// The same for an IAM user who enrolls in the console
+    Console(super::console::ConsoleUserArgs),
 }
 
 #[derive(Args, Debug)]
@@ -102,7 +107,11 @@ fn journal_path(p: &Option<PathBuf>) -> PathBuf {
 }
 
 pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
-    let EnrollCmd::User(a) = cmd;
+    let a = match cmd {
+        EnrollCmd::User(a) => a,
+        EnrollCmd::Root(a) => return super::console::run_root(a, g, out),
+        EnrollCmd::Console(a) => return super::console::run_user(a, g, out),
+    };
     let opts = EnrollOptions {
         user: a.user.clone(),
         device_name: a.device_name.clone(),
@@ -283,7 +292,7 @@ impl From<AwsError> for CliError {
     }
 }
 
-fn aws_kind(e: &AwsError) -> &'static str {
+pub(super) fn aws_kind(e: &AwsError) -> &'static str {
     match e {
         AwsError::AccessDenied { .. } => "access_denied",
         AwsError::NoSuchEntity { .. } => "no_such_entity",

@@ -90,3 +90,23 @@ pub fn new_password(file: Option<&Path>) -> Result<SecretString, CliError> {
     }
     Ok(first)
 }
+
+/// A FIDO2 PIN: the first line of a file, or a no-echo prompt.
+pub fn pin(source: Source<'_>) -> Result<SecretString, CliError> {
+    let text = read_text(source, "PIN")?;
+    let line = text.split(['\r', '\n']).next().unwrap_or("");
+    Ok(SecretString::new(line.to_string()))
+}
+
+/// A new FIDO2 PIN: from a file, or asked twice at the prompt.
+pub fn new_pin(file: Option<&Path>) -> Result<SecretString, CliError> {
+    if let Some(path) = file {
+        return pin(Source::File(path));
+    }
+    let first = pin(Source::Prompt("New FIDO2 PIN: "))?;
+    let second = pin(Source::Prompt("Repeat the new PIN: "))?;
+    if first != second {
+        return Err(CliError::usage("the two PINs differ; nothing was changed"));
+    }
+    Ok(first)
+}

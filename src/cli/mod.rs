@@ -2,8 +2,10 @@
 //! Only this layer prints or reads the terminal.
 
 mod audit;
+mod console;
 mod enroll;
 mod error;
+mod fido2;
 mod input;
 mod keys;
 mod oath;
@@ -71,6 +73,9 @@ pub enum Command {
     /// Set up what the audit found missing
     #[command(subcommand)]
     Baseline(audit::BaselineCmd),
+    /// The key's FIDO2 side: info, PIN, passkeys, guided console registration
+    #[command(subcommand)]
+    Fido2(fido2::Fido2Cmd),
 }
 
 /// Runs the program: the process's exit code.
@@ -115,6 +120,7 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(output::Report, u8), CliError> {
         Command::Enroll(cmd) => enroll::run_enroll(cmd, &cli.global, out),
         Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
+        Command::Fido2(cmd) => fido2::run(cmd, &cli.global, out),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
         Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;

@@ -3,15 +3,16 @@
 //! after create, undo in reverse (credential off the key, device deactivated
 //! if it got enabled, device deleted). Every step is journaled first.
 
+use super::codes::{self, unix_now, CodeError, Slot, DIGITS, PERIOD};
 use super::journal::{new_run_id, now_secs, Entry, Event, Journal, JournalError};
 use super::naming;
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::oath::{
-    otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
+    Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
 };
 use crate::secret::SecretBytes;
 use serde::Serialize;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How far the host clock may be from AWS's. The codes come from the host
 /// clock; AWS checks them against its own. Half a 30-second step keeps the
@@ -22,9 +23,6 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15);
 
 /// IAM's limit of MFA devices per user.
 pub const MAX_MFA_DEVICES: usize = 8;
-
-const PERIOD: u64 = 30;
-const DIGITS: u8 = 6;
 
 /// Tag keys mfakey puts on the devices it creates (`cleanup` finds them by these).
 pub const TAG_MANAGED: &str = "mfakey:managed";
@@ -211,13 +209,6 @@ impl Run<'_> {
         e.detail = detail;
         self.journal.append(&e)
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Enrolls `opts.user`'s new virtual MFA device onto the key.
@@ -433,18 +424,13 @@ fn check_key(
     id: &CredentialId,
     force: bool,
 ) -> Result<(), EnrollError> {
-    let creds = key.list()?;
-    let raw = id.to_bytes();
-    let exists = creds.iter().any(|c| c.raw_id == raw);
-    if exists && !force {
-        return Err(EnrollError::CredentialExists {
+    match codes::slot_for(key, capacity, id)? {
+        Slot::Taken if !force => Err(EnrollError::CredentialExists {
             id: id.to_id_string(),
-        });
+        }),
+        Slot::Full => Err(EnrollError::KeyFull { capacity }),
+        _ => Ok(()),
     }
-    if !exists && creds.len() >= capacity {
-        return Err(EnrollError::KeyFull { capacity });
-    }
-    Ok(())
 }
 
 async fn create_device<I: IamApi>(
@@ -573,8 +559,6 @@ async fn finish<I: IamApi>(
     Ok(())
 }
 
-/// The codes of steps `step-1` and `step` from the key, each checked against
-/// the host's computation from the seed. The key has no clock: both come at once.
 fn codes_from_key(
     key: &mut OathSession<'_>,
     cred: &Credential,
@@ -583,25 +567,11 @@ fn codes_from_key(
     touch: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(String, String), EnrollError> {
-    let mut out = Vec::with_capacity(2);
-    for (n, s) in [(1u8, step - 1), (2u8, step)] {
-        if touch {
-            progress(Progress::Touch { n, of: 2 });
-        }
-        let at = s * PERIOD;
-        let from_key = key.calculate(cred, at)?;
-        let expected = otp::totp(seed, HashAlgorithm::Sha1, DIGITS, PERIOD as u32, at);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            from_key.value.as_bytes(),
-            expected.as_bytes(),
-        )) {
-            return Err(EnrollError::CheckFailed);
-        }
-        out.push(from_key.value);
-    }
-    let c2 = out.pop().unwrap_or_default();
-    let c1 = out.pop().unwrap_or_default();
-    Ok((c1, c2))
+    let mut on_touch = |n, of| progress(Progress::Touch { n, of });
+    codes::codes_from_key(key, cred, seed, step, touch, &mut on_touch).map_err(|e| match e {
+        CodeError::Mismatch => EnrollError::CheckFailed,
+        CodeError::Oath(o) => EnrollError::Oath(o),
+    })
 }
 
 async fn rollback<I: IamApi>(

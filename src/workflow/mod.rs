@@ -4,10 +4,13 @@
 pub mod audit;
 pub mod audit_trail;
 pub mod baseline;
+pub mod codes;
+pub mod console;
 pub mod enroll;
 pub mod journal;
 pub mod naming;
 pub mod recover;
+pub mod security_key;
 
 #[cfg(test)]
 mod audit_tests;

@@ -1,0 +1,143 @@
+//! FIDO2 (CTAP2) behind mfakey's own trait, [`Fido2Device`]: what mfakey
+//! asks of a security key (getInfo, PIN, credential management). Two
+//! implementations: [`hid::HidDevice`] (the `ctap-hid-fido2` crate over
+//! `/dev/hidraw*`) and [`fake::FakeFido2`] (in memory, for tests). The rules
+//! (PIN length, retries, blocked PIN, "cannot hold a passkey") live in
+//! [`ops`], written once against the trait.
+//!
+//! The JSON shapes of [`Fido2Info`] and [`Fido2Credential`] are part of
+//! mfakey's output (`fido2 info`, `fido2 credentials list`): keep them stable.
+
+pub mod access;
+pub mod fake;
+pub mod hid;
+pub mod ops;
+
+use crate::secret::SecretString;
+use serde::Serialize;
+
+/// What getInfo says, in mfakey's words.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Fido2Info {
+    /// `FIDO_2_0`, `FIDO_2_1`, `U2F_V2`, …
+    pub versions: Vec<String>,
+    /// The authenticator model's AAGUID, as a UUID string.
+    pub aaguid: String,
+    pub options: Fido2Options,
+    /// PIN/UV auth protocols, in the key's order of preference.
+    pub pin_uv_auth_protocols: Vec<u32>,
+    /// Minimum PIN length in code points (4 when the key does not say).
+    pub min_pin_length: u32,
+    /// Discoverable credentials (passkeys) the key can still take, when it says.
+    pub remaining_discoverable_credentials: Option<u32>,
+    /// Firmware as the key reports it (`5.7.4` for YubiKeys), when it does.
+    pub firmware: Option<String>,
+    /// PIN retries left (read only when a PIN is set).
+    pub pin_retries: Option<u32>,
+}
+
+/// getInfo's options that matter here. `None`: the key does not list it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Fido2Options {
+    /// `clientPin`: `Some(true)` a PIN is set, `Some(false)` supported but
+    /// not set, `None` no PIN support.
+    pub client_pin: Option<bool>,
+    /// `rk`: discoverable credentials.
+    pub rk: bool,
+    /// `credMgmt` (or `credentialMgmtPreview`).
+    pub cred_mgmt: bool,
+    /// `alwaysUv`.
+    pub always_uv: Option<bool>,
+}
+
+impl Fido2Info {
+    /// A CTAP2 authenticator (not U2F only).
+    pub fn is_fido2(&self) -> bool {
+        self.versions.iter().any(|v| v.starts_with("FIDO_2"))
+    }
+
+    /// The PIN/UV auth protocol to use: the key's first that mfakey (through
+    /// ctap-hid-fido2) speaks; 1 for a CTAP 2.0 key that lists none.
+    pub fn pin_protocol(&self) -> u8 {
+        self.pin_uv_auth_protocols
+            .iter()
+            .find(|p| matches!(p, 1 | 2))
+            .map_or(1, |p| *p as u8)
+    }
+}
+
+/// A discoverable credential (passkey) on the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fido2Credential {
+    pub rp_id: String,
+    pub user_name: String,
+    pub user_display_name: String,
+    /// The user handle, hex.
+    pub user_id: String,
+    /// The credential id, hex (what `fido2 credentials delete` takes).
+    pub credential_id: String,
+}
+
+/// A FIDO2 authenticator, as mfakey uses it. PINs travel as
+/// [`SecretString`]; implementations never log them.
+pub trait Fido2Device {
+    /// getInfo.
+    fn info(&mut self) -> Result<Fido2Info, Fido2Error>;
+    /// clientPin getPINRetries.
+    fn pin_retries(&mut self) -> Result<u32, Fido2Error>;
+    /// clientPin setPIN (no PIN set yet).
+    fn set_pin(&mut self, new_pin: &SecretString) -> Result<(), Fido2Error>;
+    /// clientPin changePIN.
+    fn change_pin(
+        &mut self,
+        current: &SecretString,
+        new_pin: &SecretString,
+    ) -> Result<(), Fido2Error>;
+    /// credentialManagement: every discoverable credential.
+    fn credentials(&mut self, pin: &SecretString) -> Result<Vec<Fido2Credential>, Fido2Error>;
+    /// credentialManagement deleteCredential, by credential id.
+    fn delete_credential(
+        &mut self,
+        pin: &SecretString,
+        credential_id: &[u8],
+    ) -> Result<(), Fido2Error>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fido2Error {
+    #[error(
+        "no FIDO security key found: insert the key (FIDO2 is reached over USB HID, /dev/hidraw*)"
+    )]
+    NoKey,
+    #[error("a FIDO key is present but this user may not open it ({paths}): no permission; install the udev rule (udev/README.md), then re-insert the key")]
+    NoPermission { paths: String },
+    #[error("{count} FIDO keys are present: leave only the one to use inserted")]
+    SeveralKeys { count: usize },
+    #[error("this key cannot hold a passkey: it has no FIDO2 (or FIDO2 is disabled; `ykman config usb --enable FIDO2` turns it on)")]
+    NotFido2,
+    #[error("the key has no PIN yet: set one with `mfakey fido2 pin set`")]
+    PinNotSet,
+    #[error("the key already has a PIN: change it with `mfakey fido2 pin change`")]
+    PinAlreadySet,
+    #[error("wrong PIN{}", match retries { Some(n) => format!(": {n} tries left before the PIN is blocked"), None => String::new() })]
+    PinInvalid { retries: Option<u32> },
+    #[error("three wrong PINs in a row: remove and re-insert the key, then try again (the retry counter is not reset)")]
+    PinAuthBlocked,
+    #[error("the PIN is blocked (no tries left): only a FIDO reset (`ykman fido reset`) unblocks it, and it deletes every passkey on the key")]
+    PinBlocked,
+    #[error("the new PIN is too short: this key wants at least {min} characters")]
+    PinTooShort { min: u32 },
+    #[error("the new PIN is too long: at most 63 bytes")]
+    PinTooLong,
+    #[error(
+        "the key refused the new PIN under its PIN policy (too simple, or reused): choose another"
+    )]
+    PinPolicy,
+    #[error("this key does not support credential management (CTAP 2.1 credMgmt): it cannot list or delete passkeys")]
+    NoCredentialManagement,
+    #[error("no passkey with credential id {0} on the key: list them with `mfakey fido2 credentials list`")]
+    NoSuchCredential(String),
+    #[error("the FIDO key answered with an error: {0}")]
+    Device(String),
+}

@@ -1,0 +1,156 @@
+//! The rules around the trait's calls, written once: a key without FIDO2,
+//! PIN length, retries after a wrong PIN, a blocked PIN.
+
+use super::{Fido2Credential, Fido2Device, Fido2Error, Fido2Info};
+use crate::secret::SecretString;
+
+/// Longest PIN CTAP2 takes, in UTF-8 bytes.
+pub const MAX_PIN_BYTES: usize = 63;
+
+/// getInfo, refusing keys without FIDO2, with the PIN retries when a PIN is set.
+pub fn describe(dev: &mut dyn Fido2Device) -> Result<Fido2Info, Fido2Error> {
+    let mut info = dev.info()?;
+    if !info.is_fido2() {
+        return Err(Fido2Error::NotFido2);
+    }
+    if info.options.client_pin == Some(true) {
+        info.pin_retries = Some(dev.pin_retries()?);
+    }
+    Ok(info)
+}
+
+/// Whether `pin` fits the key: at least `min` code points (CTAP2: never
+/// below 4), at most 63 bytes.
+pub fn check_new_pin(pin: &SecretString, min: u32) -> Result<(), Fido2Error> {
+    let min = min.max(4);
+    if (pin.expose().chars().count() as u32) < min {
+        return Err(Fido2Error::PinTooShort { min });
+    }
+    if pin.expose().len() > MAX_PIN_BYTES {
+        return Err(Fido2Error::PinTooLong);
+    }
+    Ok(())
+}
+
+/// Sets the first PIN.
+pub fn set_pin(dev: &mut dyn Fido2Device, new_pin: &SecretString) -> Result<(), Fido2Error> {
+    let info = describe(dev)?;
+    match info.options.client_pin {
+        None => return Err(Fido2Error::NotFido2),
+        Some(true) => return Err(Fido2Error::PinAlreadySet),
+        Some(false) => {}
+    }
+    check_new_pin(new_pin, info.min_pin_length)?;
+    dev.set_pin(new_pin)
+}
+
+/// Changes the PIN; a wrong current PIN reports the retries left.
+pub fn change_pin(
+    dev: &mut dyn Fido2Device,
+    current: &SecretString,
+    new_pin: &SecretString,
+) -> Result<(), Fido2Error> {
+    let info = pin_ready(dev)?;
+    check_new_pin(new_pin, info.min_pin_length)?;
+    with_retries(dev, |d| d.change_pin(current, new_pin))
+}
+
+/// Every passkey on the key.
+pub fn list_credentials(
+    dev: &mut dyn Fido2Device,
+    pin: &SecretString,
+) -> Result<Vec<Fido2Credential>, Fido2Error> {
+    let info = pin_ready(dev)?;
+    if !info.options.cred_mgmt {
+        return Err(Fido2Error::NoCredentialManagement);
+    }
+    with_retries(dev, |d| d.credentials(pin))
+}
+
+/// Deletes the passkey with credential id `id_hex`.
+pub fn delete_credential(
+    dev: &mut dyn Fido2Device,
+    pin: &SecretString,
+    id_hex: &str,
+) -> Result<Fido2Credential, Fido2Error> {
+    let creds = list_credentials(dev, pin)?;
+    let wanted = id_hex.trim().to_ascii_lowercase();
+    let cred = creds
+        .into_iter()
+        .find(|c| c.credential_id == wanted)
+        .ok_or_else(|| Fido2Error::NoSuchCredential(wanted.clone()))?;
+    let raw = from_hex(&cred.credential_id)
+        .ok_or_else(|| Fido2Error::NoSuchCredential(wanted.clone()))?;
+    with_retries(dev, |d| d.delete_credential(pin, &raw))?;
+    Ok(cred)
+}
+
+/// A FIDO2 key with a PIN set and not blocked.
+fn pin_ready(dev: &mut dyn Fido2Device) -> Result<Fido2Info, Fido2Error> {
+    let info = describe(dev)?;
+    match info.options.client_pin {
+        None => Err(Fido2Error::NotFido2),
+        Some(false) => Err(Fido2Error::PinNotSet),
+        Some(true) if info.pin_retries == Some(0) => Err(Fido2Error::PinBlocked),
+        Some(true) => Ok(info),
+    }
+}
+
+/// Runs `f`; a wrong PIN is reported with the retries left (0: blocked).
+fn with_retries<T>(
+    dev: &mut dyn Fido2Device,
+    f: impl FnOnce(&mut dyn Fido2Device) -> Result<T, Fido2Error>,
+) -> Result<T, Fido2Error> {
+    match f(dev) {
+        Err(Fido2Error::PinInvalid { .. }) => match dev.pin_retries() {
+            Ok(0) => Err(Fido2Error::PinBlocked),
+            Ok(n) => Err(Fido2Error::PinInvalid { retries: Some(n) }),
+            Err(_) => Err(Fido2Error::PinInvalid { retries: None }),
+        },
+        other => other,
+    }
+}
+
+/// Lower-case hex.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// An AAGUID (16 bytes) as a UUID string; other lengths as plain hex.
+pub fn aaguid_string(bytes: &[u8]) -> String {
+    let h = to_hex(bytes);
+    if bytes.len() != 16 {
+        return h;
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// getInfo's firmwareVersion: YubiKeys put `major << 16 | minor << 8 | patch`.
+pub fn firmware_string(v: u32) -> Option<String> {
+    match v {
+        0 => None,
+        v if v > 0xFFFF => Some(format!("{}.{}.{}", v >> 16, (v >> 8) & 0xFF, v & 0xFF)),
+        v => Some(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;
