@@ -1,10 +1,16 @@
 //! The order of steps and how to undo them. Only this layer knows both the
 //! key and AWS.
 
+pub mod bulk;
+pub mod desk;
 pub mod enroll;
 pub mod journal;
+pub mod manifest;
 pub mod naming;
 pub mod recover;
+pub mod report;
 
+#[cfg(test)]
+mod bulk_tests;
 #[cfg(test)]
 mod tests;
