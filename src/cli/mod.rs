@@ -1,6 +1,7 @@
 //! The command line: parse, run one command, render its report or error.
 //! Only this layer prints or reads the terminal.
 
+mod bulk;
 mod enroll;
 mod error;
 mod input;
@@ -65,6 +66,8 @@ pub enum Command {
     Recover(enroll::RecoverArgs),
     /// List (and with --delete remove) unassigned virtual MFA devices mfakey created
     Cleanup(enroll::CleanupArgs),
+    /// Enroll a CSV manifest's users, one key after another, resumable
+    Bulk(bulk::BulkArgs),
 }
 
 /// Runs the program: the process's exit code.
@@ -108,5 +111,6 @@ fn dispatch(cli: &Cli, out: Output) -> Result<output::Report, CliError> {
         Command::Enroll(cmd) => enroll::run_enroll(cmd, &cli.global, out),
         Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
+        Command::Bulk(a) => bulk::run(a, &cli.global, out),
     }
 }

@@ -8,7 +8,6 @@ use crate::transport::pcsc::{Access, Pcsc, Reader};
 use crate::transport::{Transport, TransportError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A key opened at the desk.
@@ -43,11 +42,11 @@ pub struct PcscDesk {
     only: Option<String>,
     /// Readers whose present card has been handed out already.
     handed_out: HashSet<String>,
-    stop: Arc<AtomicBool>,
+    stop: &'static AtomicBool,
 }
 
 impl PcscDesk {
-    pub fn new(only: Option<String>, stop: Arc<AtomicBool>) -> Result<Self, TransportError> {
+    pub fn new(only: Option<String>, stop: &'static AtomicBool) -> Result<Self, TransportError> {
         Ok(PcscDesk {
             pcsc: Pcsc::establish()?,
             only,

@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod desk;
+pub mod dry_run;
 pub mod enroll;
 pub mod journal;
 pub mod manifest;
