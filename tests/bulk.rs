@@ -497,3 +497,56 @@ fn dry_run_checks_every_row_and_creates_nothing() {
     assert_eq!(v["rows"][0]["mfa_devices"], 0, "{v}");
     sc.assert_no_secret(&[]);
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
+    let mut sc = Scenario::new();
+    aws_env(&mut sc);
+    let iam = Iam::new();
+    let users: Vec<String> = (0..2)
+        .map(|i| iam.create_user(&format!("intr{i}")))
+        .collect();
+    let m = manifest(&sc, &format!("user\n{}\n{}\n", users[0], users[1]));
+    let report = sc.dir().join("report.json");
+    let journal = sc.dir().join("j.jsonl");
+    let (r, j) = (report.to_str().unwrap(), journal.to_str().unwrap());
+    let slot = Slot::acquire();
+    let mut bulk = Bulk::start(&sc, slot.reader, &m, &["--report", r, "--journal", j]);
+    bulk.next_for(&users[0]);
+    let serial = random_serial();
+    let k = VirtualKey::start(&slot, &["--serial", &serial.to_string()]);
+    bulk.event("remove_key");
+    sc.record_key(&k);
+    drop(k);
+    bulk.next_for(&users[1]);
+    // SAFETY: SIGINT to the mfakey process this test started.
+    unsafe { libc::kill(bulk.run.pid() as libc::pid_t, libc::SIGINT) };
+    bulk.event("interrupted");
+    let run = sc.record(&bulk.run.finish());
+    // Event lines, the summary document, then the error document.
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let last: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["error"]["kind"], "interrupted", "{last}");
+    let msg = last["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("--resume"), "{msg}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["users"][0]["status"], "enrolled", "{v}");
+    assert_eq!(v["users"][0]["key_serial"], serial, "{v}");
+    assert_eq!(v["users"][1]["status"], "pending", "{v}");
+
+    // Without --resume the journal is refused; with it, only the second user is left.
+    let again = sc.mfakey(&["--json", "bulk", m.to_str().unwrap(), "--journal", j]);
+    again.err(5, "journal_exists");
+    let mut bulk = Bulk::start(&sc, slot.reader, &m, &["--journal", j, "--resume"]);
+    bulk.next_for(&users[1]);
+    let serial2 = random_serial();
+    let k = VirtualKey::start(&slot, &["--serial", &serial2.to_string()]);
+    bulk.event("remove_key");
+    sc.record_key(&k);
+    drop(k);
+    let run = sc.record(&bulk.run.finish());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_enrolled_once(&iam, &users[0], serial);
+    assert_enrolled_once(&iam, &users[1], serial2);
+    assert_no_seeds(&mut sc, &users);
+}
