@@ -550,3 +550,51 @@ fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
     assert_enrolled_once(&iam, &users[1], serial2);
     assert_no_seeds(&mut sc, &users);
 }
+
+#[test]
+fn create_users_creates_tagged_users_in_their_groups_then_enrolls_them() {
+    let mut sc = Scenario::new();
+    aws_env(&mut sc);
+    let iam = Iam::new();
+    let group = unique("desk-staff");
+    block_on(iam.raw.create_group().group_name(&group).send()).unwrap();
+    let newbie = unique("newbie");
+    let m = manifest(&sc, &format!("user,groups\n{newbie},{group}\n"));
+    // The dry run says it would create the user, and creates nothing.
+    let v = sc
+        .mfakey(&[
+            "--json",
+            "bulk",
+            m.to_str().unwrap(),
+            "--dry-run",
+            "--create-users",
+        ])
+        .ok();
+    assert_eq!(v["rows"][0]["create"], true, "{v}");
+    assert!(block_on(iam.raw.get_user().user_name(&newbie).send()).is_err());
+
+    let slot = Slot::acquire();
+    let mut bulk = Bulk::start(&sc, slot.reader, &m, &["--create-users"]);
+    let (created, _) = bulk.event("user_created");
+    assert_eq!(created["user"], newbie.as_str());
+    bulk.next_for(&newbie);
+    let serial = random_serial();
+    let k = VirtualKey::start(&slot, &["--serial", &serial.to_string()]);
+    bulk.event("remove_key");
+    sc.record_key(&k);
+    drop(k);
+    let run = sc.record(&bulk.run.finish());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_enrolled_once(&iam, &newbie, serial);
+    let tags = block_on(iam.raw.list_user_tags().user_name(&newbie).send()).unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "mfakey:managed" && t.value() == "true"),
+        "{tags:?}"
+    );
+    let groups = block_on(iam.raw.list_groups_for_user().user_name(&newbie).send()).unwrap();
+    let names: Vec<&str> = groups.groups().iter().map(|g| g.group_name()).collect();
+    assert_eq!(names, [group.as_str()]);
+    assert_no_seeds(&mut sc, &[newbie]);
+}

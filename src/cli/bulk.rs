@@ -35,7 +35,7 @@ pub struct BulkArgs {
     /// Check every row against IAM; touch no key, create nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Create users missing from IAM (not supported yet)
+    /// Create users missing from IAM (tagged mfakey:managed) and add them to the row's groups
     #[arg(long)]
     pub create_users: bool,
     /// Require a touch for every code (rows without a touch value)
@@ -89,14 +89,7 @@ impl From<BulkError> for CliError {
     }
 }
 
-fn not_supported(rows: &[Row], args: &BulkArgs) -> Result<(), CliError> {
-    if args.create_users {
-        return Err(CliError::new(
-            "not_supported",
-            exit::USAGE,
-            "--create-users is not supported yet: create the users first (aws iam create-user), then run again without it",
-        ));
-    }
+fn not_supported(rows: &[Row]) -> Result<(), CliError> {
     let multi: Vec<String> = rows
         .iter()
         .filter(|r| r.profile.is_some() || r.role_arn.is_some())
@@ -136,7 +129,7 @@ fn default_journal(manifest: &Path) -> PathBuf {
 
 pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
     let rows = manifest::load(&a.manifest)?;
-    not_supported(&rows, a)?;
+    not_supported(&rows)?;
     if a.dry_run {
         return dry(a, &rows);
     }
@@ -173,6 +166,7 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
         touch: a.touch && !a.no_touch,
         path: a.path.clone(),
         password,
+        create_users: a.create_users,
     };
     install_sigint();
     let mut printer = Printer::new(out.json, g.verbose > 0);
@@ -263,12 +257,13 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
 fn dry(a: &BulkArgs, rows: &[Row]) -> Result<Report, CliError> {
     let checks = runtime()?.block_on(async {
         let iam = aws::load(&a.aws).await?;
-        Ok::<_, CliError>(dry_run::check(&iam, rows).await?)
+        Ok::<_, CliError>(dry_run::check(&iam, rows, a.create_users).await?)
     })?;
     let mut text = String::new();
     for c in &checks {
         if c.problems.is_empty() {
-            text.push_str(&format!("line {}: {} ok\n", c.line, c.user));
+            let will = if c.create { " (will be created)" } else { "" };
+            text.push_str(&format!("line {}: {} ok{will}\n", c.line, c.user));
         }
         for p in &c.problems {
             text.push_str(&format!("line {}: {}: {p}\n", c.line, c.user));
@@ -370,6 +365,14 @@ impl Printer {
                 for a in remaining {
                     self.say(&format!("  left: {a}"));
                 }
+            }
+            BulkEvent::UserCreated { user, groups } => {
+                let g = if groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(", added to {}", groups.join(", "))
+                };
+                self.say(&format!("created IAM user {user}{g}"))
             }
             BulkEvent::AlreadyEnrolled { user, .. } => {
                 self.say(&format!("{user}: already enrolled by this run"))

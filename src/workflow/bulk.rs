@@ -30,6 +30,8 @@ pub struct BulkOptions {
     pub path: String,
     /// For password-protected keys.
     pub password: Option<SecretString>,
+    /// Create users missing from IAM (tagged by mfakey) and add them to their groups.
+    pub create_users: bool,
 }
 
 /// What the bulk journal says happened.
@@ -44,6 +46,8 @@ pub enum Mark {
     /// Found enrolled by this run already (IAM tag, or recovered).
     AlreadyDone,
     Failed,
+    /// `--create-users` created the user (`detail`: the groups).
+    UserCreated,
     /// A key was not used (`detail` says why).
     KeySkipped,
     Interrupted,
@@ -109,6 +113,11 @@ pub enum BulkEvent {
     AlreadyEnrolled {
         user: String,
         device_arn: Option<String>,
+    },
+    /// `--create-users` created the user and added it to `groups`.
+    UserCreated {
+        user: String,
+        groups: Vec<String>,
     },
     /// Insert a key for `user` (`n` of `of`).
     Next {
@@ -254,6 +263,9 @@ pub async fn run<I: IamApi, D: Desk>(
             break;
         }
         let n = rows.iter().position(|r| r.user == row.user).unwrap_or(0) + 1;
+        if opts.create_users && !l.ensure_user(row).await? {
+            continue;
+        }
         if l.done_in_iam(row).await? {
             continue;
         }
@@ -443,6 +455,71 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
             remaining: r.remaining,
         });
         Ok(())
+    }
+
+    /// `--create-users`: creates the user if IAM has none (tagged as made by
+    /// this run) and adds it to its groups. False: the user failed.
+    async fn ensure_user(&mut self, row: &Row) -> Result<bool, BulkError> {
+        let created = match self.iam.get_user(&row.user).await {
+            Ok(_) => false,
+            Err(AwsError::NoSuchEntity { .. }) => {
+                let tags = vec![
+                    (super::enroll::TAG_MANAGED.to_string(), "true".to_string()),
+                    (TAG_BULK_RUN.to_string(), self.run.clone()),
+                ];
+                match self.iam.create_user(&row.user, &tags).await {
+                    // A lost answer whose retry found the user: it exists now.
+                    Ok(_) | Err(AwsError::EntityAlreadyExists { .. }) => true,
+                    Err(e) => {
+                        return self
+                            .user_failed(row, format!("cannot create user {}: {e}", row.user))
+                    }
+                }
+            }
+            Err(e) => return self.user_failed(row, e.to_string()),
+        };
+        // Idempotent: also finishes the groups of a user created by a killed run.
+        for g in &row.groups {
+            if let Err(e) = self.iam.add_user_to_group(&row.user, g).await {
+                return self.user_failed(row, format!("cannot add {} to group {g}: {e}", row.user));
+            }
+        }
+        if created {
+            self.mark(Mark::UserCreated, Some(&row.user), |l| {
+                l.detail = Some(row.groups.join(";"));
+            })?;
+            (self.on)(&BulkEvent::UserCreated {
+                user: row.user.clone(),
+                groups: row.groups.clone(),
+            });
+        }
+        Ok(true)
+    }
+
+    fn user_failed(&mut self, row: &Row, error: String) -> Result<bool, BulkError> {
+        let touch = self.touch_of(row);
+        self.mark(Mark::Failed, Some(&row.user), |l| {
+            l.detail = Some(error.clone())
+        })?;
+        (self.on)(&BulkEvent::Failed {
+            user: row.user.clone(),
+            error: error.clone(),
+            retry: false,
+        });
+        self.results.insert(
+            row.user.clone(),
+            UserResult {
+                user: row.user.clone(),
+                account: None,
+                key_serial: None,
+                device_arn: None,
+                credential_id: None,
+                touch,
+                status: Status::Failed,
+                error: Some(error),
+            },
+        );
+        Ok(false)
     }
 
     /// Whether IAM already holds a device this bulk run enrolled for the user.

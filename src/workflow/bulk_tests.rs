@@ -135,6 +135,7 @@ struct World {
     iam: FakeIam,
     dir: tempfile::TempDir,
     events: Vec<BulkEvent>,
+    create_users: bool,
 }
 
 impl World {
@@ -147,6 +148,7 @@ impl World {
             iam,
             dir: tempfile::tempdir().unwrap(),
             events: vec![],
+            create_users: false,
         }
     }
 
@@ -165,6 +167,7 @@ impl World {
             touch: false,
             path: "/".into(),
             password: None,
+            create_users: self.create_users,
         };
         let events = &mut self.events;
         rt().block_on(bulk::run(
@@ -450,4 +453,61 @@ fn resume_undoes_a_half_done_enrollment_first() {
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].user.as_deref(), Some("alice"));
     assert_eq!(ids(&a), vec![id("alice")]);
+}
+
+#[test]
+fn create_users_creates_the_missing_ones_tagged_and_in_their_groups() {
+    let mut w = World::new(&["alice"]);
+    w.create_users = true;
+    w.iam.add_group("staff");
+    w.iam.add_group("ops");
+    let (a, b, c) = (vkey(1001), vkey(1002), vkey(1003));
+    let mut desk = ScriptedDesk::new(vec![
+        (a.clone(), 1001, None),
+        (b.clone(), 1002, None),
+        (c, 1003, None),
+    ]);
+    let s = w.run(
+        "user,groups\nalice,staff\nnewbie,staff;ops\nlost,nosuchgroup\n",
+        &mut desk,
+    );
+    let st: Vec<Status> = s.results.iter().map(|r| r.status).collect();
+    assert_eq!(st, [Status::Enrolled, Status::Enrolled, Status::Failed]);
+    assert_eq!(ids(&b), vec![id("newbie")]);
+    // Only the missing users were created, tagged with this run.
+    let created: Vec<String> = w
+        .iam
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            crate::aws::fake::Call::CreateUser { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, ["newbie", "lost"]);
+    let tags = w.iam.user_tags("newbie");
+    assert!(tags.contains(&("mfakey:managed".to_string(), "true".to_string())));
+    assert!(tags.contains(&(bulk::TAG_BULK_RUN.to_string(), s.bulk_run.clone())));
+    assert_eq!(w.iam.groups_of("newbie"), ["ops", "staff"]);
+    assert_eq!(w.iam.groups_of("alice"), ["staff"]);
+    assert!(s.results[2]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("nosuchgroup"));
+    // The failed user's row took no key: the third key was never asked for.
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, BulkEvent::UserCreated { user, .. } if user == "newbie")));
+}
+
+#[test]
+fn without_create_users_nobody_is_created() {
+    let mut w = World::new(&["alice"]);
+    let a = vkey(1001);
+    let mut desk = ScriptedDesk::new(vec![(a, 1001, None)]);
+    let s = w.run("user\nghost\n", &mut desk);
+    assert_eq!(s.results[0].status, Status::Failed);
+    assert!(w.iam.calls_of(Op::CreateUser).is_empty());
 }

@@ -14,13 +14,20 @@ pub struct RowCheck {
     /// The device name, when it does not depend on the key (given, or the key is pinned).
     pub device_name: Option<String>,
     pub mfa_devices: Option<usize>,
+    /// `--create-users` would create this user.
+    pub create: bool,
     /// Empty: the row would go through.
     pub problems: Vec<String>,
 }
 
 /// Checks every row: the user exists, has room for one more MFA device, and
-/// the device name is free. Read-only: creates nothing.
-pub async fn check<I: IamApi>(iam: &I, rows: &[Row]) -> Result<Vec<RowCheck>, AwsError> {
+/// the device name is free (a missing user is fine with `create_users`).
+/// Read-only: creates nothing.
+pub async fn check<I: IamApi>(
+    iam: &I,
+    rows: &[Row],
+    create_users: bool,
+) -> Result<Vec<RowCheck>, AwsError> {
     let virtuals = iam.list_virtual_mfa_devices(false).await?;
     let mut out = Vec::new();
     for row in rows {
@@ -30,6 +37,7 @@ pub async fn check<I: IamApi>(iam: &I, rows: &[Row]) -> Result<Vec<RowCheck>, Aw
                 .map(|s| naming::default_device_name(&row.user, Some(s)))
         });
         let mut count = None;
+        let mut create = false;
         match iam.get_user(&row.user).await {
             Ok(_) => match iam.list_mfa_devices(&row.user).await {
                 Ok(ds) => {
@@ -44,8 +52,9 @@ pub async fn check<I: IamApi>(iam: &I, rows: &[Row]) -> Result<Vec<RowCheck>, Aw
                 }
                 Err(e) => problems.push(format!("cannot list {}'s MFA devices: {e}", row.user)),
             },
+            Err(AwsError::NoSuchEntity { .. }) if create_users => create = true,
             Err(AwsError::NoSuchEntity { .. }) => problems.push(format!(
-                "no IAM user {} (create it first; --create-users is not supported yet)",
+                "no IAM user {} (create it first, or pass --create-users)",
                 row.user
             )),
             Err(e @ (AwsError::AccessDenied { .. } | AwsError::NoCredentials { .. })) => {
@@ -69,6 +78,7 @@ pub async fn check<I: IamApi>(iam: &I, rows: &[Row]) -> Result<Vec<RowCheck>, Aw
             user: row.user.clone(),
             device_name,
             mfa_devices: count,
+            create,
             problems,
         });
     }
@@ -98,7 +108,9 @@ mod tests {
         let rows =
             manifest::parse("user,device_name\nalice,\nbob,\ncarol,\nalice2,taken\n").unwrap();
         iam.add_user("alice2");
-        let checks = rt.block_on(check(&iam, &rows)).unwrap();
+        let checks = rt.block_on(check(&iam, &rows, false)).unwrap();
+        let with_create = rt.block_on(check(&iam, &rows, true)).unwrap();
+        assert!(with_create[1].create && with_create[1].problems.is_empty());
         assert!(checks[0].problems.is_empty(), "{:?}", checks[0]);
         assert_eq!(checks[0].mfa_devices, Some(0));
         assert!(checks[1].problems[0].contains("no IAM user bob"));
