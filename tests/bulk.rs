@@ -461,15 +461,6 @@ fn a_manifest_with_every_kind_of_bad_row_is_refused_at_once() {
     ] {
         assert!(msg.contains(needle), "{needle}: {msg}");
     }
-    // Several accounts are refused clearly, before anything starts.
-    let m = manifest(
-        &sc,
-        "user,role_arn\nalice,arn:aws:iam::123456789012:role/Enroller\n",
-    );
-    let msg = sc
-        .mfakey(&["--json", "bulk", m.to_str().unwrap()])
-        .err(2, "not_supported");
-    assert!(msg.contains("not supported yet"), "{msg}");
     sc.assert_no_secret(&[]);
 }
 
@@ -597,4 +588,79 @@ fn create_users_creates_tagged_users_in_their_groups_then_enrolls_them() {
     let names: Vec<&str> = groups.groups().iter().map(|g| g.group_name()).collect();
     assert_eq!(names, [group.as_str()]);
     assert_no_seeds(&mut sc, &[newbie]);
+}
+
+/// An IAM client in another (moto) account: credentials from assuming a
+/// role there (moto puts what they create in the role's account).
+fn other_account(role_arn: &str) -> aws_sdk_iam::Client {
+    let moto = std::env::var("MFAKEY_TEST_MOTO_ENDPOINT").unwrap();
+    let base = block_on(iam_env::test_sdk_config(&moto, 1));
+    let provider = block_on(
+        aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("mfakey-tests")
+            .configure(&base)
+            .build(),
+    );
+    let config = base
+        .into_builder()
+        .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build();
+    aws_sdk_iam::Client::new(&config)
+}
+
+#[test]
+fn two_accounts_in_one_run_through_role_arn() {
+    let mut sc = Scenario::new();
+    aws_env(&mut sc);
+    let iam = Iam::new();
+    let here = iam.create_user("acct-a");
+    let role = "arn:aws:iam::111122223333:role/mfakey-enroller";
+    let there_iam = other_account(role);
+    let there = unique("acct-b");
+    block_on(there_iam.create_user().user_name(&there).send()).unwrap();
+    // The user is not in the default account.
+    assert!(block_on(iam.raw.get_user().user_name(&there).send()).is_err());
+    let m = manifest(&sc, &format!("user,role_arn\n{here},\n{there},{role}\n"));
+    let slot = Slot::acquire();
+    let mut bulk = Bulk::start(&sc, slot.reader, &m, &[]);
+    let mut serials = vec![];
+    for user in [&here, &there] {
+        bulk.next_for(user);
+        let serial = random_serial();
+        serials.push(serial);
+        let k = VirtualKey::start(&slot, &["--serial", &serial.to_string()]);
+        let (enrolled, _) = bulk.event("enrolled");
+        assert_eq!(enrolled["user"], user.as_str());
+        bulk.event("remove_key");
+        sc.record_key(&k);
+        drop(k);
+    }
+    let run = sc.record(&bulk.run.finish());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(doc["users"][0]["account"], "123456789012", "{doc}");
+    assert_eq!(doc["users"][1]["account"], "111122223333", "{doc}");
+    assert_eq!(
+        doc["users"][1]["credential_id"],
+        format!("Amazon Web Services:{there}@111122223333")
+    );
+    assert_enrolled_once(&iam, &here, serials[0]);
+    // The second user's device is in the other account, enabled with codes
+    // the proxy accepted.
+    let arn = format!("arn:aws:iam::111122223333:mfa/{there}-yk{}", serials[1]);
+    let devices = block_on(there_iam.list_mfa_devices().user_name(&there).send()).unwrap();
+    let listed: Vec<&str> = devices
+        .mfa_devices()
+        .iter()
+        .map(|d| d.serial_number())
+        .collect();
+    assert_eq!(listed, [arn.as_str()]);
+    let log = enables_for(&arn);
+    assert!(
+        !log.is_empty() && log.iter().all(|e| e["accepted"] == true),
+        "{log:?}"
+    );
+    assert_no_seeds(&mut sc, &[here, there]);
 }

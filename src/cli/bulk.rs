@@ -4,8 +4,10 @@ use super::error::{exit, CliError};
 use super::input::{self, Source};
 use super::output::{Output, Report, SCHEMA_VERSION};
 use super::GlobalOpts;
-use crate::aws::{self, AwsOptions};
-use crate::workflow::bulk::{self, BulkError, BulkEvent, BulkOptions, Journals, Line, Status};
+use crate::aws::{self, AwsOptions, Iam, IamApi};
+use crate::workflow::bulk::{
+    self, Accounts, BulkError, BulkEvent, BulkOptions, Journals, Line, Status,
+};
 use crate::workflow::desk::PcscDesk;
 use crate::workflow::enroll::Step;
 use crate::workflow::journal::{self, Journal};
@@ -89,23 +91,47 @@ impl From<BulkError> for CliError {
     }
 }
 
-fn not_supported(rows: &[Row]) -> Result<(), CliError> {
-    let multi: Vec<String> = rows
-        .iter()
-        .filter(|r| r.profile.is_some() || r.role_arn.is_some())
-        .map(|r| r.line.to_string())
-        .collect();
-    if !multi.is_empty() {
-        return Err(CliError::new(
-            "not_supported",
-            exit::USAGE,
-            format!(
-                "profile/role_arn columns (lines {}) are not supported yet: split the manifest per account and run once per account with --profile",
-                multi.join(", ")
-            ),
-        ));
+/// The IAM client of every account the manifest names, each checked with
+/// one call (which also assumes the role) before anything starts.
+async fn load_accounts(a: &BulkArgs, rows: &[Row]) -> Result<(Iam, Vec<(String, Iam)>), CliError> {
+    let default = aws::load(&a.aws).await?;
+    let mut others: Vec<(String, Iam)> = Vec::new();
+    for row in rows {
+        let Some(key) = bulk::account_key(row) else {
+            continue;
+        };
+        if others.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        let iam = match (&row.profile, &row.role_arn) {
+            (Some(p), _) => {
+                let opts = AwsOptions {
+                    profile: Some(p.clone()),
+                    ..a.aws.clone()
+                };
+                aws::load(&opts).await?
+            }
+            (None, Some(arn)) => aws::config::load_assumed(&a.aws, arn, "mfakey-bulk").await?,
+            (None, None) => continue,
+        };
+        if let Err(e) = iam.account_alias().await {
+            let mut err = CliError::from(e);
+            err.message = format!(
+                "account of manifest line {} ({key}): {}",
+                row.line, err.message
+            );
+            return Err(err);
+        }
+        others.push((key, iam));
     }
-    Ok(())
+    Ok((default, others))
+}
+
+fn accounts<'a>(default: &'a Iam, others: &'a [(String, Iam)]) -> Accounts<'a, Iam> {
+    Accounts {
+        default,
+        by_key: others.iter().map(|(k, i)| (k.clone(), i)).collect(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -129,7 +155,6 @@ fn default_journal(manifest: &Path) -> PathBuf {
 
 pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
     let rows = manifest::load(&a.manifest)?;
-    not_supported(&rows)?;
     if a.dry_run {
         return dry(a, &rows);
     }
@@ -171,14 +196,15 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
     install_sigint();
     let mut printer = Printer::new(out.json, g.verbose > 0);
     let summary = runtime()?.block_on(async {
-        let iam = aws::load(&a.aws).await?;
+        let (default, others) = load_accounts(a, &rows).await?;
+        let accounts = accounts(&default, &others);
         let mut desk = PcscDesk::new(g.reader.clone(), &STOP)?;
         let mut journals = Journals {
             bulk: Journal::open(&path).map_err(BulkError::from)?,
             enroll: Journal::open(&bulk::enroll_journal_path(&path)).map_err(BulkError::from)?,
         };
         let s = bulk::run(
-            &iam,
+            &accounts,
             &mut desk,
             &rows,
             &opts,
@@ -256,8 +282,9 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
 
 fn dry(a: &BulkArgs, rows: &[Row]) -> Result<Report, CliError> {
     let checks = runtime()?.block_on(async {
-        let iam = aws::load(&a.aws).await?;
-        Ok::<_, CliError>(dry_run::check(&iam, rows, a.create_users).await?)
+        let (default, others) = load_accounts(a, rows).await?;
+        let accounts = accounts(&default, &others);
+        Ok::<_, CliError>(dry_run::check(&accounts, rows, a.create_users).await?)
     })?;
     let mut text = String::new();
     for c in &checks {

@@ -208,8 +208,42 @@ pub fn prior(lines: &[Line]) -> Option<String> {
         .map(|l| l.bulk_run.clone())
 }
 
+/// The IAM client of each account a manifest names: the default one (the
+/// command line's), and one per `profile` / `role_arn` value.
+pub struct Accounts<'a, I> {
+    pub default: &'a I,
+    /// Keyed by [`account_key`].
+    pub by_key: HashMap<String, &'a I>,
+}
+
+impl<'a, I> Accounts<'a, I> {
+    /// Every row in the command line's account.
+    pub fn single(iam: &'a I) -> Self {
+        Accounts {
+            default: iam,
+            by_key: HashMap::new(),
+        }
+    }
+
+    /// The client for `row` (the default one for rows naming no account).
+    pub fn for_row(&self, row: &Row) -> &'a I {
+        account_key(row)
+            .and_then(|k| self.by_key.get(&k).copied())
+            .unwrap_or(self.default)
+    }
+}
+
+/// Which account a row names: `profile:NAME` or `role:ARN`; `None` for the default.
+pub fn account_key(row: &Row) -> Option<String> {
+    match (&row.profile, &row.role_arn) {
+        (Some(p), _) => Some(format!("profile:{p}")),
+        (None, Some(r)) => Some(format!("role:{r}")),
+        (None, None) => None,
+    }
+}
+
 struct Loop<'a, I: IamApi, D: Desk> {
-    iam: &'a I,
+    accounts: &'a Accounts<'a, I>,
     desk: &'a mut D,
     rows: &'a [Row],
     opts: &'a BulkOptions,
@@ -222,18 +256,18 @@ struct Loop<'a, I: IamApi, D: Desk> {
 }
 
 /// Runs (or with `resume_lines` non-empty, resumes) a bulk enrollment.
-pub async fn run<I: IamApi, D: Desk>(
-    iam: &I,
-    desk: &mut D,
-    rows: &[Row],
-    opts: &BulkOptions,
-    journals: &mut Journals,
+pub async fn run<'a, I: IamApi, D: Desk>(
+    accounts: &'a Accounts<'a, I>,
+    desk: &'a mut D,
+    rows: &'a [Row],
+    opts: &'a BulkOptions,
+    journals: &'a mut Journals,
     resume_lines: &[Line],
-    on: &mut dyn FnMut(&BulkEvent),
+    on: &'a mut dyn FnMut(&BulkEvent),
 ) -> Result<Summary, BulkError> {
     let run = prior(resume_lines).unwrap_or_else(journal::new_run_id);
     let mut l = Loop {
-        iam,
+        accounts,
         desk,
         rows,
         opts,
@@ -300,16 +334,21 @@ pub async fn run<I: IamApi, D: Desk>(
     })
 }
 
+/// The key stopped answering (pulled out, reset, or PC/SC lost it): the
+/// user waits for a key again rather than failing.
 fn transport_lost(e: &EnrollError) -> bool {
-    matches!(
-        e.root(),
-        EnrollError::Oath(OathError::Transport(
-            TransportError::CardRemoved | TransportError::CardReset | TransportError::NoCard(_)
-        ))
-    )
+    matches!(e.root(), EnrollError::Oath(OathError::Transport(_)))
 }
 
-impl<I: IamApi, D: Desk> Loop<'_, I, D> {
+impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
+    /// The IAM client for `user`'s row.
+    fn iam(&self, user: &str) -> &'a I {
+        match self.rows.iter().find(|r| r.user == user) {
+            Some(row) => self.accounts.for_row(row),
+            None => self.accounts.default,
+        }
+    }
+
     fn mark(
         &mut self,
         mark: Mark,
@@ -404,7 +443,8 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
         run: &[journal::Entry],
         key: Option<&mut OathSession<'_>>,
     ) -> Result<(), BulkError> {
-        let r = recover_run(self.iam, run, key, &mut self.j.enroll)
+        let user = run.first().map(|e| e.user.clone()).unwrap_or_default();
+        let r = recover_run(self.iam(&user), run, key, &mut self.j.enroll)
             .await
             .map_err(|e| match e {
                 super::recover::RecoverError::Aws(a) => BulkError::Aws(a),
@@ -460,14 +500,14 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
     /// `--create-users`: creates the user if IAM has none (tagged as made by
     /// this run) and adds it to its groups. False: the user failed.
     async fn ensure_user(&mut self, row: &Row) -> Result<bool, BulkError> {
-        let created = match self.iam.get_user(&row.user).await {
+        let created = match self.iam(&row.user).get_user(&row.user).await {
             Ok(_) => false,
             Err(AwsError::NoSuchEntity { .. }) => {
                 let tags = vec![
                     (super::enroll::TAG_MANAGED.to_string(), "true".to_string()),
                     (TAG_BULK_RUN.to_string(), self.run.clone()),
                 ];
-                match self.iam.create_user(&row.user, &tags).await {
+                match self.iam(&row.user).create_user(&row.user, &tags).await {
                     // A lost answer whose retry found the user: it exists now.
                     Ok(_) | Err(AwsError::EntityAlreadyExists { .. }) => true,
                     Err(e) => {
@@ -480,7 +520,7 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
         };
         // Idempotent: also finishes the groups of a user created by a killed run.
         for g in &row.groups {
-            if let Err(e) = self.iam.add_user_to_group(&row.user, g).await {
+            if let Err(e) = self.iam(&row.user).add_user_to_group(&row.user, g).await {
                 return self.user_failed(row, format!("cannot add {} to group {g}: {e}", row.user));
             }
         }
@@ -524,17 +564,9 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
 
     /// Whether IAM already holds a device this bulk run enrolled for the user.
     async fn done_in_iam(&mut self, row: &Row) -> Result<bool, BulkError> {
-        for d in self
-            .iam
-            .list_mfa_devices(&row.user)
-            .await
-            .unwrap_or_default()
-        {
-            let tags = self
-                .iam
-                .mfa_device_tags(&d.serial)
-                .await
-                .unwrap_or_default();
+        let iam = self.accounts.for_row(row);
+        for d in iam.list_mfa_devices(&row.user).await.unwrap_or_default() {
+            let tags = iam.mfa_device_tags(&d.serial).await.unwrap_or_default();
             if tags
                 .iter()
                 .any(|(k, v)| k == TAG_BULK_RUN && *v == self.run)
@@ -711,6 +743,7 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
             tags: vec![(TAG_BULK_RUN.to_string(), self.run.clone())],
             force: false,
         };
+        let iam = self.iam(&row.user);
         let result = match OathSession::select(&mut *key.transport) {
             Err(e) => Err(EnrollError::from(e)),
             Ok(mut session) => {
@@ -741,7 +774,7 @@ impl<I: IamApi, D: Desk> Loop<'_, I, D> {
                             }),
                             _ => {}
                         };
-                        enroll(self.iam, target, &eopts, &mut self.j.enroll, &mut progress).await
+                        enroll(iam, target, &eopts, &mut self.j.enroll, &mut progress).await
                     }
                 }
             }

@@ -170,8 +170,9 @@ impl World {
             create_users: self.create_users,
         };
         let events = &mut self.events;
+        let accounts = bulk::Accounts::single(&self.iam);
         rt().block_on(bulk::run(
-            &self.iam,
+            &accounts,
             desk,
             &rows,
             &opts,

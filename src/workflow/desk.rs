@@ -3,12 +3,12 @@
 //! [`PcscDesk`] implements it over PC/SC reader events (SCardGetStatusChange
 //! blocks; nothing spins).
 
-use crate::device::{self, Selector};
+use crate::device::{self, DeviceError, Selector};
 use crate::transport::pcsc::{Access, Pcsc, Reader};
 use crate::transport::{Transport, TransportError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A key opened at the desk.
 pub struct DeskKey {
@@ -75,6 +75,37 @@ impl PcscDesk {
     }
 }
 
+/// How long a key another program holds (a key listing in another process,
+/// pcscd finishing a dead client's command) is waited for before it is skipped.
+const IN_USE_PATIENCE: Duration = Duration::from_secs(10);
+const IN_USE_RETRY: Duration = Duration::from_millis(100);
+
+impl PcscDesk {
+    /// Opens exclusively; a card held by someone else for a moment is tried
+    /// again (every 0.1 s, for up to 10 s) rather than skipped.
+    fn open_exclusive(&self, sel: &Selector) -> Result<DeskKey, DeviceError> {
+        let deadline = Instant::now() + IN_USE_PATIENCE;
+        loop {
+            match device::open(&self.pcsc, sel, Access::Exclusive, None) {
+                Ok(k) => {
+                    return Ok(DeskKey {
+                        reader: k.reader,
+                        serial: k.info.serial,
+                        capacity: k.info.oath_capacity(),
+                        transport: k.transport,
+                    })
+                }
+                Err(DeviceError::Transport(
+                    TransportError::InUse(_) | TransportError::CardReset,
+                )) if Instant::now() < deadline && !self.stop.load(Ordering::SeqCst) => {
+                    std::thread::sleep(IN_USE_RETRY)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 impl Desk for PcscDesk {
     fn wait_for_key(&mut self) -> Result<Option<String>, TransportError> {
         loop {
@@ -100,14 +131,7 @@ impl Desk for PcscDesk {
             reader: Some(reader.to_string()),
             serial: None,
         };
-        let k =
-            device::open(&self.pcsc, &sel, Access::Exclusive, None).map_err(|e| e.to_string())?;
-        Ok(DeskKey {
-            reader: k.reader,
-            serial: k.info.serial,
-            capacity: k.info.oath_capacity(),
-            transport: k.transport,
-        })
+        self.open_exclusive(&sel).map_err(|e| e.to_string())
     }
 
     fn open_serial(&mut self, serial: u32) -> Option<DeskKey> {
@@ -115,13 +139,7 @@ impl Desk for PcscDesk {
             reader: self.only.clone(),
             serial: Some(serial),
         };
-        let k = device::open(&self.pcsc, &sel, Access::Exclusive, None).ok()?;
-        Some(DeskKey {
-            reader: k.reader,
-            serial: k.info.serial,
-            capacity: k.info.oath_capacity(),
-            transport: k.transport,
-        })
+        self.open_exclusive(&sel).ok()
     }
 
     fn wait_for_removal(&mut self, reader: &str) -> Result<(), TransportError> {

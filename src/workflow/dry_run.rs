@@ -1,10 +1,12 @@
 //! `bulk --dry-run`: every manifest row checked against IAM, read-only, no key.
 
+use super::bulk::{account_key, Accounts};
 use super::enroll::MAX_MFA_DEVICES;
 use super::manifest::Row;
 use super::naming;
-use crate::aws::{AwsError, IamApi};
+use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// What IAM says about one row.
 #[derive(Clone, Debug, Serialize)]
@@ -24,13 +26,20 @@ pub struct RowCheck {
 /// the device name is free (a missing user is fine with `create_users`).
 /// Read-only: creates nothing.
 pub async fn check<I: IamApi>(
-    iam: &I,
+    accounts: &Accounts<'_, I>,
     rows: &[Row],
     create_users: bool,
 ) -> Result<Vec<RowCheck>, AwsError> {
-    let virtuals = iam.list_virtual_mfa_devices(false).await?;
+    let mut virtuals_of: HashMap<Option<String>, Vec<VirtualMfaDevice>> = HashMap::new();
     let mut out = Vec::new();
     for row in rows {
+        let iam = accounts.for_row(row);
+        let key = account_key(row);
+        if !virtuals_of.contains_key(&key) {
+            let v = iam.list_virtual_mfa_devices(false).await?;
+            virtuals_of.insert(key.clone(), v);
+        }
+        let virtuals = &virtuals_of[&key];
         let mut problems = Vec::new();
         let device_name = row.device_name.clone().or_else(|| {
             row.key_serial
@@ -108,8 +117,12 @@ mod tests {
         let rows =
             manifest::parse("user,device_name\nalice,\nbob,\ncarol,\nalice2,taken\n").unwrap();
         iam.add_user("alice2");
-        let checks = rt.block_on(check(&iam, &rows, false)).unwrap();
-        let with_create = rt.block_on(check(&iam, &rows, true)).unwrap();
+        let checks = rt
+            .block_on(check(&Accounts::single(&iam), &rows, false))
+            .unwrap();
+        let with_create = rt
+            .block_on(check(&Accounts::single(&iam), &rows, true))
+            .unwrap();
         assert!(with_create[1].create && with_create[1].problems.is_empty());
         assert!(checks[0].problems.is_empty(), "{:?}", checks[0]);
         assert_eq!(checks[0].mfa_devices, Some(0));
