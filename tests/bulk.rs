@@ -47,9 +47,21 @@ impl Iam {
 
     /// Every virtual device named after `user`: (serial, assigned user).
     fn virtual_devices(&self, user: &str) -> Vec<(String, Option<String>)> {
-        let out = block_on(self.raw.list_virtual_mfa_devices().send()).unwrap();
-        out.virtual_mfa_devices()
-            .iter()
+        // Every page: moto holds the devices of every earlier test run.
+        let all: Vec<aws_sdk_iam::types::VirtualMfaDevice> = block_on(async {
+            let mut pages = self
+                .raw
+                .list_virtual_mfa_devices()
+                .into_paginator()
+                .items()
+                .send();
+            let mut v = Vec::new();
+            while let Some(d) = pages.next().await {
+                v.push(d.unwrap());
+            }
+            v
+        });
+        all.iter()
             .filter(|d| {
                 d.serial_number()
                     .rsplit('/')
@@ -80,7 +92,7 @@ fn id(user: &str) -> String {
 
 /// A running `mfakey --json bulk` and how far its event lines were read.
 struct Bulk {
-    run: Running,
+    run: Option<Running>,
     read: usize,
 }
 
@@ -90,9 +102,21 @@ impl Bulk {
         let mut args = vec!["--json", "--reader", reader, "bulk", m];
         args.extend_from_slice(extra);
         Bulk {
-            run: sc.spawn_mfakey(&args, b""),
+            run: Some(sc.spawn_mfakey(&args, b"")),
             read: 0,
         }
+    }
+
+    fn r(&mut self) -> &mut Running {
+        self.run.as_mut().expect("running")
+    }
+
+    fn pid(&self) -> u32 {
+        self.run.as_ref().expect("running").pid()
+    }
+
+    fn finish(mut self) -> common::Run {
+        self.run.take().expect("running").finish()
     }
 
     /// The next event line (after those read) for which `want` holds; the
@@ -101,7 +125,7 @@ impl Bulk {
         let deadline = Instant::now() + EVENT_TIMEOUT;
         let mut skipped = Vec::new();
         loop {
-            let out = self.run.stdout_now();
+            let out = self.r().stdout_now();
             let lines: Vec<&str> = out.lines().collect();
             // Only complete lines.
             let complete = if out.ends_with('\n') {
@@ -119,14 +143,14 @@ impl Bulk {
                 skipped.push(v);
             }
             assert!(
-                !self.run.exited() || self.run.stdout_now().len() != out.len(),
+                !self.r().exited() || self.r().stdout_now().len() != out.len(),
                 "mfakey ended before {what}; stdout:\n{out}\nstderr:\n{}",
-                self.run.stderr_now()
+                self.r().stderr_now()
             );
             assert!(
                 Instant::now() < deadline,
                 "no {what} within {EVENT_TIMEOUT:?}; stdout:\n{out}\nstderr:\n{}",
-                self.run.stderr_now()
+                self.r().stderr_now()
             );
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -143,7 +167,21 @@ impl Bulk {
 
     fn kill(&self) {
         // SAFETY: SIGKILL to the mfakey process this test started.
-        unsafe { libc::kill(self.run.pid() as libc::pid_t, libc::SIGKILL) };
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+impl Drop for Bulk {
+    /// A test that fails mid-run must not leave its `mfakey bulk` watching
+    /// the reader: it would enroll its users on the next test's keys.
+    fn drop(&mut self) {
+        if let Some(mut run) = self.run.take() {
+            if !run.exited() {
+                // SAFETY: SIGKILL to the mfakey process this test started.
+                unsafe { libc::kill(run.pid() as libc::pid_t, libc::SIGKILL) };
+            }
+            let _ = run.finish();
+        }
     }
 }
 
@@ -166,7 +204,12 @@ fn assert_enrolled_once(iam: &Iam, user: &str, serial: u32) {
     );
 }
 
+/// No seed of `users` in any output, or any file mfakey wrote: under HOME
+/// (journals and reports the tests place there) and beside the manifest
+/// (the default journal).
 fn assert_no_seeds(sc: &mut Scenario, users: &[String]) {
+    let inputs = sc.inputs.clone();
+    sc.scan.add_path(inputs);
     let seeds: Vec<Seed> = iam_env::issued_seeds()
         .into_iter()
         .filter(|(serial, _)| users.iter().any(|u| serial.contains(u.as_str())))
@@ -185,7 +228,7 @@ fn enrolls_every_user_one_key_after_another() {
         .map(|i| iam.create_user(&format!("desk{i}")))
         .collect();
     let m = manifest(&sc, &format!("user\n{}\n", users.join("\n")));
-    let report = sc.dir().join("report.csv");
+    let report = sc.home.join("report.csv");
     let slot = Slot::acquire();
     let mut bulk = Bulk::start(
         &sc,
@@ -210,7 +253,7 @@ fn enrolls_every_user_one_key_after_another() {
         sc.record_key(&key);
         key.stop();
     }
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     let doc: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(doc["enrolled"], 6, "{doc}");
@@ -249,7 +292,7 @@ fn killed_mid_user_then_resumed_loses_and_doubles_nothing() {
             users[0], users[1], users[2]
         ),
     );
-    let journal = sc.dir().join("bulk.jsonl");
+    let journal = sc.home.join("bulk.jsonl");
     let jarg = ["--journal", journal.to_str().unwrap()];
     let slot = Slot::acquire();
     let serials: Vec<u32> = (0..3).map(|_| random_serial()).collect();
@@ -275,7 +318,7 @@ fn killed_mid_user_then_resumed_loses_and_doubles_nothing() {
     );
     bulk.until("touch 1", |v| v["event"] == "touch" && v["n"] == 1);
     bulk.kill();
-    let killed = sc.record(&bulk.run.finish());
+    let killed = sc.record(&bulk.finish());
     assert_eq!(killed.code, None, "killed by a signal");
     assert_eq!(
         iam.virtual_devices(&users[1]).len(),
@@ -304,7 +347,7 @@ fn killed_mid_user_then_resumed_loses_and_doubles_nothing() {
     bulk.event("remove_key");
     sc.record_key(&k2);
     drop(k2);
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let doc: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(doc["already_enrolled"], 1, "{doc}");
@@ -374,7 +417,7 @@ fn a_key_pulled_mid_user_is_cleaned_when_it_comes_back() {
     assert_eq!(ids(&mut sc, slot.reader, &[]), vec![id(&user)]);
     sc.record_key(&a);
     drop(a);
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_enrolled_once(&iam, &user, serial);
     assert_no_seeds(&mut sc, std::slice::from_ref(&user));
@@ -430,7 +473,7 @@ fn reused_and_pinned_keys_are_skipped_with_a_reason() {
     bulk.event("remove_key");
     sc.record_key(&a);
     drop(a);
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_enrolled_once(&iam, &alice, sb);
     assert_enrolled_once(&iam, &bob, sa);
@@ -498,8 +541,8 @@ fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
         .map(|i| iam.create_user(&format!("intr{i}")))
         .collect();
     let m = manifest(&sc, &format!("user\n{}\n{}\n", users[0], users[1]));
-    let report = sc.dir().join("report.json");
-    let journal = sc.dir().join("j.jsonl");
+    let report = sc.home.join("report.json");
+    let journal = sc.home.join("j.jsonl");
     let (r, j) = (report.to_str().unwrap(), journal.to_str().unwrap());
     let slot = Slot::acquire();
     let mut bulk = Bulk::start(&sc, slot.reader, &m, &["--report", r, "--journal", j]);
@@ -511,9 +554,9 @@ fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
     drop(k);
     bulk.next_for(&users[1]);
     // SAFETY: SIGINT to the mfakey process this test started.
-    unsafe { libc::kill(bulk.run.pid() as libc::pid_t, libc::SIGINT) };
+    unsafe { libc::kill(bulk.pid() as libc::pid_t, libc::SIGINT) };
     bulk.event("interrupted");
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     // Event lines, the summary document, then the error document.
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let last: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
@@ -535,7 +578,7 @@ fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
     bulk.event("remove_key");
     sc.record_key(&k);
     drop(k);
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_enrolled_once(&iam, &users[0], serial);
     assert_enrolled_once(&iam, &users[1], serial2);
@@ -574,7 +617,7 @@ fn create_users_creates_tagged_users_in_their_groups_then_enrolls_them() {
     bulk.event("remove_key");
     sc.record_key(&k);
     drop(k);
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_enrolled_once(&iam, &newbie, serial);
     let tags = block_on(iam.raw.list_user_tags().user_name(&newbie).send()).unwrap();
@@ -637,7 +680,7 @@ fn two_accounts_in_one_run_through_role_arn() {
         sc.record_key(&k);
         drop(k);
     }
-    let run = sc.record(&bulk.run.finish());
+    let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let doc: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(doc["users"][0]["account"], "123456789012", "{doc}");
