@@ -63,12 +63,14 @@ export AWS_ENDPOINT_URL=$MFAKEY_TEST_IAM_ENDPOINT
 export HOME=$WORK
 echo "bench: $N users, reader \"$READER\", $MFAKEY_BIN" >&2
 
-coproc BULK { "$MFAKEY_BIN" --json --reader "$READER" bulk "$WORK/manifest.csv" \
-    --journal "$WORK/bulk.jsonl" --report "$WORK/report.csv" 2>"$WORK/stderr"; }
+mkfifo "$WORK/events"
+"$MFAKEY_BIN" --json --reader "$READER" bulk "$WORK/manifest.csv" \
+    --journal "$WORK/bulk.jsonl" --report "$WORK/report.csv" >"$WORK/events" 2>"$WORK/stderr" &
+BULK_PID=$!
 serial=50000000
 : > "$WORK/ms"
 started=$(date +%s.%N)
-while IFS= read -r line <&"${BULK[0]}"; do
+while IFS= read -r line; do
     case "$line" in
     *'"event":"next"'*)
         serial=$((serial + 1))
@@ -81,11 +83,11 @@ while IFS= read -r line <&"${BULK[0]}"; do
     *'"event":"remove_key"'*)
         kill "$VK_PID"; wait "$VK_PID" 2>/dev/null || true; VK_PID=
         ;;
-    *'"event":"failed"'*)
+    *'"event":"failed"'*|*'"event":"key_skipped"'*)
         echo "bench: $line" >&2
         ;;
     esac
-done
+done < "$WORK/events"
 wait "$BULK_PID" || { echo "bench: mfakey bulk failed:" >&2; cat "$WORK/stderr" >&2; exit 1; }
 ended=$(date +%s.%N)
 
