@@ -415,11 +415,22 @@ impl Printer {
                 let pin = key_serial.map_or(String::new(), |s| format!(" {s}"));
                 self.say(&format!("{} next: {user} — insert key{pin}", self.n));
             }
-            BulkEvent::KeyInserted { reader, serial } => self.status(&format!(
-                "{} key {} in \"{reader}\"",
-                self.n,
-                serial.map_or("(serial unknown)".into(), |s| s.to_string())
-            )),
+            BulkEvent::KeyInserted { reader, serial } => {
+                self.user_started = Instant::now();
+                let line = format!(
+                    "{} key {} in \"{reader}\"",
+                    self.n,
+                    serial.map_or("(serial unknown)".into(), |s| s.to_string())
+                );
+                if self.live {
+                    self.status(&line)
+                } else {
+                    self.say(&format!(
+                        "  {}",
+                        line.trim_start_matches(&self.n).trim_start()
+                    ))
+                }
+            }
             BulkEvent::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
             BulkEvent::Step { user, step } => {
                 let n = self.n.clone();
