@@ -95,6 +95,40 @@ fn to_system_time(t: &DateTime) -> Option<SystemTime> {
 }
 
 impl IamApi for Iam {
+    async fn create_user(&self, name: &str, tags: &[(String, String)]) -> Result<User, AwsError> {
+        let mut req = self.client.create_user().user_name(name);
+        for (k, v) in tags {
+            let tag = Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| missing(&format!("a valid tag ({e})")))?;
+            req = req.tags(tag);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| self.err("iam:CreateUser", e))?;
+        let user = out.user.ok_or_else(|| missing("User"))?;
+        let account_id = user.arn.split(':').nth(4).unwrap_or_default().to_string();
+        Ok(User {
+            name: user.user_name,
+            arn: user.arn,
+            account_id,
+        })
+    }
+
+    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<(), AwsError> {
+        self.client
+            .add_user_to_group()
+            .user_name(user)
+            .group_name(group)
+            .send()
+            .await
+            .map_err(|e| self.err("iam:AddUserToGroup", e))?;
+        Ok(())
+    }
+
     async fn get_user(&self, name: &str) -> Result<User, AwsError> {
         let mut req = self.client.get_user();
         if !name.is_empty() {

@@ -57,6 +57,31 @@ pub async fn load_cloud(opts: &AwsOptions) -> Result<Cloud, AwsError> {
     Ok(Cloud::from_sdk_config(&sdk_config(opts, retry).await?))
 }
 
+/// Builds an IAM client whose credentials come from assuming `role_arn`
+/// (STS AssumeRole) with the credentials `opts` resolve to. The provider
+/// renews the role's credentials before they expire, so a long desk session
+/// keeps working. Nothing is called until the first request.
+pub async fn load_assumed(
+    opts: &AwsOptions,
+    role_arn: &str,
+    session_name: &str,
+) -> Result<Iam, AwsError> {
+    let retry = RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS);
+    let base = sdk_config(opts, retry).await?;
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name(session_name)
+        .configure(&base)
+        .build()
+        .await;
+    let config = base
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build();
+    Ok(Iam::from_sdk_config(&config))
+}
+
 /// The shared SDK configuration for `opts`, with the given retry policy
 /// (tests shorten the backoff).
 pub async fn sdk_config(opts: &AwsOptions, retry: RetryConfig) -> Result<SdkConfig, AwsError> {

@@ -36,6 +36,8 @@ pub enum Op {
     DeactivateMfaDevice,
     DeleteVirtualMfaDevice,
     MfaDeviceTags,
+    CreateUser,
+    AddUserToGroup,
     AccountAlias,
     AccountSummary,
     MfaDevice,
@@ -75,6 +77,14 @@ pub enum Call {
     MfaDeviceTags {
         serial: String,
     },
+    CreateUser {
+        name: String,
+        tags: Vec<(String, String)>,
+    },
+    AddUserToGroup {
+        user: String,
+        group: String,
+    },
     AccountAlias,
     AccountSummary,
     MfaDevice {
@@ -94,6 +104,8 @@ impl Call {
             Call::DeactivateMfaDevice { .. } => Op::DeactivateMfaDevice,
             Call::DeleteVirtualMfaDevice { .. } => Op::DeleteVirtualMfaDevice,
             Call::MfaDeviceTags { .. } => Op::MfaDeviceTags,
+            Call::CreateUser { .. } => Op::CreateUser,
+            Call::AddUserToGroup { .. } => Op::AddUserToGroup,
             Call::AccountAlias => Op::AccountAlias,
             Call::AccountSummary => Op::AccountSummary,
             Call::MfaDevice { .. } => Op::MfaDevice,
@@ -127,6 +139,9 @@ struct State {
     alias: Option<String>,
     caller: Option<String>,
     users: BTreeMap<String, ()>,
+    user_tags: BTreeMap<String, Vec<(String, String)>>,
+    /// Group name → members.
+    groups: BTreeMap<String, Vec<String>>,
     devices: BTreeMap<String, Device>,
     calls: Vec<Call>,
     counts: HashMap<Op, usize>,
@@ -166,6 +181,8 @@ impl FakeIam {
                 alias: None,
                 caller: None,
                 users: BTreeMap::new(),
+                user_tags: BTreeMap::new(),
+                groups: BTreeMap::new(),
                 devices: BTreeMap::new(),
                 calls: Vec::new(),
                 counts: HashMap::new(),
@@ -187,6 +204,26 @@ impl FakeIam {
         let mut s = self.lock();
         s.users.insert(name.to_string(), ());
         user_of(&s.account_id, name)
+    }
+
+    /// Adds an IAM group (no members).
+    pub fn add_group(&self, name: &str) {
+        self.lock().groups.insert(name.to_string(), Vec::new());
+    }
+
+    /// The groups `user` is a member of.
+    pub fn groups_of(&self, user: &str) -> Vec<String> {
+        let s = self.lock();
+        s.groups
+            .iter()
+            .filter(|(_, m)| m.iter().any(|u| u == user))
+            .map(|(g, _)| g.clone())
+            .collect()
+    }
+
+    /// The tags a user was created with.
+    pub fn user_tags(&self, user: &str) -> Vec<(String, String)> {
+        self.lock().user_tags.get(user).cloned().unwrap_or_default()
     }
 
     /// Makes `name` (added with [`Self::add_user`]) the caller that
@@ -386,6 +423,41 @@ fn new_seed() -> Result<SecretBytes, AwsError> {
 }
 
 impl IamApi for FakeIam {
+    async fn create_user(&self, name: &str, tags: &[(String, String)]) -> Result<User, AwsError> {
+        let call = Call::CreateUser {
+            name: name.to_string(),
+            tags: tags.to_vec(),
+        };
+        self.run(call, |s| {
+            if s.users.contains_key(name) {
+                return Err(AwsError::EntityAlreadyExists {
+                    message: format!("User with name {name} already exists."),
+                });
+            }
+            s.users.insert(name.to_string(), ());
+            s.user_tags.insert(name.to_string(), tags.to_vec());
+            Ok(user_of(&s.account_id, name))
+        })
+    }
+
+    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<(), AwsError> {
+        let call = Call::AddUserToGroup {
+            user: user.to_string(),
+            group: group.to_string(),
+        };
+        self.run(call, |s| {
+            check_user(s, user)?;
+            let members = s
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| no_such(format!("The group with name {group} cannot be found.")))?;
+            if !members.iter().any(|m| m == user) {
+                members.push(user.to_string());
+            }
+            Ok(())
+        })
+    }
+
     async fn get_user(&self, name: &str) -> Result<User, AwsError> {
         let call = Call::GetUser {
             name: name.to_string(),

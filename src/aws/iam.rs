@@ -98,6 +98,20 @@ pub trait IamApi: Sync {
         serial: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
 
+    /// CreateUser with tags (for `bulk --create-users`).
+    fn create_user(
+        &self,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<User, AwsError>> + Send;
+
+    /// AddUserToGroup (idempotent).
+    fn add_user_to_group(
+        &self,
+        user: &str,
+        group: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
     /// The account alias (ListAccountAliases), if one is set.
     fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 

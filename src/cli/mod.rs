@@ -2,6 +2,7 @@
 //! Only this layer prints or reads the terminal.
 
 mod audit;
+mod bulk;
 mod console;
 mod enroll;
 mod error;
@@ -76,6 +77,8 @@ pub enum Command {
     /// The key's FIDO2 side: info, PIN, passkeys, guided console registration
     #[command(subcommand)]
     Fido2(fido2::Fido2Cmd),
+    /// Enroll a CSV manifest's users, one key after another, resumable
+    Bulk(bulk::BulkArgs),
 }
 
 /// Runs the program: the process's exit code.
@@ -121,6 +124,7 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(output::Report, u8), CliError> {
         Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
         Command::Fido2(cmd) => fido2::run(cmd, &cli.global, out),
+        Command::Bulk(a) => bulk::run(a, &cli.global, out),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
         Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;

@@ -120,6 +120,11 @@ impl Journal {
 
     /// Appends one entry and makes it durable before returning.
     pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        self.append_line(entry)
+    }
+
+    /// Appends any serializable line (the bulk journal's) and makes it durable.
+    pub fn append_line<T: Serialize>(&mut self, entry: &T) -> Result<(), JournalError> {
         let err = |source| JournalError::Write {
             path: self.path.clone(),
             source,
@@ -134,6 +139,11 @@ impl Journal {
 /// Reads every entry. A missing file is an empty journal. A torn last line
 /// (the process died mid-write) is ignored; a bad line elsewhere is an error.
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
+    read_lines(path)
+}
+
+/// [`read`] for any line type (the bulk journal's).
+pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, JournalError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -157,7 +167,7 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Entry>(line) {
+        match serde_json::from_str::<T>(line) {
             Ok(e) => out.push(e),
             Err(_) if i + 1 == last => {}
             Err(e) => {

@@ -1,0 +1,851 @@
+//! Bulk provisioning at a desk: the manifest's users one after another, each
+//! enrolled with [`enroll`] (rollback included) on the next key inserted.
+//! A bulk journal (JSON lines, synced per step, 0600, no secrets) records
+//! each user's status so that `--resume` never enrolls a user twice; the
+//! enrollment journal beside it lets half-done enrollments be finished or
+//! undone with [`recover_run`].
+
+use super::desk::{Desk, DeskKey};
+use super::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
+use super::journal::{self, now_secs, Journal, JournalError};
+use super::manifest::Row;
+use super::recover::{recover_run, Outcome};
+use crate::aws::{AwsError, IamApi};
+use crate::oath::{OathError, OathSession};
+use crate::secret::SecretString;
+use crate::transport::TransportError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// The tag that marks a device as enrolled by one bulk run.
+pub const TAG_BULK_RUN: &str = "mfakey:bulk-run";
+
+#[derive(Clone, Debug)]
+pub struct BulkOptions {
+    /// Touch for rows without a `touch` value.
+    pub touch: bool,
+    /// IAM path of the devices.
+    pub path: String,
+    /// For password-protected keys.
+    pub password: Option<SecretString>,
+    /// Create users missing from IAM (tagged by mfakey) and add them to their groups.
+    pub create_users: bool,
+}
+
+/// What the bulk journal says happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    /// A run began (first line; `detail` is the manifest).
+    Start,
+    /// An enrollment of `user` begins on `key_serial`.
+    Begin,
+    Enrolled,
+    /// Found enrolled by this run already (IAM tag, or recovered).
+    AlreadyDone,
+    Failed,
+    /// `--create-users` created the user (`detail`: the groups).
+    UserCreated,
+    /// A key was not used (`detail` says why).
+    KeySkipped,
+    Interrupted,
+}
+
+/// One bulk journal line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub ts: u64,
+    pub bulk_run: String,
+    pub mark: Mark,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_serial: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touch: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Enrolled,
+    /// Enrolled by this run before (resume).
+    AlreadyEnrolled,
+    Failed,
+    /// Not reached (interrupted).
+    Pending,
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserResult {
+    pub user: String,
+    pub account: Option<String>,
+    pub key_serial: Option<u32>,
+    pub device_arn: Option<String>,
+    pub credential_id: Option<String>,
+    pub touch: bool,
+    pub status: Status,
+    pub error: Option<String>,
+}
+
+/// What the operator should see, one event at a time.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum BulkEvent {
+    /// An unfinished enrollment of an earlier run was finished or undone.
+    Recovered {
+        user: String,
+        outcome: Outcome,
+        actions: Vec<String>,
+        remaining: Vec<String>,
+    },
+    AlreadyEnrolled {
+        user: String,
+        device_arn: Option<String>,
+    },
+    /// `--create-users` created the user and added it to `groups`.
+    UserCreated {
+        user: String,
+        groups: Vec<String>,
+    },
+    /// Insert a key for `user` (`n` of `of`).
+    Next {
+        user: String,
+        n: usize,
+        of: usize,
+        key_serial: Option<u32>,
+    },
+    KeyInserted {
+        reader: String,
+        serial: Option<u32>,
+    },
+    KeySkipped {
+        reader: String,
+        serial: Option<u32>,
+        reason: String,
+    },
+    Step {
+        user: String,
+        step: Step,
+    },
+    Touch {
+        user: String,
+        n: u8,
+        of: u8,
+    },
+    Enrolled {
+        user: String,
+        key_serial: Option<u32>,
+        device_arn: String,
+        credential_id: String,
+        /// From the key's insertion to this event.
+        ms: f64,
+    },
+    Failed {
+        user: String,
+        error: String,
+        /// The user waits for another key (the key was pulled).
+        retry: bool,
+    },
+    RemoveKey {
+        reader: String,
+        serial: Option<u32>,
+    },
+    Interrupted,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BulkError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("watching the readers failed: {0}")]
+    Desk(#[from] TransportError),
+    #[error(
+        "the journal {path} belongs to another manifest run ({detail}); choose another --journal"
+    )]
+    OtherRun { path: String, detail: String },
+}
+
+/// What a bulk run did.
+pub struct Summary {
+    pub bulk_run: String,
+    pub results: Vec<UserResult>,
+    pub interrupted: bool,
+}
+
+/// The two journals of a bulk run.
+pub struct Journals {
+    pub bulk: Journal,
+    pub enroll: Journal,
+}
+
+/// The enrollment journal that goes with a bulk journal.
+pub fn enroll_journal_path(bulk: &Path) -> std::path::PathBuf {
+    let mut s = bulk.as_os_str().to_owned();
+    s.push(".enroll");
+    s.into()
+}
+
+/// The bulk run id and the user statuses a journal holds (empty: a new run).
+pub fn prior(lines: &[Line]) -> Option<String> {
+    lines
+        .iter()
+        .find(|l| l.mark == Mark::Start)
+        .map(|l| l.bulk_run.clone())
+}
+
+/// The IAM client of each account a manifest names: the default one (the
+/// command line's), and one per `profile` / `role_arn` value.
+pub struct Accounts<'a, I> {
+    pub default: &'a I,
+    /// Keyed by [`account_key`].
+    pub by_key: HashMap<String, &'a I>,
+}
+
+impl<'a, I> Accounts<'a, I> {
+    /// Every row in the command line's account.
+    pub fn single(iam: &'a I) -> Self {
+        Accounts {
+            default: iam,
+            by_key: HashMap::new(),
+        }
+    }
+
+    /// The client for `row` (the default one for rows naming no account).
+    pub fn for_row(&self, row: &Row) -> &'a I {
+        account_key(row)
+            .and_then(|k| self.by_key.get(&k).copied())
+            .unwrap_or(self.default)
+    }
+}
+
+/// Which account a row names: `profile:NAME` or `role:ARN`; `None` for the default.
+pub fn account_key(row: &Row) -> Option<String> {
+    match (&row.profile, &row.role_arn) {
+        (Some(p), _) => Some(format!("profile:{p}")),
+        (None, Some(r)) => Some(format!("role:{r}")),
+        (None, None) => None,
+    }
+}
+
+struct Loop<'a, I: IamApi, D: Desk> {
+    accounts: &'a Accounts<'a, I>,
+    desk: &'a mut D,
+    rows: &'a [Row],
+    opts: &'a BulkOptions,
+    j: &'a mut Journals,
+    run: String,
+    results: HashMap<String, UserResult>,
+    /// Key serial → the user it was enrolled for in this run.
+    used: HashMap<u32, String>,
+    on: &'a mut dyn FnMut(&BulkEvent),
+}
+
+/// Runs (or with `resume_lines` non-empty, resumes) a bulk enrollment.
+pub async fn run<'a, I: IamApi, D: Desk>(
+    accounts: &'a Accounts<'a, I>,
+    desk: &'a mut D,
+    rows: &'a [Row],
+    opts: &'a BulkOptions,
+    journals: &'a mut Journals,
+    resume_lines: &[Line],
+    on: &'a mut dyn FnMut(&BulkEvent),
+) -> Result<Summary, BulkError> {
+    let run = prior(resume_lines).unwrap_or_else(journal::new_run_id);
+    let mut l = Loop {
+        accounts,
+        desk,
+        rows,
+        opts,
+        j: journals,
+        run,
+        results: HashMap::new(),
+        used: HashMap::new(),
+        on,
+    };
+    if resume_lines.is_empty() {
+        l.mark(Mark::Start, None, |line| {
+            line.detail = Some(format!("{} users", rows.len()))
+        })?;
+    } else {
+        l.replay(resume_lines);
+        l.recover_all().await?;
+    }
+    let mut interrupted = false;
+    let pending: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !l.results.contains_key(&r.user))
+        .collect();
+    let of = rows.len();
+    for row in pending {
+        if l.desk.interrupted() {
+            interrupted = true;
+            break;
+        }
+        let n = rows.iter().position(|r| r.user == row.user).unwrap_or(0) + 1;
+        if opts.create_users && !l.ensure_user(row).await? {
+            continue;
+        }
+        if l.done_in_iam(row).await? {
+            continue;
+        }
+        if !l.enroll_user(row, n, of).await? {
+            interrupted = true;
+            break;
+        }
+    }
+    if interrupted {
+        l.mark(Mark::Interrupted, None, |_| {})?;
+        (l.on)(&BulkEvent::Interrupted);
+    }
+    let results = rows
+        .iter()
+        .map(|r| {
+            l.results.remove(&r.user).unwrap_or_else(|| UserResult {
+                user: r.user.clone(),
+                account: None,
+                key_serial: None,
+                device_arn: None,
+                credential_id: None,
+                touch: r.touch.unwrap_or(opts.touch),
+                status: Status::Pending,
+                error: None,
+            })
+        })
+        .collect();
+    Ok(Summary {
+        bulk_run: l.run,
+        results,
+        interrupted,
+    })
+}
+
+/// The key stopped answering (pulled out, reset, or PC/SC lost it): the
+/// user waits for a key again rather than failing.
+fn transport_lost(e: &EnrollError) -> bool {
+    matches!(e.root(), EnrollError::Oath(OathError::Transport(_)))
+}
+
+impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
+    /// The IAM client for `user`'s row.
+    fn iam(&self, user: &str) -> &'a I {
+        match self.rows.iter().find(|r| r.user == user) {
+            Some(row) => self.accounts.for_row(row),
+            None => self.accounts.default,
+        }
+    }
+
+    fn mark(
+        &mut self,
+        mark: Mark,
+        user: Option<&str>,
+        fill: impl FnOnce(&mut Line),
+    ) -> Result<(), JournalError> {
+        let mut line = Line {
+            ts: now_secs(),
+            bulk_run: self.run.clone(),
+            mark,
+            user: user.map(str::to_string),
+            key_serial: None,
+            account_id: None,
+            device_serial: None,
+            credential_id: None,
+            touch: None,
+            detail: None,
+        };
+        fill(&mut line);
+        self.j.bulk.append_line(&line)
+    }
+
+    fn touch_of(&self, row: &Row) -> bool {
+        row.touch.unwrap_or(self.opts.touch)
+    }
+
+    /// Takes in what an earlier run of this journal finished.
+    fn replay(&mut self, lines: &[Line]) {
+        for line in lines {
+            let Some(user) = &line.user else { continue };
+            if matches!(line.mark, Mark::Enrolled | Mark::AlreadyDone) {
+                if let Some(s) = line.key_serial {
+                    self.used.insert(s, user.clone());
+                }
+                self.results.insert(
+                    user.clone(),
+                    UserResult {
+                        user: user.clone(),
+                        account: line.account_id.clone(),
+                        key_serial: line.key_serial,
+                        device_arn: line.device_serial.clone(),
+                        credential_id: line.credential_id.clone(),
+                        touch: line.touch.unwrap_or(false),
+                        status: Status::AlreadyEnrolled,
+                        error: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Finishes or undoes the enrollments an earlier run left half done:
+    /// those that never wrote to a key at once, the others with their key
+    /// if it is in a reader (else when it is next inserted).
+    async fn recover_all(&mut self) -> Result<(), BulkError> {
+        let entries = journal::read(self.j.enroll.path())?;
+        for run in journal::unfinished(&entries) {
+            let Some(st) = super::recover::state(&run) else {
+                continue;
+            };
+            if !st.written {
+                self.recover_one(&run, None).await?;
+            } else if let Some(serial) = st.last.key_serial {
+                if let Some(mut key) = self.desk.open_serial(serial) {
+                    self.recover_with_key(&run, &mut key).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn recover_with_key(
+        &mut self,
+        run: &[journal::Entry],
+        key: &mut DeskKey,
+    ) -> Result<(), BulkError> {
+        match OathSession::select(&mut *key.transport) {
+            Ok(mut s) => {
+                if s.is_locked() {
+                    if let Some(p) = &self.opts.password {
+                        let _ = s.unlock(p);
+                    }
+                }
+                self.recover_one(run, Some(&mut s)).await
+            }
+            Err(_) => self.recover_one(run, None).await,
+        }
+    }
+
+    async fn recover_one(
+        &mut self,
+        run: &[journal::Entry],
+        key: Option<&mut OathSession<'_>>,
+    ) -> Result<(), BulkError> {
+        let user = run.first().map(|e| e.user.clone()).unwrap_or_default();
+        let r = recover_run(self.iam(&user), run, key, &mut self.j.enroll)
+            .await
+            .map_err(|e| match e {
+                super::recover::RecoverError::Aws(a) => BulkError::Aws(a),
+                super::recover::RecoverError::Journal(j) => BulkError::Journal(j),
+                other => BulkError::Journal(JournalError::Corrupt {
+                    path: self.j.enroll.path().to_path_buf(),
+                    line: 0,
+                    message: other.to_string(),
+                }),
+            })?;
+        if r.outcome == Outcome::Finished {
+            let entry = st_last(run);
+            let touch = self
+                .rows
+                .iter()
+                .find(|row| row.user == r.user)
+                .map(|row| self.touch_of(row))
+                .unwrap_or(false);
+            self.mark(Mark::AlreadyDone, Some(&r.user), |l| {
+                l.key_serial = r.key_serial;
+                l.device_serial = r.device_serial.clone();
+                l.credential_id = r.credential_id.clone();
+                l.account_id = entry.and_then(|e| e.account_id.clone());
+                l.touch = Some(touch);
+                l.detail = Some("completed, found by resume".into());
+            })?;
+            if let Some(s) = r.key_serial {
+                self.used.insert(s, r.user.clone());
+            }
+            self.results.insert(
+                r.user.clone(),
+                UserResult {
+                    user: r.user.clone(),
+                    account: entry.and_then(|e| e.account_id.clone()),
+                    key_serial: r.key_serial,
+                    device_arn: r.device_serial.clone(),
+                    credential_id: r.credential_id.clone(),
+                    touch,
+                    status: Status::AlreadyEnrolled,
+                    error: None,
+                },
+            );
+        }
+        (self.on)(&BulkEvent::Recovered {
+            user: r.user,
+            outcome: r.outcome,
+            actions: r.actions,
+            remaining: r.remaining,
+        });
+        Ok(())
+    }
+
+    /// `--create-users`: creates the user if IAM has none (tagged as made by
+    /// this run) and adds it to its groups. False: the user failed.
+    async fn ensure_user(&mut self, row: &Row) -> Result<bool, BulkError> {
+        let created = match self.iam(&row.user).get_user(&row.user).await {
+            Ok(_) => false,
+            Err(AwsError::NoSuchEntity { .. }) => {
+                let tags = vec![
+                    (super::enroll::TAG_MANAGED.to_string(), "true".to_string()),
+                    (TAG_BULK_RUN.to_string(), self.run.clone()),
+                ];
+                match self.iam(&row.user).create_user(&row.user, &tags).await {
+                    // A lost answer whose retry found the user: it exists now.
+                    Ok(_) | Err(AwsError::EntityAlreadyExists { .. }) => true,
+                    Err(e) => {
+                        return self
+                            .user_failed(row, format!("cannot create user {}: {e}", row.user))
+                    }
+                }
+            }
+            Err(e) => return self.user_failed(row, e.to_string()),
+        };
+        // Idempotent: also finishes the groups of a user created by a killed run.
+        for g in &row.groups {
+            if let Err(e) = self.iam(&row.user).add_user_to_group(&row.user, g).await {
+                return self.user_failed(row, format!("cannot add {} to group {g}: {e}", row.user));
+            }
+        }
+        if created {
+            self.mark(Mark::UserCreated, Some(&row.user), |l| {
+                l.detail = Some(row.groups.join(";"));
+            })?;
+            (self.on)(&BulkEvent::UserCreated {
+                user: row.user.clone(),
+                groups: row.groups.clone(),
+            });
+        }
+        Ok(true)
+    }
+
+    fn user_failed(&mut self, row: &Row, error: String) -> Result<bool, BulkError> {
+        let touch = self.touch_of(row);
+        self.mark(Mark::Failed, Some(&row.user), |l| {
+            l.detail = Some(error.clone())
+        })?;
+        (self.on)(&BulkEvent::Failed {
+            user: row.user.clone(),
+            error: error.clone(),
+            retry: false,
+        });
+        self.results.insert(
+            row.user.clone(),
+            UserResult {
+                user: row.user.clone(),
+                account: None,
+                key_serial: None,
+                device_arn: None,
+                credential_id: None,
+                touch,
+                status: Status::Failed,
+                error: Some(error),
+            },
+        );
+        Ok(false)
+    }
+
+    /// Whether IAM already holds a device this bulk run enrolled for the user.
+    async fn done_in_iam(&mut self, row: &Row) -> Result<bool, BulkError> {
+        let iam = self.accounts.for_row(row);
+        for d in iam.list_mfa_devices(&row.user).await.unwrap_or_default() {
+            let tags = iam.mfa_device_tags(&d.serial).await.unwrap_or_default();
+            if tags
+                .iter()
+                .any(|(k, v)| k == TAG_BULK_RUN && *v == self.run)
+            {
+                let touch = self.touch_of(row);
+                self.mark(Mark::AlreadyDone, Some(&row.user), |l| {
+                    l.device_serial = Some(d.serial.clone());
+                    l.touch = Some(touch);
+                    l.detail = Some("IAM holds a device tagged for this run".into());
+                })?;
+                (self.on)(&BulkEvent::AlreadyEnrolled {
+                    user: row.user.clone(),
+                    device_arn: Some(d.serial.clone()),
+                });
+                self.results.insert(
+                    row.user.clone(),
+                    UserResult {
+                        user: row.user.clone(),
+                        account: None,
+                        key_serial: None,
+                        device_arn: Some(d.serial),
+                        credential_id: None,
+                        touch,
+                        status: Status::AlreadyEnrolled,
+                        error: None,
+                    },
+                );
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Why this key must not be used for `row`, if it must not.
+    fn refuse(&self, row: &Row, serial: Option<u32>) -> Option<String> {
+        if let Some(s) = serial {
+            if let Some(u) = self.used.get(&s) {
+                return Some(format!(
+                    "key {s} was already used in this run (for {u}): insert another key"
+                ));
+            }
+            if let Some(other) = self
+                .rows
+                .iter()
+                .find(|r| r.key_serial == Some(s) && r.user != row.user)
+            {
+                return Some(format!(
+                    "key {s} is reserved for {} (manifest line {}): insert another key",
+                    other.user, other.line
+                ));
+            }
+        }
+        match (row.key_serial, serial) {
+            (Some(want), got) if got != Some(want) => Some(format!(
+                "{} must be enrolled on key {want}: insert that key",
+                row.user
+            )),
+            _ => None,
+        }
+    }
+
+    fn skip(&mut self, reader: &str, serial: Option<u32>, reason: String) -> Result<(), BulkError> {
+        self.mark(Mark::KeySkipped, None, |l| {
+            l.key_serial = serial;
+            l.detail = Some(reason.clone());
+        })?;
+        (self.on)(&BulkEvent::KeySkipped {
+            reader: reader.to_string(),
+            serial,
+            reason,
+        });
+        (self.on)(&BulkEvent::RemoveKey {
+            reader: reader.to_string(),
+            serial,
+        });
+        self.desk.wait_for_removal(reader)?;
+        Ok(())
+    }
+
+    /// Enrolls `row` on the next suitable key. False: interrupted.
+    async fn enroll_user(&mut self, row: &Row, n: usize, of: usize) -> Result<bool, BulkError> {
+        loop {
+            (self.on)(&BulkEvent::Next {
+                user: row.user.clone(),
+                n,
+                of,
+                key_serial: row.key_serial,
+            });
+            let Some(reader) = self.desk.wait_for_key()? else {
+                return Ok(false);
+            };
+            let t0 = Instant::now();
+            let mut key = match self.desk.open(&reader) {
+                Ok(k) => k,
+                Err(why) => {
+                    self.skip(&reader, None, format!("cannot read the key: {why}"))?;
+                    continue;
+                }
+            };
+            (self.on)(&BulkEvent::KeyInserted {
+                reader: reader.clone(),
+                serial: key.serial,
+            });
+            if let Some(reason) = self.refuse(row, key.serial) {
+                let serial = key.serial;
+                drop(key);
+                self.skip(&reader, serial, reason)?;
+                continue;
+            }
+            // Half-done enrollments on this very key (pulled earlier): finish
+            // or undo them first, so the key holds no stale credential.
+            if let Some(serial) = key.serial {
+                let entries = journal::read(self.j.enroll.path())?;
+                for run in journal::unfinished(&entries) {
+                    if run.iter().any(|e| e.key_serial == Some(serial)) {
+                        self.recover_with_key(&run, &mut key).await?;
+                    }
+                }
+                if let Some(u) = self.used.get(&serial).cloned() {
+                    drop(key);
+                    self.skip(
+                        &reader,
+                        Some(serial),
+                        format!(
+                            "key {serial} holds {u}'s enrollment of this run: insert another key"
+                        ),
+                    )?;
+                    continue;
+                }
+                if self.results.contains_key(&row.user) {
+                    // Recovery found this user's enrollment complete.
+                    drop(key);
+                    (self.on)(&BulkEvent::RemoveKey {
+                        reader: reader.clone(),
+                        serial: Some(serial),
+                    });
+                    self.desk.wait_for_removal(&reader)?;
+                    return Ok(true);
+                }
+            }
+            let outcome = self.enroll_on(row, &mut key, t0).await?;
+            let serial = key.serial;
+            drop(key);
+            (self.on)(&BulkEvent::RemoveKey {
+                reader: reader.clone(),
+                serial,
+            });
+            self.desk.wait_for_removal(&reader)?;
+            if outcome {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// One enrollment attempt. True: the user is settled (enrolled or
+    /// failed for good); false: retry with another key.
+    async fn enroll_on(
+        &mut self,
+        row: &Row,
+        key: &mut DeskKey,
+        t0: Instant,
+    ) -> Result<bool, BulkError> {
+        let touch = self.touch_of(row);
+        self.mark(Mark::Begin, Some(&row.user), |l| {
+            l.key_serial = key.serial;
+            l.touch = Some(touch);
+        })?;
+        let eopts = EnrollOptions {
+            user: row.user.clone(),
+            device_name: row.device_name.clone(),
+            path: self.opts.path.clone(),
+            touch,
+            account_label: None,
+            tags: vec![(TAG_BULK_RUN.to_string(), self.run.clone())],
+            force: false,
+        };
+        let iam = self.iam(&row.user);
+        let result = match OathSession::select(&mut *key.transport) {
+            Err(e) => Err(EnrollError::from(e)),
+            Ok(mut session) => {
+                let unlocked = match (&self.opts.password, session.is_locked()) {
+                    (_, false) => Ok(()),
+                    (Some(p), true) => session.unlock(p).map_err(EnrollError::from),
+                    (None, true) => Err(EnrollError::from(OathError::Locked)),
+                };
+                match unlocked {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let target = KeyTarget {
+                            session: &mut session,
+                            serial: key.serial,
+                            capacity: key.capacity,
+                        };
+                        let user = row.user.clone();
+                        let on = &mut *self.on;
+                        let mut progress = |p: Progress| match p {
+                            Progress::Step(step) => on(&BulkEvent::Step {
+                                user: user.clone(),
+                                step,
+                            }),
+                            Progress::Touch { n, of } => on(&BulkEvent::Touch {
+                                user: user.clone(),
+                                n,
+                                of,
+                            }),
+                            _ => {}
+                        };
+                        enroll(iam, target, &eopts, &mut self.j.enroll, &mut progress).await
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(r) => {
+                self.mark(Mark::Enrolled, Some(&row.user), |l| {
+                    l.key_serial = r.key_serial;
+                    l.account_id = Some(r.account_id.clone());
+                    l.device_serial = Some(r.device_serial.clone());
+                    l.credential_id = Some(r.credential_id.clone());
+                    l.touch = Some(touch);
+                })?;
+                if let Some(s) = r.key_serial {
+                    self.used.insert(s, row.user.clone());
+                }
+                (self.on)(&BulkEvent::Enrolled {
+                    user: row.user.clone(),
+                    key_serial: r.key_serial,
+                    device_arn: r.device_serial.clone(),
+                    credential_id: r.credential_id.clone(),
+                    ms: t0.elapsed().as_secs_f64() * 1e3,
+                });
+                self.results.insert(
+                    row.user.clone(),
+                    UserResult {
+                        user: row.user.clone(),
+                        account: Some(r.account_id),
+                        key_serial: r.key_serial,
+                        device_arn: Some(r.device_serial),
+                        credential_id: Some(r.credential_id),
+                        touch,
+                        status: Status::Enrolled,
+                        error: None,
+                    },
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                let retry = transport_lost(&e);
+                let error = e.to_string();
+                self.mark(Mark::Failed, Some(&row.user), |l| {
+                    l.key_serial = key.serial;
+                    l.detail = Some(error.clone());
+                })?;
+                (self.on)(&BulkEvent::Failed {
+                    user: row.user.clone(),
+                    error: error.clone(),
+                    retry,
+                });
+                if !retry {
+                    self.results.insert(
+                        row.user.clone(),
+                        UserResult {
+                            user: row.user.clone(),
+                            account: None,
+                            key_serial: key.serial,
+                            device_arn: None,
+                            credential_id: None,
+                            touch,
+                            status: Status::Failed,
+                            error: Some(error),
+                        },
+                    );
+                }
+                Ok(!retry)
+            }
+        }
+    }
+}
+
+fn st_last(run: &[journal::Entry]) -> Option<&journal::Entry> {
+    run.iter().rev().find(|e| e.account_id.is_some())
+}

@@ -1,0 +1,162 @@
+//! The desk: keys arriving in readers one after another. [`Desk`] is what
+//! the bulk loop needs ("wait for a key", "open it", "wait for its removal");
+//! [`PcscDesk`] implements it over PC/SC reader events (SCardGetStatusChange
+//! blocks; nothing spins).
+
+use crate::device::{self, DeviceError, Selector};
+use crate::transport::pcsc::{Access, Pcsc, Reader};
+use crate::transport::{Transport, TransportError};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A key opened at the desk.
+pub struct DeskKey {
+    pub reader: String,
+    pub serial: Option<u32>,
+    pub capacity: usize,
+    pub transport: Box<dyn Transport + Send>,
+}
+
+pub trait Desk {
+    /// Blocks until a key is in a reader that this desk has not handed out
+    /// since it was inserted; its reader. `None`: the run was interrupted.
+    fn wait_for_key(&mut self) -> Result<Option<String>, TransportError>;
+    /// Opens (exclusively) and identifies the key in `reader`.
+    fn open(&mut self, reader: &str) -> Result<DeskKey, String>;
+    /// The key with `serial`, if it is in a reader now.
+    fn open_serial(&mut self, serial: u32) -> Option<DeskKey>;
+    /// Blocks until `reader` is empty (or the run is interrupted).
+    fn wait_for_removal(&mut self, reader: &str) -> Result<(), TransportError>;
+    /// Whether the operator asked to stop (Ctrl-C).
+    fn interrupted(&self) -> bool;
+}
+
+/// How long one SCardGetStatusChange may block before the interrupt flag
+/// is looked at again.
+const WAKE: Duration = Duration::from_millis(500);
+
+/// Keys in PC/SC readers (all of them, or the one `--reader` names).
+pub struct PcscDesk {
+    pcsc: Pcsc,
+    only: Option<String>,
+    /// Readers whose present card has been handed out already.
+    handed_out: HashSet<String>,
+    stop: &'static AtomicBool,
+}
+
+impl PcscDesk {
+    pub fn new(only: Option<String>, stop: &'static AtomicBool) -> Result<Self, TransportError> {
+        Ok(PcscDesk {
+            pcsc: Pcsc::establish()?,
+            only,
+            handed_out: HashSet::new(),
+            stop,
+        })
+    }
+
+    fn readers(&self) -> Result<Vec<Reader>, TransportError> {
+        let all = self.pcsc.readers()?;
+        Ok(match &self.only {
+            None => all,
+            Some(name) => match device::match_reader(&all, name) {
+                Ok(r) => vec![r.clone()],
+                Err(_) => Vec::new(),
+            },
+        })
+    }
+
+    /// Blocks until any reader changes (all are watched: the filter applies
+    /// after), or [`WAKE`] passes.
+    fn wait(&self) -> Result<(), TransportError> {
+        let all = self.pcsc.readers()?;
+        self.pcsc.wait_for_change(&all, WAKE)?;
+        Ok(())
+    }
+}
+
+/// How long a key another program holds (a key listing in another process,
+/// pcscd finishing a dead client's command) is waited for before it is skipped.
+const IN_USE_PATIENCE: Duration = Duration::from_secs(10);
+const IN_USE_RETRY: Duration = Duration::from_millis(100);
+
+impl PcscDesk {
+    /// Opens exclusively; a card held by someone else for a moment is tried
+    /// again (every 0.1 s, for up to 10 s) rather than skipped.
+    fn open_exclusive(&self, sel: &Selector) -> Result<DeskKey, DeviceError> {
+        let deadline = Instant::now() + IN_USE_PATIENCE;
+        loop {
+            match device::open(&self.pcsc, sel, Access::Exclusive, None) {
+                Ok(k) => {
+                    return Ok(DeskKey {
+                        reader: k.reader,
+                        serial: k.info.serial,
+                        capacity: k.info.oath_capacity(),
+                        transport: k.transport,
+                    })
+                }
+                Err(DeviceError::Transport(
+                    TransportError::InUse(_) | TransportError::CardReset,
+                )) if Instant::now() < deadline && !self.stop.load(Ordering::SeqCst) => {
+                    std::thread::sleep(IN_USE_RETRY)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Desk for PcscDesk {
+    fn wait_for_key(&mut self) -> Result<Option<String>, TransportError> {
+        loop {
+            if self.interrupted() {
+                return Ok(None);
+            }
+            let readers = self.readers()?;
+            self.handed_out
+                .retain(|h| readers.iter().any(|r| &r.name == h && r.card_present));
+            if let Some(r) = readers
+                .iter()
+                .find(|r| r.card_present && !self.handed_out.contains(&r.name))
+            {
+                self.handed_out.insert(r.name.clone());
+                return Ok(Some(r.name.clone()));
+            }
+            self.wait()?;
+        }
+    }
+
+    fn open(&mut self, reader: &str) -> Result<DeskKey, String> {
+        let sel = Selector {
+            reader: Some(reader.to_string()),
+            serial: None,
+        };
+        self.open_exclusive(&sel).map_err(|e| e.to_string())
+    }
+
+    fn open_serial(&mut self, serial: u32) -> Option<DeskKey> {
+        let sel = Selector {
+            reader: self.only.clone(),
+            serial: Some(serial),
+        };
+        self.open_exclusive(&sel).ok()
+    }
+
+    fn wait_for_removal(&mut self, reader: &str) -> Result<(), TransportError> {
+        loop {
+            if self.interrupted() {
+                return Ok(());
+            }
+            let readers = self.readers()?;
+            if !readers.iter().any(|r| r.name == reader && r.card_present) {
+                self.handed_out.remove(reader);
+                return Ok(());
+            }
+            self.wait()?;
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
