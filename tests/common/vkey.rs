@@ -23,8 +23,28 @@ pub struct VirtualKey<'s> {
 
 impl<'s> VirtualKey<'s> {
     /// Starts `virtual-yubikey --vpcd 127.0.0.1:PORT ARGS...`, waits for its
-    /// `ready` line and for pcscd to see the card.
+    /// `ready` line and for pcscd to see the card. Under load pcscd's vpcd
+    /// driver has been seen (rarely) not to pick up a card that connected
+    /// right after the previous one went: the card is then taken out and
+    /// inserted again, as a person would re-plug a key (at most three tries,
+    /// each said on stderr).
     pub fn start(slot: &'s Slot, args: &[&str]) -> VirtualKey<'s> {
+        for attempt in 1..=3 {
+            let mut key = Self::spawn(slot, args);
+            if wait_card(slot.reader, true, Duration::from_secs(10)) {
+                return key;
+            }
+            key.stop();
+            eprintln!(
+                "harness: pcscd did not see the virtual key in {:?} (try {attempt} of 3); inserting it again",
+                slot.reader
+            );
+        }
+        panic!("pcscd does not see the virtual key in {:?}", slot.reader);
+    }
+
+    /// Spawns the card and waits for its `ready` line.
+    fn spawn(slot: &'s Slot, args: &[&str]) -> VirtualKey<'s> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_virtual-yubikey"))
             .arg("--vpcd")
             .arg(slot.vpcd_addr())
@@ -66,10 +86,6 @@ impl<'s> VirtualKey<'s> {
                 key.stdout(),
                 key.stderr()
             );
-        }
-        if !wait_card(slot.reader, true, Duration::from_secs(10)) {
-            key.stop();
-            panic!("pcscd does not see the virtual key in {:?}", slot.reader);
         }
         key
     }
