@@ -47,20 +47,7 @@ impl Iam {
 
     /// Every virtual device named after `user`: (serial, assigned user).
     fn virtual_devices(&self, user: &str) -> Vec<(String, Option<String>)> {
-        // Every page: moto holds the devices of every earlier test run.
-        let all: Vec<aws_sdk_iam::types::VirtualMfaDevice> = block_on(async {
-            let mut pages = self
-                .raw
-                .list_virtual_mfa_devices()
-                .into_paginator()
-                .items()
-                .send();
-            let mut v = Vec::new();
-            while let Some(d) = pages.next().await {
-                v.push(d.unwrap());
-            }
-            v
-        });
+        let all = iam_env::all_virtual_devices(&self.raw);
         all.iter()
             .filter(|d| {
                 d.serial_number()

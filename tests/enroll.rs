@@ -58,21 +58,7 @@ impl Iam {
     /// Every virtual device whose name starts with `prefix`, with its seed
     /// (moto returns seeds in this listing; AWS never does).
     fn virtual_devices(&self, prefix: &str) -> Vec<(String, Option<String>, Option<Seed>)> {
-        // Every page: moto keeps the devices of earlier tests (and of
-        // tests/bench/bulk.sh), more than one page of 100.
-        let all: Vec<aws_sdk_iam::types::VirtualMfaDevice> = block_on(async {
-            let mut pages = self
-                .raw
-                .list_virtual_mfa_devices()
-                .into_paginator()
-                .items()
-                .send();
-            let mut v = Vec::new();
-            while let Some(d) = pages.next().await {
-                v.push(d.unwrap());
-            }
-            v
-        });
+        let all = iam_env::all_virtual_devices(&self.raw);
         all.iter()
             .filter(|d| {
                 d.serial_number()

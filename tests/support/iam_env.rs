@@ -192,3 +192,22 @@ pub fn issued_seeds() -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Every virtual MFA device `client` lists, all pages (moto keeps the devices
+/// of every earlier test and benchmark, more than a page of 100).
+pub fn all_virtual_devices(
+    client: &aws_sdk_iam::Client,
+) -> Vec<aws_sdk_iam::types::VirtualMfaDevice> {
+    block_on(async {
+        let mut pages = client
+            .list_virtual_mfa_devices()
+            .into_paginator()
+            .items()
+            .send();
+        let mut all = Vec::new();
+        while let Some(d) = pages.next().await {
+            all.push(d.expect("ListVirtualMFADevices"));
+        }
+        all
+    })
+}
