@@ -487,24 +487,7 @@ fn touch_credential_added_by_mfakey() {
         (Value::Bool(true), Value::Null)
     );
     // By name: computed after a touch.
-    let r = sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "code",
-        "touchy",
-        "--at",
-        &T.to_string(),
-    ]);
-    assert!(
-        r.stderr.contains("Touch your YubiKey"),
-        "no touch prompt: {r:?}"
-    );
-    assert_eq!(
-        r.ok()["codes"][0]["code"],
-        totp(&seed, Algo::Sha1, 6, 30, T)
-    );
+    common::oath::assert_touch_code(&mut sc, slot.reader, "touchy", T, &seed);
     sc.record_key(&key);
     sc.assert_no_secret(&[&seed]);
 }

@@ -225,24 +225,7 @@ fn ykman_touch_credential_is_computed_after_a_touch() {
 
     let creds = list(&mut sc, slot.reader, &[]);
     assert_eq!(find(&creds, "Ex:touchme")["touch"], true);
-    let r = sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "code",
-        "Ex:touchme",
-        "--at",
-        &T.to_string(),
-    ]);
-    assert!(
-        r.stderr.contains("Touch your YubiKey"),
-        "no touch prompt: {r:?}"
-    );
-    assert_eq!(
-        r.ok()["codes"][0]["code"],
-        totp(&seed, Algo::Sha1, 6, 30, T)
-    );
+    common::oath::assert_touch_code(&mut sc, slot.reader, "Ex:touchme", T, &seed);
     sc.record_key(&key);
     sc.assert_no_secret(&[&seed]);
 }

@@ -78,3 +78,20 @@ pub fn find<'a>(creds: &'a [Value], id: &str) -> &'a Value {
         .find(|c| c["id"] == id)
         .unwrap_or_else(|| panic!("no credential {id:?} in {creds:?}"))
 }
+
+/// `oath code NAME --at t` for a touch credential: mfakey asks for the touch
+/// on stderr, and the code is the seed's TOTP (SHA1, 6 digits, 30 s) at `t`.
+pub fn assert_touch_code(sc: &mut Scenario, reader: &str, name: &str, t: u64, seed: &super::Seed) {
+    let at = t.to_string();
+    let r = sc.mfakey(&[
+        "--json", "--reader", reader, "oath", "code", name, "--at", &at,
+    ]);
+    assert!(
+        r.stderr.contains("Touch your YubiKey"),
+        "no touch prompt: {r:?}"
+    );
+    assert_eq!(
+        r.ok()["codes"][0]["code"],
+        super::totp(seed, super::Algo::Sha1, 6, 30, t)
+    );
+}
