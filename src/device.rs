@@ -166,26 +166,46 @@ pub fn list_keys(
         .iter()
         .filter(|r| r.card_present && only.is_none_or(|o| o == r.name))
     {
-        match connect_and_identify(pcsc, &r.name, Access::Shared, trace) {
-            Ok(k) => keys.push(k),
-            Err(DeviceError::Management {
-                source: ManagementError::NotAYubiKey,
-                ..
-            }) => {}
-            // Pulled out between listing and connecting: not present.
-            Err(DeviceError::Transport(
-                TransportError::CardRemoved | TransportError::NoCard(_),
-            )) => {}
-            Err(DeviceError::Transport(
-                e @ (TransportError::InUse(_) | TransportError::CardReset),
-            )) => unavailable.push(Unavailable {
+        match identify_shared(pcsc, &r.name, trace)? {
+            Seen::Key(k) => keys.push(k),
+            Seen::Absent => {}
+            Seen::Busy(e) => unavailable.push(Unavailable {
                 reader: r.name.clone(),
                 reason: e.to_string(),
             }),
-            Err(e) => return Err(e),
         }
     }
     Ok((keys, unavailable))
+}
+
+/// What a shared look at one reader found.
+enum Seen {
+    Key(OpenKey),
+    /// No YubiKey: not one, or pulled out between listing and connecting.
+    Absent,
+    /// Held by another program, or reset under us: a key we cannot read now.
+    Busy(TransportError),
+}
+
+fn identify_shared(
+    pcsc: &Pcsc,
+    reader: &str,
+    trace: Option<&TraceSink>,
+) -> Result<Seen, DeviceError> {
+    match connect_and_identify(pcsc, reader, Access::Shared, trace) {
+        Ok(k) => Ok(Seen::Key(k)),
+        Err(DeviceError::Management {
+            source: ManagementError::NotAYubiKey,
+            ..
+        })
+        | Err(DeviceError::Transport(TransportError::CardRemoved | TransportError::NoCard(_))) => {
+            Ok(Seen::Absent)
+        }
+        Err(DeviceError::Transport(e @ (TransportError::InUse(_) | TransportError::CardReset))) => {
+            Ok(Seen::Busy(e))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn connect_and_identify(
@@ -246,43 +266,51 @@ pub fn open(
     let mut seen = Vec::new();
     let mut chosen = Vec::new();
     for reader in &candidates {
-        match connect_and_identify(pcsc, reader, Access::Shared, trace) {
-            Ok(k) => {
+        match identify_shared(pcsc, reader, trace)? {
+            Seen::Key(k) => {
                 seen.push(KeySummary {
                     reader: k.reader.clone(),
                     serial: k.info.serial,
                 });
                 if selector.serial.is_none_or(|s| k.info.serial == Some(s)) {
-                    chosen.push(k.reader.clone());
+                    chosen.push(k);
                 }
             }
-            Err(DeviceError::Management {
-                source: ManagementError::NotAYubiKey,
-                ..
-            }) => {}
-            Err(DeviceError::Transport(
-                TransportError::CardRemoved | TransportError::NoCard(_),
-            )) => {}
-            // Held by another program: a key we cannot identify, so it counts
-            // against guessing.
-            Err(DeviceError::Transport(TransportError::InUse(_) | TransportError::CardReset)) => {
-                seen.push(KeySummary {
-                    reader: reader.clone(),
-                    serial: None,
-                })
-            }
-            Err(e) => return Err(e),
+            Seen::Absent => {}
+            // A key we cannot identify counts against guessing.
+            Seen::Busy(_) => seen.push(KeySummary {
+                reader: reader.clone(),
+                serial: None,
+            }),
         }
     }
     let unidentified = seen.iter().any(|k| k.serial.is_none());
-    match (chosen.as_slice(), selector.serial) {
-        ([one], Some(_)) => connect_and_identify(pcsc, one, access, trace),
-        ([one], None) if seen.len() == 1 => connect_and_identify(pcsc, one, access, trace),
-        ([], Some(serial)) => Err(DeviceError::SerialNotFound { serial, seen }),
-        ([], None) if !unidentified => Err(DeviceError::NoKey {
-            readers: readers.iter().map(|r| r.name.clone()).collect(),
-        }),
-        _ => Err(DeviceError::SeveralKeys { keys: seen }),
+    let one = match (chosen.len(), selector.serial) {
+        (1, Some(_)) => chosen.remove(0),
+        (1, None) if seen.len() == 1 => chosen.remove(0),
+        (0, Some(serial)) => return Err(DeviceError::SerialNotFound { serial, seen }),
+        (0, None) if !unidentified => {
+            return Err(DeviceError::NoKey {
+                readers: readers.iter().map(|r| r.name.clone()).collect(),
+            })
+        }
+        _ => return Err(DeviceError::SeveralKeys { keys: seen }),
+    };
+    match access {
+        // Already open the way the caller wants it: no second look.
+        Access::Shared => Ok(one),
+        Access::Exclusive => {
+            let reader = one.reader.clone();
+            drop(one);
+            let key = connect_and_identify(pcsc, &reader, access, trace)?;
+            // Swapped between the two looks: not the key that was chosen.
+            match selector.serial {
+                Some(serial) if key.info.serial != Some(serial) => {
+                    Err(DeviceError::SerialNotFound { serial, seen })
+                }
+                _ => Ok(key),
+            }
+        }
     }
 }
 
