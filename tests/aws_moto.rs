@@ -159,6 +159,13 @@ fn server_time_is_the_date_header() {
         }
         let t = iam.server_time().await.unwrap();
         assert!(diff(t, SystemTime::now()).abs() < 3.0);
+        // The alias and both clocks from one answer: the skew shows through it too.
+        {
+            let _offset = ClockOffset::set(120);
+            let (_, server, host) = iam.account_alias_and_clocks().await.unwrap();
+            let d = diff(server, host);
+            assert!((d - 120.0).abs() < 3.0, "skew {d}");
+        }
     });
 }
 

@@ -343,6 +343,27 @@ impl IamApi for Iam {
             .is_some_and(|v| *v > 0))
     }
 
+    async fn account_alias_and_clocks(
+        &self,
+    ) -> Result<(Option<String>, SystemTime, SystemTime), AwsError> {
+        let capture = DateCapture::default();
+        let out = self
+            .client
+            .list_account_aliases()
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await;
+        let host = SystemTime::now();
+        let out = out.map_err(|e| self.err("iam:ListAccountAliases", e))?;
+        let server = capture
+            .take()
+            .and_then(|d| DateTime::from_str(&d, DateTimeFormat::HttpDate).ok())
+            .and_then(|t| to_system_time(&t))
+            .ok_or_else(|| missing("valid Date header"))?;
+        Ok((out.account_aliases.into_iter().next(), server, host))
+    }
+
     async fn server_time(&self) -> Result<SystemTime, AwsError> {
         // Any IAM answer carries a Date header, an error one too: an
         // AccessDenied still tells the time.

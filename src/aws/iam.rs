@@ -127,4 +127,18 @@ pub trait IamApi: Sync {
 
     /// IAM's clock: the `Date` header of a fresh IAM answer (1 s resolution).
     fn server_time(&self) -> impl Future<Output = Result<SystemTime, AwsError>> + Send;
+
+    /// The account alias and IAM's clock, with the host's clock read when
+    /// IAM's arrived. The SDK client takes both from one ListAccountAliases
+    /// answer; others make the two calls.
+    fn account_alias_and_clocks(
+        &self,
+    ) -> impl Future<Output = Result<(Option<String>, SystemTime, SystemTime), AwsError>> + Send
+    {
+        async {
+            let clocks = async { self.server_time().await.map(|t| (t, SystemTime::now())) };
+            let (alias, (server, host)) = tokio::try_join!(self.account_alias(), clocks)?;
+            Ok((alias, server, host))
+        }
+    }
 }

@@ -345,19 +345,13 @@ async fn preflight<I: IamApi>(
             why: format!("\"{device_name}\" must be 1 to 226 of A-Z a-z 0-9 _+=,.@-"),
         });
     }
-    // Five independent reads: one round trip's latency, not five. The host
-    // clock is read when AWS's `Date` arrives.
-    let clocks = async {
-        iam.server_time()
-            .await
-            .map(|server| (server, SystemTime::now()))
-    };
-    let (user, devices, virtuals, alias, (server, host)) = tokio::try_join!(
+    // Four independent reads (the alias and AWS's clock come in one answer):
+    // one round trip's latency, not four.
+    let (user, devices, virtuals, (alias, server, host)) = tokio::try_join!(
         iam.get_user(&opts.user),
         iam.list_mfa_devices(&opts.user),
         iam.list_virtual_mfa_devices(false),
-        iam.account_alias(),
-        clocks,
+        iam.account_alias_and_clocks(),
     )?;
     if devices.len() >= MAX_MFA_DEVICES {
         return Err(EnrollError::TooManyDevices {
