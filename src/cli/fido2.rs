@@ -8,7 +8,7 @@ use super::output::{Output, Report};
 use super::session::open_key;
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions};
-use crate::fido2::hid::HidDevice;
+use crate::fido2::hid::{HidDevice, LibraryNotes};
 use crate::fido2::{ops, Fido2Error};
 use crate::management::Capabilities;
 use crate::secret::SecretString;
@@ -149,7 +149,7 @@ pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErr
 /// The FIDO key over HID. When there is none, a key seen over PC/SC tells
 /// more: FIDO2 disabled on it means it cannot hold a passkey.
 fn open_device(g: &GlobalOpts) -> Result<HidDevice, CliError> {
-    match HidDevice::open() {
+    match HidDevice::open(notes(g)) {
         Ok(d) => Ok(d),
         Err(e @ (Fido2Error::NoKey | Fido2Error::NoPermission { .. })) => {
             let Ok(key) = open_key(g, Access::Shared) else {
@@ -175,6 +175,15 @@ fn open_device(g: &GlobalOpts) -> Result<HidDevice, CliError> {
     }
 }
 
+/// The HID library's own prints: to stderr with `-v`, else dropped.
+fn notes(g: &GlobalOpts) -> LibraryNotes {
+    if g.verbose > 0 {
+        LibraryNotes::Stderr
+    } else {
+        LibraryNotes::Discard
+    }
+}
+
 fn read_pin(file: &Option<PathBuf>) -> Result<SecretString, CliError> {
     match file {
         Some(p) => input::pin(Source::File(p)),
@@ -189,7 +198,7 @@ fn pcsc_serial(g: &GlobalOpts) -> Option<u32> {
 }
 
 fn info(g: &GlobalOpts) -> Result<Report, CliError> {
-    let found = match HidDevice::find_all() {
+    let found = match HidDevice::find_all(notes(g)) {
         Ok(f) => f,
         Err(e) => {
             // Explained with what PC/SC sees (FIDO2 disabled, …).
@@ -198,7 +207,7 @@ fn info(g: &GlobalOpts) -> Result<Report, CliError> {
         }
     };
     if found.len() == 1 {
-        let mut dev = HidDevice::open_found(&found[0])?;
+        let mut dev = HidDevice::open_found(&found[0], notes(g))?;
         let info = ops::describe(&mut dev)?;
         let serial = pcsc_serial(g);
         let text = info_text(&found[0].product, &info, serial);
@@ -211,7 +220,7 @@ fn info(g: &GlobalOpts) -> Result<Report, CliError> {
     let mut rows = Vec::new();
     let mut text = String::new();
     for f in &found {
-        match HidDevice::open_found(f).and_then(|mut d| ops::describe(&mut d)) {
+        match HidDevice::open_found(f, notes(g)).and_then(|mut d| ops::describe(&mut d)) {
             Ok(info) => {
                 text.push_str(&info_text(&f.product, &info, None));
                 text.push_str("\n\n");

@@ -15,6 +15,16 @@ pub enum HidrawAccess {
     },
 }
 
+impl HidrawAccess {
+    /// Whether opening `path` was refused (EACCES/EPERM) to this user.
+    pub fn refused(&self, path: &Path) -> bool {
+        match self {
+            HidrawAccess::NoDevices => false,
+            HidrawAccess::Nodes { refused, .. } => refused.iter().any(|p| p == path),
+        }
+    }
+}
+
 /// Looks at `dir` (`/dev`): every `hidraw*` node, opened read-write.
 pub fn probe(dir: &Path) -> HidrawAccess {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -124,5 +134,9 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("udev rule"));
+        assert!(a.refused(Path::new("/dev/hidraw1")));
+        assert!(!a.refused(Path::new("/dev/hidraw0")));
+        assert!(!a.refused(Path::new("/dev/hidraw2")));
+        assert!(!HidrawAccess::NoDevices.refused(Path::new("/dev/hidraw1")));
     }
 }

@@ -1,7 +1,10 @@
-//! [`Fido2Device`] over USB HID with the `ctap-hid-fido2` crate. Its own
-//! messages (touch prompts) go to stderr, its debug log stays off, so
-//! mfakey's stdout carries only mfakey's output. It panics in a few places
-//! (HID API initialisation): those are caught and reported as errors.
+//! [`Fido2Device`] over USB HID with the `ctap-hid-fido2` crate. Its touch
+//! prompts go to stderr and its debug log stays off. It also prints parser
+//! notes with `println!` (`- unknown field in pin retries response`, for a
+//! key that sends powerCycleState): every call into it runs with file
+//! descriptor 1 pointed away from mfakey's stdout, which carries mfakey's
+//! JSON ([`LibraryNotes`]). It panics in a few places (HID API
+//! initialisation): those are caught and reported as errors.
 
 use super::ops::{aaguid_string, firmware_string, to_hex};
 use super::{access, Fido2Credential, Fido2Device, Fido2Error, Fido2Info, Fido2Options};
@@ -13,10 +16,68 @@ use std::path::Path;
 
 pub struct HidDevice {
     key: FidoKeyHid,
+    notes: LibraryNotes,
 }
 
-fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, Fido2Error> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+/// Where ctap-hid-fido2's own prints to stdout go: never mfakey's stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LibraryNotes {
+    /// Dropped (the default: they are parser chatter, not news for a user).
+    #[default]
+    Discard,
+    /// To stderr (`-v`).
+    Stderr,
+}
+
+/// Runs `f` with file descriptor 1 on /dev/null or stderr, then puts it
+/// back (also when `f` panics). The CLI calls the library from one thread,
+/// so nothing of mfakey's own is written meanwhile; stdout is flushed on
+/// both sides. If the descriptors cannot be duplicated, `f` runs as is.
+fn with_stdout_aside<T>(notes: LibraryNotes, f: impl FnOnce() -> T) -> T {
+    use std::io::Write;
+    struct Restore(libc::c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::io::stdout().flush();
+            // SAFETY: plain descriptor calls on descriptors this function owns.
+            unsafe {
+                libc::dup2(self.0, 1);
+                libc::close(self.0);
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    // SAFETY: plain descriptor calls; every descriptor opened here is closed.
+    let restore = unsafe {
+        let aside = match notes {
+            LibraryNotes::Discard => {
+                libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC)
+            }
+            LibraryNotes::Stderr => libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3),
+        };
+        let saved = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if aside >= 0 && saved >= 0 && libc::dup2(aside, 1) == 1 {
+            libc::close(aside);
+            Some(Restore(saved))
+        } else {
+            for fd in [aside, saved] {
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+            None
+        }
+    };
+    let out = f();
+    drop(restore);
+    out
+}
+
+fn guarded<T, E: std::fmt::Display>(
+    notes: LibraryNotes,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, Fido2Error> {
+    match with_stdout_aside(notes, || catch_unwind(AssertUnwindSafe(f))) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(map_error(&e.to_string())),
         Err(_) => Err(Fido2Error::Device(
@@ -40,6 +101,11 @@ pub fn map_error(msg: &str) -> Fido2Error {
     } else {
         Fido2Error::Device(msg.to_string())
     }
+}
+
+/// CTAP2_ERR_NO_CREDENTIALS (0x2E) in ctap-hid-fido2's message.
+fn is_no_credentials(msg: &str) -> bool {
+    msg.contains("NO_CREDENTIALS")
 }
 
 /// The getInfo fields mfakey reads (ctap-hid-fido2's own type cannot be
@@ -79,48 +145,69 @@ pub struct Found {
 
 impl HidDevice {
     /// Every FIDO HID device this user can open; none → why (no key, or
-    /// no permission on `/dev/hidraw*`).
-    pub fn find_all() -> Result<Vec<Found>, Fido2Error> {
+    /// no permission on `/dev/hidraw*`). hidapi lists devices from sysfs,
+    /// whether or not this user may open their nodes: a device whose node
+    /// refused us is left out here, and when that leaves none, the answer
+    /// is "no permission", not "no key".
+    pub fn find_all(notes: LibraryNotes) -> Result<Vec<Found>, Fido2Error> {
         let seen = access::probe(Path::new("/dev"));
         if seen == access::HidrawAccess::NoDevices {
             return Err(Fido2Error::NoKey);
         }
-        let devs = guarded(|| Ok::<_, String>(ctap_hid_fido2::get_fidokey_devices()))?;
-        if devs.is_empty() {
-            return Err(access::why_none(&seen));
-        }
-        Ok(devs
+        let devs = guarded(notes, || {
+            Ok::<_, String>(ctap_hid_fido2::get_fidokey_devices())
+        })?;
+        let usable: Vec<Found> = devs
             .into_iter()
+            .filter(|d| match &d.param {
+                ctap_hid_fido2::HidParam::Path(p) => !seen.refused(Path::new(p)),
+                ctap_hid_fido2::HidParam::VidPid { .. } => true,
+            })
             .map(|d| Found {
                 product: d.product_string,
                 param: d.param,
             })
-            .collect())
+            .collect();
+        if usable.is_empty() {
+            return Err(access::why_none(&seen));
+        }
+        Ok(usable)
     }
 
     /// The one FIDO key present.
-    pub fn open() -> Result<HidDevice, Fido2Error> {
-        let mut all = Self::find_all()?;
+    pub fn open(notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
+        let mut all = Self::find_all(notes)?;
         match all.len() {
-            1 => Self::open_found(&all.remove(0)),
+            1 => Self::open_found(&all.remove(0), notes),
             n => Err(Fido2Error::SeveralKeys { count: n }),
         }
     }
 
-    /// Opens a found key, with the PIN protocol getInfo prefers.
-    pub fn open_found(found: &Found) -> Result<HidDevice, Fido2Error> {
+    /// Opens a found key, set up from its getInfo: the PIN/UV auth protocol
+    /// it prefers, and the credential management command it lists.
+    pub fn open_found(found: &Found, notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
         let mut cfg = LibCfg::init()
             .with_enable_log(false)
             .with_keep_alive_msg_to_stderr(true);
         cfg.keep_alive_msg = "Touch your security key...".into();
         let params = [found.param.clone()];
-        let key = guarded(|| FidoKeyHid::new(&params, &cfg))?;
-        let info = guarded(|| key.get_info().map(|i| raw_info!(i)))?;
+        let key = guarded(notes, || FidoKeyHid::new(&params, &cfg))?;
+        let info = guarded(notes, || key.get_info().map(|i| raw_info!(i)))?;
         let protocol = convert_info(&info).pin_protocol();
-        Ok(HidDevice {
-            key: key.with_pin_protocol_version(protocol),
-        })
+        let mut key = key.with_pin_protocol_version(protocol);
+        key.use_pre_credential_management = uses_preview_cred_mgmt(&info);
+        Ok(HidDevice { key, notes })
     }
+}
+
+/// Whether credential management must use the CTAP 2.1 prototype command
+/// (0x41, `credentialMgmtPreview`, YubiKey 5.2 to 5.6) rather than the
+/// standard one (0x0A, `credMgmt`). ctap-hid-fido2 sends the prototype
+/// unless told otherwise; a key that lists `credMgmt` gets the standard
+/// command (a CTAP 2.1 key need not know the prototype).
+pub fn uses_preview_cred_mgmt(i: &RawInfo) -> bool {
+    let listed = |name: &str| i.options.iter().any(|(k, v)| k == name && *v);
+    !listed("credMgmt") && listed("credentialMgmtPreview")
 }
 
 /// getInfo in mfakey's shape.
@@ -151,15 +238,15 @@ pub fn convert_info(i: &RawInfo) -> Fido2Info {
 
 impl Fido2Device for HidDevice {
     fn info(&mut self) -> Result<Fido2Info, Fido2Error> {
-        guarded(|| self.key.get_info().map(|i| raw_info!(i))).map(|i| convert_info(&i))
+        guarded(self.notes, || self.key.get_info().map(|i| raw_info!(i))).map(|i| convert_info(&i))
     }
 
     fn pin_retries(&mut self) -> Result<u32, Fido2Error> {
-        guarded(|| self.key.get_pin_retries()).map(|n| n.max(0) as u32)
+        guarded(self.notes, || self.key.get_pin_retries()).map(|n| n.max(0) as u32)
     }
 
     fn set_pin(&mut self, new_pin: &SecretString) -> Result<(), Fido2Error> {
-        guarded(|| self.key.set_new_pin(new_pin.expose()))
+        guarded(self.notes, || self.key.set_new_pin(new_pin.expose()))
     }
 
     fn change_pin(
@@ -167,18 +254,30 @@ impl Fido2Device for HidDevice {
         current: &SecretString,
         new_pin: &SecretString,
     ) -> Result<(), Fido2Error> {
-        guarded(|| self.key.change_pin(current.expose(), new_pin.expose()))
+        guarded(self.notes, || {
+            self.key.change_pin(current.expose(), new_pin.expose())
+        })
     }
 
     fn credentials(&mut self, pin: &SecretString) -> Result<Vec<Fido2Credential>, Fido2Error> {
         let pin = Some(pin.expose());
-        let rps = guarded(|| self.key.credential_management_enumerate_rps(pin))?;
+        // A key with no passkeys answers enumerateRPsBegin with
+        // CTAP2_ERR_NO_CREDENTIALS (CTAP 2.1 §6.8.3): that is an empty list.
+        let rps = match guarded(self.notes, || {
+            self.key.credential_management_enumerate_rps(pin)
+        }) {
+            Err(Fido2Error::Device(m)) if is_no_credentials(&m) => return Ok(Vec::new()),
+            r => r?,
+        };
         let mut out = Vec::new();
         for rp in rps {
-            let creds = guarded(|| {
+            let creds = match guarded(self.notes, || {
                 self.key
                     .credential_management_enumerate_credentials(pin, &rp.rpid_hash)
-            })?;
+            }) {
+                Err(Fido2Error::Device(m)) if is_no_credentials(&m) => continue,
+                r => r?,
+            };
             for c in creds {
                 let u = &c.public_key_credential_user_entity;
                 out.push(Fido2Credential {
@@ -202,7 +301,7 @@ impl Fido2Device for HidDevice {
             id: credential_id.to_vec(),
             ctype: "public-key".into(),
         };
-        guarded(|| {
+        guarded(self.notes, || {
             self.key
                 .credential_management_delete_credential(Some(pin.expose()), pkcd)
         })
@@ -235,11 +334,41 @@ mod tests {
             map_error("0x37 CTAP2_ERR_PIN_POLICY_VIOLATION"),
             Fido2Error::PinPolicy
         );
+        let empty =
+            "response_status err = 0x2E CTAP2_ERR_NO_CREDENTIALS    No valid credentials provided.";
+        assert!(matches!(map_error(empty), Fido2Error::Device(_)));
+        assert!(is_no_credentials(empty));
+        assert!(!is_no_credentials("0x31 CTAP2_ERR_PIN_INVALID"));
         // PIN_AUTH_INVALID (wrong protocol) is not a wrong PIN.
         assert!(matches!(
             map_error("0x33 CTAP2_ERR_PIN_AUTH_INVALID"),
             Fido2Error::Device(_)
         ));
+    }
+
+    #[test]
+    fn credential_management_command_follows_get_info() {
+        let with = |opts: &[(&str, bool)]| RawInfo {
+            options: opts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..RawInfo::default()
+        };
+        // CTAP 2.1 (YubiKey 5.7, soft authenticators): the standard 0x0A.
+        assert!(!uses_preview_cred_mgmt(&with(&[("credMgmt", true)])));
+        assert!(!uses_preview_cred_mgmt(&with(&[
+            ("credMgmt", true),
+            ("credentialMgmtPreview", true)
+        ])));
+        // FIDO_2_1_PRE (YubiKey 5.2 to 5.6): only the prototype 0x41.
+        assert!(uses_preview_cred_mgmt(&with(&[(
+            "credentialMgmtPreview",
+            true
+        )])));
+        assert!(uses_preview_cred_mgmt(&with(&[
+            ("credMgmt", false),
+            ("credentialMgmtPreview", true)
+        ])));
+        // Neither: nothing to choose (ops refuses before any call).
+        assert!(!uses_preview_cred_mgmt(&with(&[])));
     }
 
     #[test]
