@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: builds everything, starts the test stack (pcscd with
 # vpcd readers, moto, the IAM proxy), runs every unit and integration test,
-# and stops what it started. Exits with cargo test's status.
+# then the FIDO2 guest scenarios (tests/fido2-vm/run.sh, QEMU), and stops
+# what it started. Exits non-zero when anything failed.
 #
 #   tests/run.sh [extra cargo test args, e.g. --test oath_cli -- --nocapture]
 #
@@ -27,4 +28,14 @@ eval "$("$STACK" env)"
 
 status=0
 cargo test --no-fail-fast "$@" || status=$?
+
+# FIDO2 over a real kernel HID path, in a QEMU guest (tests/fido2-vm). Runs
+# with the full suite; a filtered run (extra args) leaves it out, and so does
+# MFAKEY_FIDO2_VM=skip, said out loud either way.
+if [ $# -gt 0 ] || [ "${MFAKEY_FIDO2_VM:-}" = skip ]; then
+    echo "run: fido2-vm NOT run ($([ $# -gt 0 ] && echo "filtered run" || echo "MFAKEY_FIDO2_VM=skip"))"
+else
+    echo "run: tests/fido2-vm/run.sh"
+    bash tests/fido2-vm/run.sh || status=1
+fi
 exit "$status"

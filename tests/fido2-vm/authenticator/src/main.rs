@@ -1,0 +1,218 @@
+//! A FIDO2 authenticator in software for mfakey's guest tests: CTAP2 over
+//! CTAPHID on a Linux UHID device, so the kernel gives it a real
+//! `/dev/hidraw*` node that hidapi (inside mfakey) and python-fido2 open as
+//! they would open a key.
+//!
+//! What it is, on purpose: client PIN supported and not set, PIN/UV auth
+//! protocol 2 only (soft-fido2's choice, which catches a client that assumes
+//! protocol 1), discoverable credentials with credential management, user
+//! presence always granted (there is no one to touch it), no built-in user
+//! verification (the PIN is the only UV). Credentials live in memory and die
+//! with the process; each start is a fresh key.
+//!
+//!   mfakey-test-authenticator [--ready-file PATH]
+//!
+//! `--ready-file` is created once the kernel has started the HID device.
+//! SIGTERM (or SIGINT) destroys the device and exits 0.
+
+use soft_fido2::{
+    Authenticator, AuthenticatorCallbacks, AuthenticatorConfig, AuthenticatorOptions, Credential,
+    CredentialRef, Result as FidoResult, UpResult, UvResult,
+};
+use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevice};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// The AAGUID the guest scenarios expect from `mfakey fido2 info`.
+pub const AAGUID: [u8; 16] = *b"mfakey-test-auth";
+/// Reported firmware 1.2.3 (YubiKey-style `major << 16 | minor << 8 | patch`).
+pub const FIRMWARE: u32 = 0x01_02_03;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Credentials by id, in memory.
+#[derive(Default)]
+struct Store {
+    creds: Mutex<BTreeMap<Vec<u8>, Credential>>,
+}
+
+impl AuthenticatorCallbacks for Store {
+    fn request_up(&self, _info: &str, _user: Option<&str>, _rp: &str) -> FidoResult<UpResult> {
+        Ok(UpResult::Accepted)
+    }
+
+    fn request_uv(&self, _info: &str, _user: Option<&str>, _rp: &str) -> FidoResult<UvResult> {
+        // No fingerprint reader: only the PIN verifies the user.
+        Ok(UvResult::Denied)
+    }
+
+    fn write_credential(&self, cred: &CredentialRef) -> FidoResult<()> {
+        let owned = cred.to_owned();
+        self.creds.lock().unwrap().insert(owned.id.clone(), owned);
+        Ok(())
+    }
+
+    fn read_credential(&self, id: &[u8]) -> FidoResult<Option<Credential>> {
+        Ok(self.creds.lock().unwrap().get(id).cloned())
+    }
+
+    fn delete_credential(&self, id: &[u8]) -> FidoResult<()> {
+        self.creds.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    fn list_credentials(&self, rp_id: &str, user_id: Option<&[u8]>) -> FidoResult<Vec<Credential>> {
+        Ok(self
+            .creds
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| c.rp.id == rp_id && user_id.is_none_or(|u| c.user.id == u))
+            .cloned()
+            .collect())
+    }
+
+    fn enumerate_rps(&self) -> FidoResult<Vec<(String, Option<String>, usize)>> {
+        let mut rps: BTreeMap<String, (Option<String>, usize)> = BTreeMap::new();
+        for c in self.creds.lock().unwrap().values() {
+            rps.entry(c.rp.id.clone())
+                .or_insert((c.rp.name.clone(), 0))
+                .1 += 1;
+        }
+        Ok(rps
+            .into_iter()
+            .map(|(id, (name, n))| (id, name, n))
+            .collect())
+    }
+
+    fn credential_count(&self) -> FidoResult<usize> {
+        Ok(self.creds.lock().unwrap().len())
+    }
+
+    fn get_timestamp_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+/// CTAPHID CBOR messages to the CTAP2 authenticator; CTAP errors travel as
+/// status bytes inside the answer, as on a key.
+struct Cbor(Authenticator<Store>);
+
+impl CommandHandler for Cbor {
+    fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
+        if cmd != Cmd::Cbor {
+            return Err(soft_fido2_transport::Error::InvalidCommand);
+        }
+        let mut answer = Vec::new();
+        self.0
+            .handle(data, &mut answer)
+            .map_err(|e| soft_fido2_transport::Error::Other(format!("{e:?}")))?;
+        Ok(answer)
+    }
+}
+
+fn config() -> AuthenticatorConfig {
+    AuthenticatorConfig::builder()
+        .aaguid(AAGUID)
+        .firmware_version(FIRMWARE)
+        .max_credentials(25)
+        .force_resident_keys(false)
+        .options(
+            AuthenticatorOptions::new()
+                .with_resident_keys(true)
+                .with_user_presence(true)
+                .with_user_verification(None)
+                .with_client_pin(Some(false))
+                .with_pin_uv_auth_token(Some(true))
+                .with_credential_management(Some(true))
+                .with_make_cred_uv_not_required(Some(true)),
+        )
+        .device_name("mfakey test authenticator".to_string())
+        .build()
+}
+
+/// Waits up to `ms` for the UHID fd to have an event (poll, not a sleep loop:
+/// under emulation every millisecond of latency counts per HID packet).
+fn wait_readable(fd: libc::c_int, ms: libc::c_int) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1.
+    unsafe { libc::poll(&mut p, 1, ms) };
+}
+
+fn run(ready_file: Option<String>) -> Result<(), String> {
+    let cfg = config();
+    let auth = Authenticator::with_config(Store::default(), cfg.clone())
+        .map_err(|e| format!("authenticator: {e:?}"))?;
+    let device = UhidDevice::create_fido_device_with_ids(
+        cfg.device_name.as_deref(),
+        cfg.vendor_id,
+        cfg.product_id,
+        cfg.device_version,
+    )
+    .map_err(|e| format!("/dev/uhid: {e}"))?;
+    let mut hid = CtapHidHandler::new(Cbor(auth));
+    if let Some(path) = ready_file {
+        std::fs::write(&path, b"ready\n").map_err(|e| format!("{path}: {e}"))?;
+    }
+    eprintln!("authenticator: UHID device started");
+    let fd = device.as_raw_fd();
+    let mut buf = [0u8; 64];
+    while !STOP.load(Ordering::SeqCst) {
+        match device.read_packet(&mut buf) {
+            Ok(Some(_)) => {
+                let answers = hid
+                    .process_packet(Packet::from_bytes(buf))
+                    .map_err(|e| format!("CTAPHID: {e}"))?;
+                for a in answers {
+                    device
+                        .write_packet(a.as_bytes())
+                        .map_err(|e| format!("UHID write: {e}"))?;
+                }
+            }
+            Ok(None) => wait_readable(fd, 200),
+            Err(e) => return Err(format!("UHID read: {e}")),
+        }
+    }
+    // Dropping the device closes /dev/uhid: the kernel removes the hidraw node.
+    drop(device);
+    eprintln!("authenticator: stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut ready_file = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--ready-file" => ready_file = args.next(),
+            _ => {
+                eprintln!("usage: mfakey-test-authenticator [--ready-file PATH]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+    match run(ready_file) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("authenticator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
