@@ -2,7 +2,7 @@
 CTAP2 authenticator over the guest kernel's UHID -> hid-generic -> hidraw path.
 
 Runs as root inside the QEMU guest that tests/fido2-vm/run.sh boots (the host's
-root is mounted read-only; /tmp is the guest's own tmpfs). Each scenario
+root is mounted read-only; /dev/shm is the guest's own tmpfs). Each scenario
 asserts on mfakey's `--json` output, and Debian's python3-fido2 (python-fido2
 0.9.1, an independent CTAP2 client) confirms what mfakey did to the key.
 
@@ -30,8 +30,9 @@ AAGUID = "6d66616b-6579-2d74-6573-742d61757468"  # b"mfakey-test-auth"
 FIRMWARE = "1.2.3"
 MAX_RETRIES = 8
 NOBODY = 65534
+PLUGDEV = 46  # Debian's fixed gid for plugdev
 
-TMP = "/tmp/fido2-vm"
+TMP = "/dev/shm/fido2-vm"
 MFAKEY = None  # set in main
 AUTHENTICATOR = None
 OUTPUTS = []  # every stdout/stderr mfakey and the authenticator wrote
@@ -87,10 +88,10 @@ class Result:
         return err["message"]
 
 
-def mfakey(*args, user=None, binary=None):
+def mfakey(*args, user=None, groups=(), binary=None):
     kw = {}
     if user is not None:
-        kw = dict(user=user, group=user, extra_groups=[])
+        kw = dict(user=user, group=user, extra_groups=list(groups))
     proc = subprocess.run(
         [binary or MFAKEY, "--json", *args],
         stdin=subprocess.DEVNULL,
@@ -314,12 +315,18 @@ def no_permission_is_not_no_key():
             "no_permission", 3, "no permission", "udev rule", node
         )
         check("no FIDO security key found" not in msg, "told 'no key': %s" % msg)
-    # What the udev rule grants: the same user then reaches the key.
-    os.chmod(node, 0o666)
+    # What udev/70-mfakey-yubikey.rules grants (MODE 0660, GROUP plugdev;
+    # uaccess adds an ACL for the seat's user): a member of the group reaches
+    # the key, anyone else is still told about permission.
+    owner = os.stat(node)
+    os.chown(node, 0, PLUGDEV)
+    os.chmod(node, 0o660)
     try:
-        f = the_key(mfakey("fido2", "info", user=NOBODY, binary=binary).ok())["fido2"]
-        check(f["aaguid"] == AAGUID, "aaguid as nobody: %s" % f)
+        f = the_key(mfakey("fido2", "info", user=NOBODY, groups=[PLUGDEV], binary=binary).ok())
+        check(f["fido2"]["aaguid"] == AAGUID, "aaguid as a plugdev member: %s" % f)
+        mfakey("fido2", "info", user=NOBODY, binary=binary).error("no_permission", 3, "udev rule")
     finally:
+        os.chown(node, owner.st_uid, owner.st_gid)
         os.chmod(node, mode)
 
 
