@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// (built on soft-fido2, AGPL-3.0; a test peer, never part of mfakey: docs/TESTING.md)
 //! A FIDO2 authenticator in software for mfakey's guest tests: CTAP2 over
 //! CTAPHID on a Linux UHID device, so the kernel gives it a real
 //! `/dev/hidraw*` node that hidapi (inside mfakey) and python-fido2 open as
