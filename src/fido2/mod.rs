@@ -120,7 +120,7 @@ pub enum Fido2Error {
     PinNotSet,
     #[error("the key already has a PIN: change it with `mfakey fido2 pin change`")]
     PinAlreadySet,
-    #[error("wrong PIN{}", match retries { Some(n) => format!(": {n} tries left before the PIN is blocked"), None => String::new() })]
+    #[error("wrong PIN{}", match retries { Some(1) => ": 1 try left before the PIN is blocked".to_string(), Some(n) => format!(": {n} tries left before the PIN is blocked"), None => String::new() })]
     PinInvalid { retries: Option<u32> },
     #[error("three wrong PINs in a row: remove and re-insert the key, then try again (the retry counter is not reset)")]
     PinAuthBlocked,

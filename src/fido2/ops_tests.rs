@@ -82,6 +82,12 @@ fn wrong_pin_reports_retries_then_blocks() {
     let e = change_pin(&mut k, &s("000000"), &s("654321")).unwrap_err();
     assert_eq!(e, Fido2Error::PinInvalid { retries: Some(3) });
     assert!(e.to_string().contains("3 tries left"), "{e}");
+    assert!(
+        Fido2Error::PinInvalid { retries: Some(1) }
+            .to_string()
+            .contains(": 1 try left before"),
+        "one try is singular"
+    );
     // The right PIN resets the counter.
     change_pin(&mut k, &s("123456"), &s("654321")).unwrap();
     assert!(k.pin_is("654321"));

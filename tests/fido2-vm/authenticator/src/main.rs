@@ -12,17 +12,25 @@
 //! verification (the PIN is the only UV). Credentials live in memory and die
 //! with the process; each start is a fresh key.
 //!
-//!   mfakey-test-authenticator [--ready-file PATH]
+//!   mfakey-test-authenticator [--ready-file PATH] [--pin-state PATH]
 //!
 //! `--ready-file` is created once the kernel has started the HID device.
-//! SIGTERM (or SIGINT) destroys the device and exits 0.
+//! `--pin-state` keeps the PIN (its hash), the retry counter and the
+//! minimum length in a file across restarts, so that stopping and starting
+//! again is re-inserting the same key (passkeys still start empty); without
+//! it each start is a new key. SIGTERM (or SIGINT) destroys the device and
+//! exits 0.
 
 use soft_fido2::{
     Authenticator, AuthenticatorCallbacks, AuthenticatorConfig, AuthenticatorOptions, Credential,
-    CredentialRef, Result as FidoResult, UpResult, UvResult,
+    CredentialRef, PinState, PinStorageCallbacks, Result as FidoResult, StatusCode, UpResult,
+    UvResult,
 };
 use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevice};
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -104,6 +112,36 @@ impl AuthenticatorCallbacks for Store {
     }
 }
 
+/// The PIN state in a file (CBOR, 0600, replaced whole on every change).
+struct PinFile(PathBuf);
+
+impl PinStorageCallbacks for PinFile {
+    fn load_pin_state(&self) -> Result<PinState, StatusCode> {
+        // No file yet: a new key (the library then starts from its defaults).
+        let bytes = std::fs::read(&self.0).map_err(|_| StatusCode::Other)?;
+        cbor4ii::serde::from_slice(&bytes).map_err(|e| {
+            eprintln!("authenticator: {}: {e}", self.0.display());
+            StatusCode::Other
+        })
+    }
+
+    fn save_pin_state(&self, state: &PinState) -> Result<(), StatusCode> {
+        let tmp = self.0.with_extension("new");
+        let bytes = cbor4ii::serde::to_vec(Vec::new(), state).map_err(|_| StatusCode::Other)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|_| StatusCode::Other)?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &self.0))
+            .map_err(|_| StatusCode::Other)
+    }
+}
+
 /// CTAPHID CBOR messages to the CTAP2 authenticator; CTAP errors travel as
 /// status bytes inside the answer, as on a key.
 struct Cbor(Authenticator<Store>);
@@ -153,10 +191,15 @@ fn wait_readable(fd: libc::c_int, ms: libc::c_int) {
     unsafe { libc::poll(&mut p, 1, ms) };
 }
 
-fn run(ready_file: Option<String>) -> Result<(), String> {
+fn run(ready_file: Option<String>, pin_state: Option<PathBuf>) -> Result<(), String> {
     let cfg = config();
-    let auth = Authenticator::with_config(Store::default(), cfg.clone())
-        .map_err(|e| format!("authenticator: {e:?}"))?;
+    let auth = match pin_state {
+        Some(path) => {
+            Authenticator::with_config_and_pin_storage(Store::default(), cfg.clone(), PinFile(path))
+        }
+        None => Authenticator::with_config(Store::default(), cfg.clone()),
+    }
+    .map_err(|e| format!("authenticator: {e:?}"))?;
     let device = UhidDevice::create_fido_device_with_ids(
         cfg.device_name.as_deref(),
         cfg.vendor_id,
@@ -196,11 +239,15 @@ fn run(ready_file: Option<String>) -> Result<(), String> {
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ready_file = None;
+    let mut pin_state = None;
     while let Some(a) = args.next() {
-        match a.as_str() {
-            "--ready-file" => ready_file = args.next(),
+        match (a.as_str(), args.next()) {
+            ("--ready-file", Some(p)) => ready_file = Some(p),
+            ("--pin-state", Some(p)) => pin_state = Some(PathBuf::from(p)),
             _ => {
-                eprintln!("usage: mfakey-test-authenticator [--ready-file PATH]");
+                eprintln!(
+                    "usage: mfakey-test-authenticator [--ready-file PATH] [--pin-state PATH]"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -210,7 +257,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    match run(ready_file) {
+    match run(ready_file, pin_state) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("authenticator: {e}");
