@@ -88,12 +88,12 @@ class Result:
         return err["message"]
 
 
-def mfakey(*args, user=None, groups=(), binary=None):
+def mfakey(*args, user=None, groups=(), binary=None, json_out=True):
     kw = {}
     if user is not None:
         kw = dict(user=user, group=user, extra_groups=list(groups))
     proc = subprocess.run(
-        [binary or MFAKEY, "--json", *args],
+        [binary or MFAKEY, *(["--json"] if json_out else []), *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -355,6 +355,19 @@ def pin_set():
     with Independent() as ind:
         t = ind.token(PINS["pin"], ClientPin.PERMISSION.CREDENTIAL_MGMT)
         check(isinstance(t, bytes) and len(t) == 32, "python-fido2 token: %r" % (t,))
+    # ctap-hid-fido2 3.6.1 println!s a note on this key's getPINRetries answer
+    # (it sends powerCycleState): never on mfakey's stdout; with -v on stderr.
+    chatter = "unknown field in pin retries response"
+    v = mfakey("-v", "fido2", "info")
+    check(v.ok()["keys"][0]["fido2"]["pin_retries"] == MAX_RETRIES, "-v info: %s" % v)
+    check(chatter in v.stderr, "with -v the HID library's note should be on stderr:\n%s" % v)
+    # What a person reads.
+    t = mfakey("fido2", "info", json_out=False)
+    check(t.code == 0, "text info:\n%s" % t)
+    for line in (AUTH_NAME, "aaguid     " + AAGUID, "firmware   " + FIRMWARE,
+                 "PIN        set, %d retries left (min length 4)" % MAX_RETRIES, "protocols  [2]"):
+        check(line in t.stdout, "text info lacks %r:\n%s" % (line, t))
+    check(chatter not in t.stdout + t.stderr, "library note in text output:\n%s" % t)
     # Setting again is refused: a set PIN is changed, not set.
     mfakey("fido2", "pin", "set", "--new-pin-file", pin_file("other", "pin-" + secrets.token_hex(4))).error(
         "pin_already_set", 5, "pin change"
