@@ -92,9 +92,9 @@ pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErr
         Fido2Cmd::Info => info(g),
         Fido2Cmd::Pin(PinCmd::Set { new_pin_file }) => {
             let mut dev = open_device(g)?;
-            ops::describe(&mut dev)?;
+            let info = ops::describe(&mut dev)?;
             let new_pin = input::new_pin(new_pin_file.as_deref())?;
-            ops::set_pin(&mut dev, &new_pin)?;
+            ops::set_pin(&mut dev, &info, &new_pin)?;
             Ok(Report::new(json!({ "pin": "set" }), "FIDO2 PIN set"))
         }
         Fido2Cmd::Pin(PinCmd::Change {
@@ -102,10 +102,10 @@ pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErr
             new_pin_file,
         }) => {
             let mut dev = open_device(g)?;
-            ops::describe(&mut dev)?;
+            let info = ops::describe(&mut dev)?;
             let current = read_pin(pin_file)?;
             let new_pin = input::new_pin(new_pin_file.as_deref())?;
-            ops::change_pin(&mut dev, &current, &new_pin)?;
+            ops::change_pin(&mut dev, &info, &current, &new_pin)?;
             Ok(Report::new(
                 json!({ "pin": "changed" }),
                 "FIDO2 PIN changed",
@@ -113,9 +113,9 @@ pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErr
         }
         Fido2Cmd::Credentials(CredCmd::List { pin_file }) => {
             let mut dev = open_device(g)?;
-            ops::describe(&mut dev)?;
+            let info = ops::describe(&mut dev)?;
             let pin = read_pin(pin_file)?;
-            let creds = ops::list_credentials(&mut dev, &pin)?;
+            let creds = ops::list_credentials(&mut dev, &info, &pin)?;
             let mut text = String::new();
             for c in &creds {
                 text.push_str(&format!(
@@ -133,9 +133,9 @@ pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErr
             pin_file,
         }) => {
             let mut dev = open_device(g)?;
-            ops::describe(&mut dev)?;
+            let info = ops::describe(&mut dev)?;
             let pin = read_pin(pin_file)?;
-            let gone = ops::delete_credential(&mut dev, &pin, credential_id)?;
+            let gone = ops::delete_credential(&mut dev, &info, &pin, credential_id)?;
             let text = format!(
                 "deleted the passkey for {} at {}",
                 gone.user_name, gone.rp_id
@@ -274,7 +274,7 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Cli
         }
         out.notice("The key has no FIDO2 PIN yet: set one now.");
         let new_pin = input::new_pin(None)?;
-        ops::set_pin(&mut dev, &new_pin)?;
+        ops::set_pin(&mut dev, &info, &new_pin)?;
         info = ops::describe(&mut dev)?;
     }
     let serial = pcsc_serial(g);

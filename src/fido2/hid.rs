@@ -17,6 +17,10 @@ use std::path::Path;
 pub struct HidDevice {
     key: FidoKeyHid,
     notes: LibraryNotes,
+    /// The getInfo read while opening, which the first `info()` returns
+    /// instead of asking the key again; later calls ask (a PIN set since
+    /// then changes the answer).
+    opened_info: Option<RawInfo>,
 }
 
 /// Where ctap-hid-fido2's own prints to stdout go: never mfakey's stdout.
@@ -196,7 +200,11 @@ impl HidDevice {
         let protocol = convert_info(&info).pin_protocol();
         let mut key = key.with_pin_protocol_version(protocol);
         key.use_pre_credential_management = uses_preview_cred_mgmt(&info);
-        Ok(HidDevice { key, notes })
+        Ok(HidDevice {
+            key,
+            notes,
+            opened_info: Some(info),
+        })
     }
 }
 
@@ -238,6 +246,9 @@ pub fn convert_info(i: &RawInfo) -> Fido2Info {
 
 impl Fido2Device for HidDevice {
     fn info(&mut self) -> Result<Fido2Info, Fido2Error> {
+        if let Some(i) = self.opened_info.take() {
+            return Ok(convert_info(&i));
+        }
         guarded(self.notes, || self.key.get_info().map(|i| raw_info!(i))).map(|i| convert_info(&i))
     }
 

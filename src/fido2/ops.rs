@@ -32,9 +32,13 @@ pub fn check_new_pin(pin: &SecretString, min: u32) -> Result<(), Fido2Error> {
     Ok(())
 }
 
-/// Sets the first PIN.
-pub fn set_pin(dev: &mut dyn Fido2Device, new_pin: &SecretString) -> Result<(), Fido2Error> {
-    let info = describe(dev)?;
+/// Sets the first PIN. `info` is what [`describe`] just read of `dev`
+/// (callers describe the key once, before asking for a PIN).
+pub fn set_pin(
+    dev: &mut dyn Fido2Device,
+    info: &Fido2Info,
+    new_pin: &SecretString,
+) -> Result<(), Fido2Error> {
     match info.options.client_pin {
         None => return Err(Fido2Error::NotFido2),
         Some(true) => return Err(Fido2Error::PinAlreadySet),
@@ -47,10 +51,11 @@ pub fn set_pin(dev: &mut dyn Fido2Device, new_pin: &SecretString) -> Result<(), 
 /// Changes the PIN; a wrong current PIN reports the retries left.
 pub fn change_pin(
     dev: &mut dyn Fido2Device,
+    info: &Fido2Info,
     current: &SecretString,
     new_pin: &SecretString,
 ) -> Result<(), Fido2Error> {
-    let info = pin_ready(dev)?;
+    pin_ready(info)?;
     check_new_pin(new_pin, info.min_pin_length)?;
     with_retries(dev, |d| d.change_pin(current, new_pin))
 }
@@ -58,9 +63,10 @@ pub fn change_pin(
 /// Every passkey on the key.
 pub fn list_credentials(
     dev: &mut dyn Fido2Device,
+    info: &Fido2Info,
     pin: &SecretString,
 ) -> Result<Vec<Fido2Credential>, Fido2Error> {
-    let info = pin_ready(dev)?;
+    pin_ready(info)?;
     if !info.options.cred_mgmt {
         return Err(Fido2Error::NoCredentialManagement);
     }
@@ -70,10 +76,11 @@ pub fn list_credentials(
 /// Deletes the passkey with credential id `id_hex`.
 pub fn delete_credential(
     dev: &mut dyn Fido2Device,
+    info: &Fido2Info,
     pin: &SecretString,
     id_hex: &str,
 ) -> Result<Fido2Credential, Fido2Error> {
-    let creds = list_credentials(dev, pin)?;
+    let creds = list_credentials(dev, info, pin)?;
     let wanted = id_hex.trim().to_ascii_lowercase();
     let cred = creds
         .into_iter()
@@ -85,14 +92,14 @@ pub fn delete_credential(
     Ok(cred)
 }
 
-/// A FIDO2 key with a PIN set and not blocked.
-fn pin_ready(dev: &mut dyn Fido2Device) -> Result<Fido2Info, Fido2Error> {
-    let info = describe(dev)?;
+/// A FIDO2 key with a PIN set and not blocked (a blocked PIN is refused
+/// here, before it is sent).
+fn pin_ready(info: &Fido2Info) -> Result<(), Fido2Error> {
     match info.options.client_pin {
         None => Err(Fido2Error::NotFido2),
         Some(false) => Err(Fido2Error::PinNotSet),
         Some(true) if info.pin_retries == Some(0) => Err(Fido2Error::PinBlocked),
-        Some(true) => Ok(info),
+        Some(true) => Ok(()),
     }
 }
 

@@ -7,6 +7,39 @@ fn s(v: &str) -> SecretString {
     SecretString::new(v.to_string())
 }
 
+// As the CLI calls them: describe the key, then the operation on that answer.
+
+fn set_pin(k: &mut FakeFido2, new_pin: &SecretString) -> Result<(), Fido2Error> {
+    let info = describe(k)?;
+    super::set_pin(k, &info, new_pin)
+}
+
+fn change_pin(
+    k: &mut FakeFido2,
+    current: &SecretString,
+    new_pin: &SecretString,
+) -> Result<(), Fido2Error> {
+    let info = describe(k)?;
+    super::change_pin(k, &info, current, new_pin)
+}
+
+fn list_credentials(
+    k: &mut FakeFido2,
+    pin: &SecretString,
+) -> Result<Vec<Fido2Credential>, Fido2Error> {
+    let info = describe(k)?;
+    super::list_credentials(k, &info, pin)
+}
+
+fn delete_credential(
+    k: &mut FakeFido2,
+    pin: &SecretString,
+    id_hex: &str,
+) -> Result<Fido2Credential, Fido2Error> {
+    let info = describe(k)?;
+    super::delete_credential(k, &info, pin, id_hex)
+}
+
 #[test]
 fn describe_reads_retries_only_with_a_pin() {
     let mut k = FakeFido2::yubikey5();

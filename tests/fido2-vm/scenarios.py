@@ -190,6 +190,9 @@ class Authenticator:
             code = self.proc.wait()
         self.proc = None
         OUTPUTS.append(self.output())
+        for line in self.output().splitlines():
+            if "CTAP2 requests" in line:
+                print("      (%s)" % line, flush=True)
         check(code == 0, "the authenticator exited with %s: %s" % (code, self.output()))
         deadline = time.monotonic() + 10
         while self.node() is not None:

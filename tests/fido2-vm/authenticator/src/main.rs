@@ -144,15 +144,20 @@ impl PinStorageCallbacks for PinFile {
 
 /// CTAPHID CBOR messages to the CTAP2 authenticator; CTAP errors travel as
 /// status bytes inside the answer, as on a key.
-struct Cbor(Authenticator<Store>);
+struct Cbor {
+    auth: Authenticator<Store>,
+    /// CTAP2 requests served (printed at exit: how chatty clients are).
+    requests: u64,
+}
 
 impl CommandHandler for Cbor {
     fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
         if cmd != Cmd::Cbor {
             return Err(soft_fido2_transport::Error::InvalidCommand);
         }
+        self.requests += 1;
         let mut answer = Vec::new();
-        self.0
+        self.auth
             .handle(data, &mut answer)
             .map_err(|e| soft_fido2_transport::Error::Other(format!("{e:?}")))?;
         Ok(answer)
@@ -207,7 +212,7 @@ fn run(ready_file: Option<String>, pin_state: Option<PathBuf>) -> Result<(), Str
         cfg.device_version,
     )
     .map_err(|e| format!("/dev/uhid: {e}"))?;
-    let mut hid = CtapHidHandler::new(Cbor(auth));
+    let mut hid = CtapHidHandler::new(Cbor { auth, requests: 0 });
     if let Some(path) = ready_file {
         std::fs::write(&path, b"ready\n").map_err(|e| format!("{path}: {e}"))?;
     }
@@ -232,7 +237,10 @@ fn run(ready_file: Option<String>, pin_state: Option<PathBuf>) -> Result<(), Str
     }
     // Dropping the device closes /dev/uhid: the kernel removes the hidraw node.
     drop(device);
-    eprintln!("authenticator: stopped");
+    eprintln!(
+        "authenticator: stopped after {} CTAP2 requests",
+        hid.command_handler().requests
+    );
     Ok(())
 }
 
