@@ -74,7 +74,12 @@ pub enum SeedError {
 pub fn parse_base32_seed(text: &str) -> Result<SecretBytes, SeedError> {
     let trimmed = text.trim();
     let from_uri;
-    let body: &str = if trimmed.len() >= 10 && trimmed[..10].eq_ignore_ascii_case("otpauth://") {
+    // `get`, not slicing: byte 10 may fall inside a character (a pasted
+    // non-breaking space), and a slicing panic would print the input.
+    let is_uri = trimmed
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case("otpauth://"));
+    let body: &str = if is_uri {
         from_uri = Zeroizing::new(otpauth_secret(trimmed).ok_or(SeedError::Empty)?);
         from_uri.as_str()
     } else {
@@ -155,6 +160,19 @@ mod tests {
         assert_eq!(e, SeedError::InvalidCharacter { position: 9 });
         assert!(!e.to_string().contains("JBSW"));
         assert_eq!(parse_base32_seed("ABC").unwrap_err(), SeedError::BadLength);
+    }
+
+    #[test]
+    fn a_character_across_byte_ten_is_refused_not_a_panic() {
+        // U+00A0 (two bytes) at bytes 9-10: slicing at 10 would panic and
+        // quote the whole input.
+        let e = parse_base32_seed("JBSWY3DPE\u{a0}HPK3PXP").unwrap_err();
+        assert_eq!(e, SeedError::InvalidCharacter { position: 10 });
+        assert!(!e.to_string().contains("JBSW"));
+        assert_eq!(
+            parse_base32_seed("otpauth:/\u{e9}x").unwrap_err(),
+            SeedError::InvalidCharacter { position: 8 }
+        );
     }
 
     #[test]

@@ -98,7 +98,8 @@ pub(crate) fn set_code(
     let mut key_value = Zeroizing::new(Vec::with_capacity(key.len() + 1));
     key_value.push(OathType::Totp.code() | HashAlgorithm::Sha1.code());
     key_value.extend_from_slice(key);
-    let mut body = Vec::new();
+    // Sized up front so no reallocation leaves a copy of the key behind.
+    let mut body = Vec::with_capacity(key_value.len() + challenge.len() + response.len() + 12);
     tlv::push(&mut body, tag::KEY, &key_value);
     tlv::push(&mut body, tag::CHALLENGE, challenge);
     tlv::push(&mut body, tag::RESPONSE, response);

@@ -41,7 +41,9 @@ pub trait Transport {
     /// Sends a command and splits the answer into data and status word.
     /// Wrappers (tracing) override this to see the command as a value.
     fn send(&mut self, cmd: &Command) -> Result<Response, TransportError> {
-        let raw = self.transmit(&cmd.to_bytes())?;
+        // The bytes may carry a seed (PUT) or an access key (SET CODE).
+        let bytes = zeroize::Zeroizing::new(cmd.to_bytes());
+        let raw = self.transmit(&bytes)?;
         Response::from_bytes(raw)
     }
 
