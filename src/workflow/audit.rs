@@ -269,11 +269,13 @@ pub async fn audit<A: AccountApi + TrailApi>(
     ctx.record("root-usage", r)?;
 
     progress(AuditProgress::Check("admin-besides-root"));
-    let r = admin_besides_root(api).await;
+    // One ListUsers for the two checks that need it.
+    let users = api.list_users().await;
+    let r = admin_besides_root(api, &users).await;
     ctx.record("admin-besides-root", r)?;
 
     progress(AuditProgress::Check("user-mfa"));
-    let devices = user_devices(api, &report).await;
+    let devices = user_devices(api, &users, &report).await;
     let r = match (&report, &devices) {
         (Ok(rows), Ok(devices)) => Ok(user_mfa(rows, devices)),
         (Err(e), _) | (_, Err(e)) => Err(CheckFail::Aws(e.clone())),
@@ -518,8 +520,11 @@ fn root_usage(rows: &[CredentialRow], opts: &AuditOptions) -> CheckOut {
 }
 
 /// Who grants what: the first principal found able to do everything.
-async fn admin_besides_root<A: AccountApi>(api: &A) -> CheckOut {
-    let users = api.list_users().await?;
+async fn admin_besides_root<A: AccountApi>(
+    api: &A,
+    users: &Result<Vec<String>, AwsError>,
+) -> CheckOut {
+    let users = users.clone()?;
     let roles = api.list_roles().await?;
     let mut cache: BTreeMap<String, bool> = BTreeMap::new();
     let mut groups_seen: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -614,9 +619,10 @@ async fn grants_admin<A: AccountApi>(
 /// ListMFADevices of every user (from ListUsers, and the report's rows).
 async fn user_devices<A: AccountApi>(
     api: &A,
+    users: &Result<Vec<String>, AwsError>,
     report: &Result<Vec<CredentialRow>, AwsError>,
 ) -> Result<BTreeMap<String, Vec<MfaDevice>>, AwsError> {
-    let mut names: BTreeSet<String> = api.list_users().await?.into_iter().collect();
+    let mut names: BTreeSet<String> = users.clone()?.into_iter().collect();
     if let Ok(rows) = report {
         names.extend(rows.iter().filter(|r| !r.is_root()).map(|r| r.user.clone()));
     }
@@ -725,8 +731,10 @@ async fn mfa_hardware<A: AccountApi>(
                 .map(|v| v.tags.clone())
                 .unwrap_or_default();
             if tags.is_empty() && d.serial.contains(":mfa/") {
-                // ListVirtualMFADevices carries no tags on AWS.
-                tags = api.device_tags(&d.serial).await.unwrap_or_default();
+                // ListVirtualMFADevices carries no tags on AWS. Unread tags
+                // are not "no tags": a refusal makes the check not run,
+                // rather than call a device mfakey made virtual-only.
+                tags = api.device_tags(&d.serial).await?;
             }
             if is_hardware(&d.serial, &tags) {
                 hardware = true;

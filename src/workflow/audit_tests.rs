@@ -76,6 +76,8 @@ struct State {
     start_logging_ignored: bool,
     /// Mutating calls, in order.
     writes: Vec<String>,
+    /// Calls by operation name (every call passes `gate`).
+    calls: BTreeMap<&'static str, usize>,
 }
 
 struct Fake(Mutex<State>);
@@ -86,7 +88,8 @@ impl Fake {
     }
 
     fn gate(&self, op: &'static str) -> Result<(), AwsError> {
-        let st = self.st();
+        let mut st = self.st();
+        *st.calls.entry(op).or_default() += 1;
         if st.no_credentials {
             return Err(AwsError::NoCredentials {
                 detail: "none".into(),
@@ -370,7 +373,10 @@ fn status(r: &AuditReport, check: &str) -> CheckStatus {
 
 #[test]
 fn a_clean_account_passes_every_check() {
-    let r = run(&Fake::clean());
+    let f = Fake::clean();
+    let r = run(&f);
+    // Two checks need the user list: it is read once.
+    assert_eq!(f.st().calls.get("iam:ListUsers"), Some(&1));
     assert_eq!(ids(&r), Vec::<&str>::new(), "{:#?}", r.findings);
     assert_eq!(r.checks.len(), 8);
     for c in &r.checks {
@@ -572,6 +578,13 @@ fn virtual_only_mfa_unless_mfakey_put_it_on_a_key() {
     let mut o = opts();
     o.require_hardware_mfa = true;
     assert_eq!(run_with(&f, &o).findings[0].severity, Severity::High);
+
+    // Tags that cannot be read are not "no tags": the check did not run.
+    f.st().denied.insert("iam:ListMFADeviceTags");
+    let r = run(&f);
+    assert!(ids(&r).is_empty(), "{:?}", ids(&r));
+    assert_eq!(status(&r, "mfa-hardware"), CheckStatus::Denied);
+    f.st().denied.clear();
 
     // mfakey's device, known by its tags (read with ListMFADeviceTags).
     f.st().tags.insert(
