@@ -38,7 +38,7 @@ pub struct BulkOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mark {
-    /// A run began (first line; `detail` is the manifest).
+    /// A run began (first line; `detail` says how many users).
     Start,
     /// An enrollment of `user` begins on `key_serial`.
     Begin,
@@ -174,10 +174,6 @@ pub enum BulkError {
     Aws(#[from] AwsError),
     #[error("watching the readers failed: {0}")]
     Desk(#[from] TransportError),
-    #[error(
-        "the journal {path} belongs to another manifest run ({detail}); choose another --journal"
-    )]
-    OtherRun { path: String, detail: String },
 }
 
 /// What a bulk run did.
@@ -200,7 +196,7 @@ pub fn enroll_journal_path(bulk: &Path) -> std::path::PathBuf {
     s.into()
 }
 
-/// The bulk run id and the user statuses a journal holds (empty: a new run).
+/// The bulk run id a journal holds (`None`: a new run).
 pub fn prior(lines: &[Line]) -> Option<String> {
     lines
         .iter()
@@ -300,7 +296,9 @@ pub async fn run<'a, I: IamApi, D: Desk>(
         if opts.create_users && !l.ensure_user(row).await? {
             continue;
         }
-        if l.done_in_iam(row).await? {
+        // Only a resumed run can have tagged devices already: a new run's id
+        // was made up just now.
+        if !resume_lines.is_empty() && l.done_in_iam(row).await? {
             continue;
         }
         if !l.enroll_user(row, n, of).await? {

@@ -233,6 +233,10 @@ fn enrolls_every_user_on_the_next_key() {
     }
     // The fake refuses wrong codes: three accepted enables, no more.
     assert_eq!(w.iam.calls_of(Op::EnableMfaDevice).len(), 3);
+    // A new run looks for no devices tagged with its brand-new id: two
+    // ListMFADevices per user (enroll's preflight and verify), no tag reads.
+    assert_eq!(w.iam.calls_of(Op::ListMfaDevices).len(), 6);
+    assert!(w.iam.calls_of(Op::MfaDeviceTags).is_empty());
     // Each user: next, inserted, steps..., enrolled, remove.
     let kinds: Vec<&str> = w
         .events
