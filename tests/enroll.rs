@@ -510,6 +510,13 @@ fn killed_mid_enrollment_then_recover() {
     std::thread::sleep(Duration::from_millis(3200));
     assert_eq!(ids(&mut sc, slot.reader, &[]).len(), 1);
 
+    // AWS refusing recover's first read: AWS's kind and exit code, nothing
+    // undone, the run still open for the next try.
+    iam_env::fault("ListMFADevices", "access_denied", 1, &user);
+    let r = sc.mfakey(&["--json", "--reader", slot.reader, "recover"]);
+    r.err(6, "access_denied");
+    assert_eq!(iam.virtual_devices(&user).len(), 1);
+
     let v = sc
         .mfakey(&["--json", "--reader", slot.reader, "recover"])
         .ok();

@@ -10,7 +10,7 @@ use crate::oath::OathSession;
 use crate::transport::pcsc::{Access, Pcsc};
 use crate::workflow::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
 use crate::workflow::journal::{self, Journal};
-use crate::workflow::recover::{self, Outcome};
+use crate::workflow::recover::{self, Outcome, RecoverError};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
@@ -193,10 +193,10 @@ pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Repo
         let iam = aws::load(&a.aws).await?;
         let mut journal = Journal::open(&path).map_err(EnrollError::from)?;
         let mut results = Vec::new();
+        let pcsc = Pcsc::establish();
         for run in &open_runs {
             let st = recover::state(run).expect("unfinished runs have lines");
             // The run's key, if it is present (by serial).
-            let pcsc = Pcsc::establish();
             let mut key = match (&pcsc, st.written) {
                 (Ok(pcsc), true) => {
                     let sel = Selector {
@@ -219,7 +219,11 @@ pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Repo
             };
             let r = recover::recover_run(&iam, run, session.as_mut(), &mut journal)
                 .await
-                .map_err(|e| CliError::new("recover", exit::OTHER, e.to_string()))?;
+                .map_err(|e| match e {
+                    // AWS's answer keeps its kind and exit code (6).
+                    RecoverError::Aws(a) => CliError::from(a),
+                    e => CliError::new("recover", exit::OTHER, e.to_string()),
+                })?;
             results.push(r);
         }
         let mut text = String::new();
