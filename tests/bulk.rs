@@ -158,20 +158,6 @@ impl Bulk {
     }
 }
 
-impl Drop for Bulk {
-    /// A test that fails mid-run must not leave its `mfakey bulk` watching
-    /// the reader: it would enroll its users on the next test's keys.
-    fn drop(&mut self) {
-        if let Some(mut run) = self.run.take() {
-            if !run.exited() {
-                // SAFETY: SIGKILL to the mfakey process this test started.
-                unsafe { libc::kill(run.pid() as libc::pid_t, libc::SIGKILL) };
-            }
-            let _ = run.finish();
-        }
-    }
-}
-
 fn manifest(sc: &Scenario, text: &str) -> PathBuf {
     sc.input_file("manifest.csv", text.as_bytes())
 }

@@ -221,8 +221,10 @@ fn no_secret_source_and_no_terminal_is_a_usage_error() {
     let mut sc = Scenario::new();
     let slot = Slot::acquire();
     let key = start(&slot, &[]);
-    let r = sc.mfakey(&["--json", "--reader", slot.reader, "oath", "add", "nosecret"]);
-    assert_eq!(r.code, Some(2), "{r:?}");
+    let msg = sc
+        .mfakey(&["--json", "--reader", slot.reader, "oath", "add", "nosecret"])
+        .err(2, "invalid_argument");
+    assert!(msg.contains("not a terminal"), "{msg}");
     assert!(ids(&mut sc, slot.reader, &[]).is_empty());
     sc.record_key(&key);
     sc.assert_no_secret(&[]);

@@ -221,6 +221,14 @@ fn running_pipes_stdin_and_collects_output() {
     // SAFETY: our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(slow.finish().code, None, "killed by a signal");
+
+    // Dropped while running (a test that panicked): killed and reaped.
+    let left = Running::spawn(sh, &["-c", "exec sleep 30"], &[], &[], b"");
+    let pid = left.pid() as libc::pid_t;
+    drop(left);
+    // SAFETY: signal 0 only asks whether the pid exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "a dropped Running left pid {pid} behind");
 }
 
 fn flock_cli_can_take(path: &std::path::Path) -> bool {

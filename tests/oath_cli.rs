@@ -402,12 +402,11 @@ fn reset_needs_force_and_wipes_credentials_and_password() {
     ])
     .ok();
 
-    let r = sc.mfakey(&["--json", "--reader", slot.reader, "oath", "reset"]);
-    assert_eq!(
-        r.code,
-        Some(2),
-        "reset without --force is a usage error: {r:?}"
-    );
+    // Reset without --force: mfakey's own usage error (not clap's), naming the flag.
+    let msg = sc
+        .mfakey(&["--json", "--reader", slot.reader, "oath", "reset"])
+        .err(2, "invalid_argument");
+    assert!(msg.contains("--force"), "{msg}");
     assert_eq!(
         ids(&mut sc, slot.reader, &["--password-file", pw]),
         ["x"],

@@ -39,7 +39,11 @@ done
 
 WORK=$(mktemp -d)
 VK_PID=
+BULK_PID=
 cleanup() {
+    # mfakey bulk first: left running, it would watch the reader after the
+    # slot lock is gone and enroll on the next user's key.
+    [ -n "$BULK_PID" ] && kill "$BULK_PID" 2>/dev/null && wait "$BULK_PID" 2>/dev/null || true
     [ -n "$VK_PID" ] && kill "$VK_PID" 2>/dev/null && wait "$VK_PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -88,7 +92,10 @@ while IFS= read -r line; do
         ;;
     esac
 done < "$WORK/events"
-wait "$BULK_PID" || { echo "bench: mfakey bulk failed:" >&2; cat "$WORK/stderr" >&2; exit 1; }
+bulk_status=0
+wait "$BULK_PID" || bulk_status=$?
+BULK_PID= # reaped: cleanup must not signal a pid that may be reused
+[ "$bulk_status" = 0 ] || { echo "bench: mfakey bulk failed:" >&2; cat "$WORK/stderr" >&2; exit 1; }
 ended=$(date +%s.%N)
 
 "$PY" - "$WORK/ms" "$started" "$ended" <<'EOF'

@@ -227,6 +227,18 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A test that fails (panics) while its command still runs must not
+    /// leave it behind: a mfakey enrolling or watching a reader would act on
+    /// the next test's keys. SIGKILL and reap; a finished run is left alone.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn drain<R: Read + Send + 'static>(
     mut r: R,
     buf: Arc<Mutex<Vec<u8>>>,
