@@ -1,5 +1,6 @@
 //! `mfakey bulk MANIFEST`: enroll a manifest's users one key after another.
 
+use super::enroll::runtime;
 use super::error::{exit, CliError};
 use super::input::{self, Source};
 use super::output::{Output, Report, SCHEMA_VERSION};
@@ -9,7 +10,6 @@ use crate::workflow::bulk::{
     self, Accounts, BulkError, BulkEvent, BulkOptions, Journals, Line, Status,
 };
 use crate::workflow::desk::PcscDesk;
-use crate::workflow::enroll::Step;
 use crate::workflow::journal::{self, Journal};
 use crate::workflow::manifest::{self, ManifestError, Row};
 use crate::workflow::recover::Outcome;
@@ -132,19 +132,6 @@ fn accounts<'a>(default: &'a Iam, others: &'a [(String, Iam)]) -> Accounts<'a, I
         default,
         by_key: others.iter().map(|(k, i)| (k.clone(), i)).collect(),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                "other",
-                exit::OTHER,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })
 }
 
 fn default_journal(manifest: &Path) -> PathBuf {
@@ -434,7 +421,7 @@ impl Printer {
             BulkEvent::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
             BulkEvent::Step { user, step } => {
                 let n = self.n.clone();
-                self.status(&format!("{n} {user}: {} ({secs} s)", step_name(*step)))
+                self.status(&format!("{n} {user}: {} ({secs} s)", step.name()))
             }
             BulkEvent::Touch { user, n, of } => {
                 self.say(&format!("  {user}: touch the key ({n} of {of})"))
@@ -458,17 +445,5 @@ impl Printer {
             BulkEvent::RemoveKey { .. } => self.say("  remove the key"),
             BulkEvent::Interrupted => self.say("interrupted"),
         }
-    }
-}
-
-fn step_name(s: Step) -> &'static str {
-    match s {
-        Step::Preflight => "preflight",
-        Step::Create => "create",
-        Step::Write => "write",
-        Step::Check => "check",
-        Step::Enable => "enable",
-        Step::Verify => "verify",
-        Step::Rollback => "rollback",
     }
 }

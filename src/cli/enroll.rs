@@ -144,7 +144,7 @@ pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report
             }
             Progress::Undo(what) => out.notice(&format!("undoing: {what}")),
             Progress::Step(Step::Rollback) => out.notice("a step failed: rolling back"),
-            Progress::Step(s) if verbose => out.notice(&format!("step: {}", step_name(s))),
+            Progress::Step(s) if verbose => out.notice(&format!("step: {}", s.name())),
             Progress::Step(_) => {}
         };
         let report = enroll(&iam, target, &opts, &mut journal, &mut on_progress).await?;
@@ -159,24 +159,12 @@ pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report
             if report.touch { " (touch)" } else { "" },
         );
         for s in &report.steps {
-            text.push_str(&format!(" {} {:.0} ms,", step_name(s.step), s.ms));
+            text.push_str(&format!(" {} {:.0} ms,", s.step.name(), s.ms));
         }
         text.pop();
         text.push_str(&format!("\n  total    {:.0} ms", report.total_ms));
         Ok(Report::new(json!({ "enrolled": report }), text))
     })
-}
-
-fn step_name(s: Step) -> &'static str {
-    match s {
-        Step::Preflight => "preflight",
-        Step::Create => "create",
-        Step::Write => "write",
-        Step::Check => "check",
-        Step::Enable => "enable",
-        Step::Verify => "verify",
-        Step::Rollback => "rollback",
-    }
 }
 
 pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {

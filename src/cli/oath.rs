@@ -10,6 +10,7 @@ use crate::oath::{
     OathType,
 };
 use crate::transport::pcsc::Access;
+use crate::workflow::codes::unix_now;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -182,13 +183,6 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
             ))
         }
     }
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// `issuer:name` → (Some(issuer), name), split at the first colon as Yubico's tools do.

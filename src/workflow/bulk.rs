@@ -5,9 +5,10 @@
 //! enrollment journal beside it lets half-done enrollments be finished or
 //! undone with [`recover_run`].
 
+use super::codes::unix_now;
 use super::desk::{Desk, DeskKey};
 use super::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
-use super::journal::{self, now_secs, Journal, JournalError};
+use super::journal::{self, Journal, JournalError};
 use super::manifest::Row;
 use super::recover::{recover_run, Outcome};
 use crate::aws::{AwsError, IamApi};
@@ -354,7 +355,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         fill: impl FnOnce(&mut Line),
     ) -> Result<(), JournalError> {
         let mut line = Line {
-            ts: now_secs(),
+            ts: unix_now(),
             bulk_run: self.run.clone(),
             mark,
             user: user.map(str::to_string),

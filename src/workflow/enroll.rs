@@ -4,7 +4,7 @@
 //! if it got enabled, device deleted). Every step is journaled first.
 
 use super::codes::{self, unix_now, CodeError, Slot, DIGITS, PERIOD};
-use super::journal::{new_run_id, now_secs, Entry, Event, Journal, JournalError};
+use super::journal::{new_run_id, Entry, Event, Journal, JournalError};
 use super::naming;
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::oath::{
@@ -71,6 +71,21 @@ pub enum Step {
     Enable,
     Verify,
     Rollback,
+}
+
+impl Step {
+    /// The step's name in progress lines and JSON events (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Create => "create",
+            Step::Write => "write",
+            Step::Check => "check",
+            Step::Enable => "enable",
+            Step::Verify => "verify",
+            Step::Rollback => "rollback",
+        }
+    }
 }
 
 /// What the operator should hear about while it runs.
@@ -204,7 +219,7 @@ struct Run<'a> {
 impl Run<'_> {
     fn log(&mut self, event: Event, detail: Option<String>) -> Result<(), JournalError> {
         let mut e = self.base.clone();
-        e.ts = now_secs();
+        e.ts = unix_now();
         e.event = event;
         e.detail = detail;
         self.journal.append(&e)

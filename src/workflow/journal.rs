@@ -212,13 +212,6 @@ pub fn new_run_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

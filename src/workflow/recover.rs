@@ -1,8 +1,9 @@
 //! Finishing or undoing enrollments a killed run left behind (`mfakey
 //! recover`), and removing unassigned devices mfakey created (`cleanup`).
 
+use super::codes::unix_now;
 use super::enroll::{tags_of, TAG_MANAGED, TAG_USER};
-use super::journal::{now_secs, Entry, Event, Journal, JournalError};
+use super::journal::{Entry, Event, Journal, JournalError};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::oath::{OathError, OathSession};
 use serde::Serialize;
@@ -168,7 +169,7 @@ pub async fn recover_run<I: IamApi>(
     };
 
     let mut line = e.clone();
-    line.ts = now_secs();
+    line.ts = unix_now();
     line.device_serial = device.clone();
     match outcome {
         Outcome::Finished => {

@@ -571,3 +571,19 @@ fn touch_timeout_during_check_rolls_back() {
     );
     w.assert_clean();
 }
+
+#[test]
+fn step_names_are_their_json_names() {
+    use super::enroll::Step;
+    for s in [
+        Step::Preflight,
+        Step::Create,
+        Step::Write,
+        Step::Check,
+        Step::Enable,
+        Step::Verify,
+        Step::Rollback,
+    ] {
+        assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+    }
+}
