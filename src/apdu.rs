@@ -108,10 +108,6 @@ impl Command {
         &self.data
     }
 
-    pub fn le(&self) -> Option<u32> {
-        self.le
-    }
-
     /// Encodes the command, short form when it fits, extended otherwise.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data.len() + 9);
@@ -209,14 +205,6 @@ impl StatusWord {
 
     pub fn from_bytes(sw1: u8, sw2: u8) -> Self {
         StatusWord(u16::from_be_bytes([sw1, sw2]))
-    }
-
-    pub fn sw1(self) -> u8 {
-        (self.0 >> 8) as u8
-    }
-
-    pub fn sw2(self) -> u8 {
-        self.0 as u8
     }
 
     pub fn is_ok(self) -> bool {
@@ -337,12 +325,6 @@ impl Response {
     pub fn into_data(mut self) -> Vec<u8> {
         std::mem::take(&mut self.data)
     }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.data.clone();
-        out.extend_from_slice(&self.sw.0.to_be_bytes());
-        out
-    }
 }
 
 /// Sends `cmd`, and while the card answers `61xx`, sends `send_remaining_ins`
@@ -353,7 +335,7 @@ pub fn transmit_chained(
     send_remaining_ins: u8,
 ) -> Result<Response, TransportError> {
     let mut resp = transport.send(cmd)?;
-    let mut data = resp.take_data();
+    let mut data = std::mem::take(&mut resp.data);
     let mut rounds = 0u32;
     while let Sw::MoreData(_) = resp.sw.decode() {
         rounds += 1;
@@ -364,15 +346,9 @@ pub fn transmit_chained(
         }
         let more = Command::new(cmd.cla, send_remaining_ins, 0, 0);
         resp = transport.send(&more)?;
-        data.extend_from_slice(&resp.take_data());
+        data.extend_from_slice(&std::mem::take(&mut resp.data));
     }
     Ok(Response::new(data, resp.sw))
-}
-
-impl Response {
-    fn take_data(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.data)
-    }
 }
 
 /// Upper-case hex with spaces between bytes, for traces.

@@ -79,10 +79,6 @@ impl<T: Transport> Traced<T> {
     pub fn new(inner: T, sink: TraceSink) -> Self {
         Traced { inner, sink }
     }
-
-    pub fn into_inner(self) -> T {
-        self.inner
-    }
 }
 
 impl<T: Transport> Transport for Traced<T> {

@@ -143,12 +143,6 @@ pub struct PcscTransport {
     reset_on_close: bool,
 }
 
-impl PcscTransport {
-    pub fn reader(&self) -> &str {
-        &self.reader
-    }
-}
-
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let card = self.card.as_ref().ok_or(TransportError::CardRemoved)?;

@@ -76,7 +76,7 @@ pub enum OathType {
 }
 
 impl OathType {
-    fn from_nibble(b: u8) -> Option<Self> {
+    pub(crate) fn from_nibble(b: u8) -> Option<Self> {
         match b & 0xF0 {
             0x10 => Some(OathType::Hotp),
             0x20 => Some(OathType::Totp),

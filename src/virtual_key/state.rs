@@ -120,11 +120,8 @@ pub(crate) fn load(path: &Path) -> Result<Option<OathData>, StateError> {
     };
     let mut credentials = Vec::new();
     for c in &file.credentials {
-        let oath_type = match c.kind & 0xF0 {
-            0x10 => OathType::Hotp,
-            0x20 => OathType::Totp,
-            _ => return Err(bad("unknown credential type")),
-        };
+        let oath_type =
+            OathType::from_nibble(c.kind).ok_or_else(|| bad("unknown credential type"))?;
         credentials.push(Credential {
             id: from_hex(&c.id).ok_or_else(|| bad("credential id is not hex"))?,
             oath_type,
