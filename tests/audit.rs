@@ -629,9 +629,20 @@ fn access_denied_on_a_check_is_reported_and_the_rest_runs() {
     // CloudTrail refused (a JSON-protocol service: the proxy answers
     // AccessDeniedException in JSON).
     fault_matching("GetTrailStatus", "access_denied", 10, json!({}), 0);
-    sc.mfakey(&["baseline", "cloudtrail", "--yes", "--json"])
+    let msg = sc
+        .mfakey(&["baseline", "cloudtrail", "--yes", "--json"])
         .err(6, "access_denied");
     reset();
+    // It names the policy statements to attach, and they exist.
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/audit-policy.json"
+    ))
+    .unwrap();
+    for sid in ["BaselineBucket", "BaselineTrail"] {
+        assert!(msg.contains(sid), "{msg}");
+        assert!(policy.contains(&format!("\"Sid\": \"{sid}\"")), "{sid}");
+    }
     fault_matching("DescribeTrails", "access_denied", 10, json!({}), 0);
     let (_, v) = audit(&mut sc, &[]);
     reset();

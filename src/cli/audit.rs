@@ -65,15 +65,10 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
 }
 
 impl From<AuditError> for CliError {
+    /// Only missing or expired credentials stop an audit: AWS's own words.
     fn from(e: AuditError) -> Self {
         match e {
-            AuditError::Aws(a) => {
-                let mut err = CliError::from(a.clone());
-                err.message = describe_aws(&a);
-                err
-            }
-            #[allow(unreachable_patterns)]
-            other => CliError::new("other", exit::OTHER, other.to_string()),
+            AuditError::Aws(a) => a.into(),
         }
     }
 }
@@ -86,7 +81,7 @@ impl From<BaselineError> for CliError {
                 exit::AWS,
                 format!(
                     "access denied: the AWS credentials in use lack the permission {action} (AWS said: {message}); \
-                     attach the baseline's permissions in {AUDIT_POLICY_DOC} (statement Baseline), or choose a profile that has them with --profile"
+                     attach the baseline's permissions in {AUDIT_POLICY_DOC} (statements BaselineBucket and BaselineTrail), or choose a profile that has them with --profile"
                 ),
             ),
             BaselineError::Aws(a) => {

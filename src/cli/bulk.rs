@@ -73,12 +73,7 @@ fn install_sigint() {
 
 impl From<ManifestError> for CliError {
     fn from(e: ManifestError) -> Self {
-        match e {
-            ManifestError::Invalid(_) => {
-                CliError::new("invalid_manifest", exit::USAGE, e.to_string())
-            }
-            _ => CliError::new("invalid_manifest", exit::USAGE, e.to_string()),
-        }
+        CliError::new("invalid_manifest", exit::USAGE, e.to_string())
     }
 }
 

@@ -57,12 +57,17 @@ pub fn seed(source: Source<'_>) -> Result<SecretBytes, CliError> {
     Ok(parse_base32_seed(&text)?)
 }
 
-/// A password: the first line of a file, or stdin, or a prompt. Only the line
-/// ending is stripped, so passwords may have inner and edge spaces.
-pub fn password(source: Source<'_>) -> Result<SecretString, CliError> {
-    let text = read_text(source, "password")?;
+/// The first line of what `source` gives. Only the line ending is
+/// stripped, so passwords and PINs may have inner and edge spaces.
+fn first_line(source: Source<'_>, what: &str) -> Result<SecretString, CliError> {
+    let text = read_text(source, what)?;
     let line = text.split(['\r', '\n']).next().unwrap_or("");
     Ok(SecretString::new(line.to_string()))
+}
+
+/// A password: the first line of a file, or stdin, or a prompt.
+pub fn password(source: Source<'_>) -> Result<SecretString, CliError> {
+    first_line(source, "password")
 }
 
 /// A new password, asked twice at the prompt.
@@ -93,9 +98,7 @@ pub fn new_password(file: Option<&Path>) -> Result<SecretString, CliError> {
 
 /// A FIDO2 PIN: the first line of a file, or a no-echo prompt.
 pub fn pin(source: Source<'_>) -> Result<SecretString, CliError> {
-    let text = read_text(source, "PIN")?;
-    let line = text.split(['\r', '\n']).next().unwrap_or("");
-    Ok(SecretString::new(line.to_string()))
+    first_line(source, "PIN")
 }
 
 /// A new FIDO2 PIN: from a file, or asked twice at the prompt.
