@@ -134,14 +134,17 @@ fn enroll(sc: &mut Scenario, reader: &str, user: &str, extra: &[&str]) -> common
 }
 
 /// The scenario's end: no seed issued for `user`'s devices (deleted ones
-/// included) in any output or file.
-fn assert_no_seed_of(sc: &mut Scenario, user: &str) {
+/// included), nor any of `extra` (the key's other seeds), in any output or
+/// file.
+fn assert_no_seed_of(sc: &mut Scenario, user: &str, extra: &[&Seed]) {
     let seeds: Vec<Seed> = iam_env::issued_seeds()
         .into_iter()
         .filter(|(serial, _)| serial.contains(user))
         .map(|(_, b)| Seed::from_bytes(&b))
         .collect();
-    sc.assert_no_secret(&seeds.iter().collect::<Vec<_>>());
+    let mut all: Vec<&Seed> = seeds.iter().collect();
+    all.extend_from_slice(extra);
+    sc.assert_no_secret(&all);
 }
 
 /// Starts a touch enrollment and returns once mfakey asks for the first touch.
@@ -238,7 +241,7 @@ fn enrolls_a_user_with_codes_the_proxy_accepts_and_ykman_sees() {
         }
     }
     sc.record_key(&key);
-    sc.assert_no_secret(&[&seed]);
+    assert_no_seed_of(&mut sc, &user, &[&seed]);
 }
 
 #[test]
@@ -269,7 +272,7 @@ fn touch_enrollment_announces_two_touches() {
     let (device, _, seed) = iam.virtual_devices(&user).remove(0);
     assert_eq!(enables_for(&device)[0]["accepted"], true);
     sc.record_key(&key);
-    sc.assert_no_secret(&[&seed.unwrap()]);
+    assert_no_seed_of(&mut sc, &user, &[&seed.unwrap()]);
 }
 
 /// The IAM endpoint stops answering at one step (the proxy drops the
@@ -305,7 +308,7 @@ fn iam_going_away_at_each_step_leaves_nothing() {
         iam_env::control("POST", "/__proxy__/reset", "{}");
         assert_nothing_left(&iam, &mut sc, &user, Some(slot.reader));
         sc.record_key(&key);
-        assert_no_seed_of(&mut sc, &user);
+        assert_no_seed_of(&mut sc, &user, &[]);
     }
 }
 
@@ -356,7 +359,7 @@ fn refusals_before_anything_is_created() {
     assert!(ids(&mut sc, slot.reader, &[]).is_empty());
     sc.record_key(&key);
     for u in [&full, &taken, &skewed] {
-        assert_no_seed_of(&mut sc, u);
+        assert_no_seed_of(&mut sc, u, &[]);
     }
 }
 
@@ -385,7 +388,7 @@ fn key_side_refusals() {
     enroll(&mut sc, slot.reader, &user, &[]).err(5, "key_full");
     assert_nothing_left(&iam, &mut sc, &user, None);
     sc.record_key(&key);
-    sc.assert_no_secret(&seeds.iter().collect::<Vec<_>>());
+    assert_no_seed_of(&mut sc, &user, &seeds.iter().collect::<Vec<_>>());
     drop(key);
 
     // A password-protected key and a wrong password.
@@ -425,7 +428,7 @@ fn key_side_refusals() {
     .ok();
     let (_, _, seed) = iam.virtual_devices(&user).remove(0);
     sc.record_key(&key);
-    sc.assert_no_secret(&[&seed.unwrap()]);
+    assert_no_seed_of(&mut sc, &user, &[&seed.unwrap()]);
 }
 
 #[test]
@@ -478,7 +481,7 @@ fn key_removed_mid_enrollment_then_recover() {
         .ok();
     assert_eq!(again["runs"], json!([]));
     sc.record_key(&key);
-    assert_no_seed_of(&mut sc, &user);
+    assert_no_seed_of(&mut sc, &user, &[]);
 }
 
 #[test]
@@ -523,7 +526,7 @@ fn killed_mid_enrollment_then_recover() {
     assert_eq!(v["runs"][0]["outcome"], "rolled_back", "{v}");
     assert_nothing_left(&iam, &mut sc, &user, Some(slot.reader));
     sc.record_key(&key);
-    sc.assert_no_secret(&[&seed]);
+    assert_no_seed_of(&mut sc, &user, &[&seed]);
 }
 
 #[test]
@@ -561,5 +564,5 @@ fn cleanup_lists_and_deletes_only_mfakeys_leftovers() {
             .count(),
         1
     );
-    assert_no_seed_of(&mut sc, "leftover");
+    assert_no_seed_of(&mut sc, "leftover", &[]);
 }
