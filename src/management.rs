@@ -150,21 +150,12 @@ pub struct DeviceInfo {
 impl DeviceInfo {
     /// OATH credential slots: 32 before firmware 5.7.0, 64 from it.
     pub fn oath_capacity(&self) -> usize {
-        oath_capacity(self.version)
+        self.version.oath_capacity()
     }
 
     /// Whether an application is enabled over USB (or, lacking that, NFC).
     pub fn enabled(&self, bit: u16) -> bool {
         self.usb_enabled.has(bit) || self.nfc_enabled.is_some_and(|c| c.has(bit))
-    }
-}
-
-/// OATH credential slots by firmware: 32 before 5.7.0, 64 from it.
-pub fn oath_capacity(version: Version) -> usize {
-    if version >= Version(5, 7, 0) {
-        64
-    } else {
-        32
     }
 }
 

@@ -17,6 +17,16 @@ impl Version {
     pub fn to_bytes(self) -> [u8; 3] {
         [self.0, self.1, self.2]
     }
+
+    /// OATH credential slots of a YubiKey with this firmware: 32 before
+    /// 5.7.0, 64 from it.
+    pub fn oath_capacity(self) -> usize {
+        if self >= Version(5, 7, 0) {
+            64
+        } else {
+            32
+        }
+    }
 }
 
 impl std::fmt::Display for Version {

@@ -91,11 +91,7 @@ impl<'t> OathSession<'t> {
     /// How many credentials the applet holds: 32 before firmware 5.7.0, 64
     /// from 5.7.0.
     pub fn capacity(&self) -> usize {
-        if self.info.version >= Version(5, 7, 0) {
-            64
-        } else {
-            32
-        }
+        self.info.version.oath_capacity()
     }
 
     /// The access key for `password` on this key (PBKDF2 with its salt).

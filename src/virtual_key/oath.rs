@@ -244,7 +244,7 @@ pub(crate) struct OathApplet {
 
 impl OathApplet {
     pub fn new(version: Version, data: OathData, touch: TouchPolicy) -> Self {
-        let capacity = if version >= Version(5, 7, 0) { 64 } else { 32 };
+        let capacity = version.oath_capacity();
         OathApplet {
             version,
             capacity,
