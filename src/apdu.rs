@@ -200,6 +200,23 @@ pub enum Sw {
     Unknown(u16),
 }
 
+impl Sw {
+    /// What cards answer a SELECT of an applet they do not have (or have
+    /// turned off): 6A82, 6A86, 6B00, 6D00, 6E00 and 6999. One list for
+    /// every SELECT (the Management and OATH ones each had part of it).
+    pub fn means_no_applet(self) -> bool {
+        matches!(
+            self,
+            Sw::NotFound
+                | Sw::IncorrectP1P2
+                | Sw::WrongP1P2
+                | Sw::InsNotSupported
+                | Sw::ClaNotSupported
+                | Sw::Unknown(0x6999)
+        )
+    }
+}
+
 impl StatusWord {
     pub const OK: StatusWord = StatusWord(0x9000);
 

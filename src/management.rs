@@ -179,7 +179,7 @@ fn select(t: &mut dyn Transport, aid: &[u8]) -> Result<Option<Vec<u8>>, Manageme
     let resp = transmit_chained(t, &cmd, 0xC0)?;
     match resp.sw.decode() {
         Sw::Ok => Ok(Some(resp.into_data())),
-        Sw::NotFound | Sw::InsNotSupported | Sw::ClaNotSupported | Sw::IncorrectP1P2 => Ok(None),
+        sw if sw.means_no_applet() => Ok(None),
         _ => Err(ManagementError::Status {
             op: "SELECT",
             sw: resp.sw.0,
@@ -414,11 +414,19 @@ mod tests {
 
     #[test]
     fn refuses_cards_without_management() {
-        let mut t = Script(vec![(select_mgmt(), vec![0x6A, 0x82])]);
-        assert!(matches!(
-            read_device_info(&mut t),
-            Err(ManagementError::NotAYubiKey)
-        ));
+        for sw in [
+            [0x6A, 0x82],
+            [0x6A, 0x86],
+            [0x6B, 0x00],
+            [0x6D, 0x00],
+            [0x69, 0x99],
+        ] {
+            let mut t = Script(vec![(select_mgmt(), sw.to_vec())]);
+            assert!(
+                matches!(read_device_info(&mut t), Err(ManagementError::NotAYubiKey)),
+                "{sw:02X?}"
+            );
+        }
     }
 
     #[test]

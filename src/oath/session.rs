@@ -331,10 +331,7 @@ fn select_applet(t: &mut dyn Transport) -> Result<SelectInfo, OathError> {
     let resp = transmit_chained(t, &commands::select()?, super::ins::SEND_REMAINING)?;
     match resp.sw.decode() {
         Sw::Ok => commands::parse_select(resp.data()),
-        // As yubikit: these all mean "no such applet here".
-        Sw::NotFound | Sw::InsNotSupported | Sw::WrongP1P2 | Sw::Unknown(0x6999) => {
-            Err(OathError::NotAvailable)
-        }
+        sw if sw.means_no_applet() => Err(OathError::NotAvailable),
         _ => Err(OathError::Status {
             op: "SELECT",
             sw: resp.sw,

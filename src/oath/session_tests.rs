@@ -108,7 +108,7 @@ fn select_errors() {
         err(OathSession::select(&mut card)),
         OathError::Malformed(_)
     ));
-    for sw in ["6D 00", "6B 00", "69 99"] {
+    for sw in ["6D 00", "6B 00", "69 99", "6A 86", "6E 00"] {
         let mut card = Script::new().expect(SELECT, sw);
         assert!(matches!(
             err(OathSession::select(&mut card)),
