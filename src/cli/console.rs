@@ -394,8 +394,8 @@ fn fail_before_confirm(
     let note = if !delete {
         format!("; \"{id}\" was left on the key (mfakey oath delete \"{id}\" removes it)")
     } else {
-        match console::remove(session, raw) {
-            Ok(()) => format!("; \"{id}\" was deleted from the key"),
+        match crate::workflow::codes::remove_credential(session, raw) {
+            Ok(_) => format!("; \"{id}\" was deleted from the key"),
             Err(e) => format!(
                 "; \"{id}\" may be left on the key, deleting it failed ({e}): mfakey oath delete \"{id}\""
             ),

@@ -3,7 +3,9 @@
 //! Shared by `enroll` (IAM-created devices) and `console` (seeds the AWS
 //! console shows).
 
-use crate::oath::{otp, Credential, CredentialId, HashAlgorithm, OathError, OathSession};
+use crate::oath::{
+    otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
+};
 use crate::secret::SecretBytes;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -58,6 +60,53 @@ pub fn codes_from_key(
     let c2 = out.pop().unwrap_or_default();
     let c1 = out.pop().unwrap_or_default();
     Ok((c1, c2))
+}
+
+/// A failed write: the error, and the credential's raw id when it may be
+/// on the key anyway (a lost answer may hide a completed write; a refusal
+/// wrote nothing, and over an existing credential must not cost it).
+#[derive(Debug)]
+pub struct PutFailure {
+    pub error: OathError,
+    pub maybe_written: Option<Vec<u8>>,
+}
+
+/// Writes AWS's credential (SHA-1, [`DIGITS`], [`PERIOD`]) for `seed`
+/// under `id`; the returned credential knows its touch setting.
+pub fn put_aws_credential(
+    key: &mut OathSession<'_>,
+    id: &CredentialId,
+    seed: &SecretBytes,
+    touch: bool,
+) -> Result<Credential, PutFailure> {
+    let data = CredentialData {
+        id: id.clone(),
+        algorithm: HashAlgorithm::Sha1,
+        digits: DIGITS,
+        secret: seed.clone(),
+        touch,
+        counter: 0,
+    };
+    match key.put(&data) {
+        Ok(mut c) => {
+            c.touch = Some(touch);
+            Ok(c)
+        }
+        Err(error) => Err(PutFailure {
+            maybe_written: matches!(error, OathError::Transport(_)).then(|| id.to_bytes()),
+            error,
+        }),
+    }
+}
+
+/// Deletes the credential `raw_id`: `true` deleted, `false` it was not
+/// there (absent counts as removed: undoing a write that never landed).
+pub fn remove_credential(key: &mut OathSession<'_>, raw_id: &[u8]) -> Result<bool, OathError> {
+    match key.delete(raw_id) {
+        Ok(()) => Ok(true),
+        Err(OathError::NoSuchCredential(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the key can take a credential with `id`.

@@ -6,12 +6,10 @@
 //!
 //! Nothing here prints or reads the terminal: `cli::console` does.
 
-use super::codes::{self, unix_now, CodeError, Slot, DIGITS, PERIOD};
+use super::codes::{self, unix_now, CodeError, Slot, PERIOD};
 use super::naming;
 use crate::aws::{AwsError, IamApi};
-use crate::oath::{
-    Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
-};
+use crate::oath::{Credential, CredentialId, OathError, OathSession};
 use crate::secret::SecretBytes;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -148,7 +146,7 @@ pub fn check_key(
     }
 }
 
-/// What [`write`] left on the key, for [`codes_now`] and [`remove`].
+/// What [`write`] left on the key, for [`codes_now`] and [`codes::remove_credential`].
 #[derive(Debug)]
 pub struct Written {
     pub credential: Credential,
@@ -173,27 +171,10 @@ pub fn write(
     touch: bool,
     on_touch: &mut dyn FnMut(u8, u8),
 ) -> Result<(Written, ConsoleCodes), WriteFailure> {
-    let data = CredentialData {
-        id: id.clone(),
-        algorithm: HashAlgorithm::Sha1,
-        digits: DIGITS,
-        secret: seed.clone(),
-        touch,
-        counter: 0,
-    };
-    let mut credential = match key.put(&data) {
-        Ok(c) => c,
-        Err(e) => {
-            // A lost answer may hide a completed write; a refusal wrote nothing.
-            let maybe = matches!(e, OathError::Transport(_)).then(|| id.to_bytes());
-            return Err(WriteFailure {
-                error: e.into(),
-                credential: maybe,
-            });
-        }
-    };
-    drop(data);
-    credential.touch = Some(touch);
+    let credential = codes::put_aws_credential(key, id, seed, touch).map_err(|f| WriteFailure {
+        error: f.error.into(),
+        credential: f.maybe_written,
+    })?;
     let written = Written { credential, touch };
     match codes_now(key, &written, seed, on_touch) {
         Ok(c) => Ok((written, c)),
@@ -233,14 +214,6 @@ pub fn codes_now(
 /// Seconds until the window of `step` ends, at unix time `now`.
 pub fn seconds_left(step: u64, now: u64) -> u64 {
     ((step + 1) * PERIOD).saturating_sub(now)
-}
-
-/// Deletes the credential `raw_id` (absent counts as deleted).
-pub fn remove(key: &mut OathSession<'_>, raw_id: &[u8]) -> Result<(), OathError> {
-    match key.delete(raw_id) {
-        Ok(()) | Err(OathError::NoSuchCredential(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// What AWS showed before the console step, to tell the new device from

@@ -3,13 +3,11 @@
 //! after create, undo in reverse (credential off the key, device deactivated
 //! if it got enabled, device deleted). Every step is journaled first.
 
-use super::codes::{self, unix_now, CodeError, Slot, DIGITS, PERIOD};
+use super::codes::{self, unix_now, CodeError, Slot, PERIOD};
 use super::journal::{new_run_id, Entry, Event, Journal, JournalError};
 use super::naming;
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
-use crate::oath::{
-    Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
-};
+use crate::oath::{Credential, CredentialId, OathError, OathSession};
 use crate::secret::SecretBytes;
 use serde::Serialize;
 use std::time::{Duration, Instant, SystemTime};
@@ -503,31 +501,14 @@ async fn finish<I: IamApi>(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), EnrollError> {
     progress(Progress::Step(Step::Write));
-    let data = CredentialData {
-        id: plan.cred_id.clone(),
-        algorithm: HashAlgorithm::Sha1,
-        digits: DIGITS,
-        secret: seed.clone(),
-        touch: opts.touch,
-        counter: 0,
-    };
     // Journaled before the write: from here on the credential may be on the
     // key, and `recover` looks for it.
     run.log(Event::Written, None)?;
-    let mut cred = match key.put(&data) {
-        Ok(c) => c,
-        Err(e) => {
-            // A lost answer may hide a completed write; a refusal wrote nothing
-            // (and with --force must not cost the credential it did not replace).
-            if matches!(e, OathError::Transport(_)) {
-                done.credential = Some(data.id.to_bytes());
-            }
-            return Err(e.into());
-        }
-    };
+    let cred = codes::put_aws_credential(key, &plan.cred_id, seed, opts.touch).map_err(|f| {
+        done.credential = f.maybe_written;
+        EnrollError::from(f.error)
+    })?;
     done.credential = Some(cred.raw_id.clone());
-    drop(data);
-    cred.touch = Some(opts.touch);
     clock.lap(Step::Write);
 
     progress(Progress::Step(Step::Check));
@@ -597,8 +578,8 @@ async fn rollback<I: IamApi>(
     if let Some(raw) = &done.credential {
         let what = format!("credential \"{}\" on the key", String::from_utf8_lossy(raw));
         progress(Progress::Undo(what.clone()));
-        match key.delete(raw) {
-            Ok(()) | Err(OathError::NoSuchCredential(_)) => undone.push(what),
+        match codes::remove_credential(key, raw) {
+            Ok(_) => undone.push(what),
             Err(e) => left.push(format!("{what} ({e})")),
         }
     }

@@ -5,7 +5,7 @@ use super::codes::unix_now;
 use super::enroll::{tags_of, TAG_MANAGED, TAG_USER};
 use super::journal::{Entry, Event, Journal, JournalError};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
-use crate::oath::{OathError, OathSession};
+use crate::oath::OathSession;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -125,12 +125,12 @@ pub async fn recover_run<I: IamApi>(
         // Not a usable enrollment: undo whatever exists.
         if st.written {
             match (&mut key, &cred_raw) {
-                (Some(s), Some(raw)) => match s.delete(raw) {
-                    Ok(()) => actions.push(format!(
+                (Some(s), Some(raw)) => match super::codes::remove_credential(s, raw) {
+                    Ok(true) => actions.push(format!(
                         "deleted credential \"{}\" from the key",
                         lossy(raw)
                     )),
-                    Err(OathError::NoSuchCredential(_)) => {}
+                    Ok(false) => {}
                     Err(err) => {
                         remaining.push(format!("credential \"{}\" on the key ({err})", lossy(raw)))
                     }

@@ -587,3 +587,35 @@ fn step_names_are_their_json_names() {
         assert_eq!(serde_json::to_value(s).unwrap(), s.name());
     }
 }
+
+#[test]
+fn a_refused_put_wrote_nothing_a_lost_answer_may_have() {
+    use super::codes::put_aws_credential;
+    let seed = SecretBytes::new(vec![7u8; 20]);
+    let id = |n: usize| super::naming::credential_id(&format!("u{n}"), "acct", "123456789012");
+    // A full key refuses (6A84): nothing may be on it.
+    let mut k = key(Config::default());
+    let mut s = OathSession::select(&mut k).unwrap();
+    for n in 0..s.capacity() {
+        let c = put_aws_credential(&mut s, &id(n), &seed, false).unwrap();
+        assert_eq!(c.touch, Some(false));
+    }
+    let f = put_aws_credential(&mut s, &id(999), &seed, true).unwrap_err();
+    assert!(
+        matches!(f.error, crate::oath::OathError::KeyFull { .. }),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(f.maybe_written, None);
+    // The key gone during PUT: the write may have landed.
+    let at = Rc::new(Cell::new(usize::MAX));
+    let mut t = Pullable {
+        inner: key(Config::default()),
+        sent: 0,
+        fail_at: at.clone(),
+    };
+    let mut s = OathSession::select(&mut t).unwrap();
+    at.set(2);
+    let f = put_aws_credential(&mut s, &id(1), &seed, false).unwrap_err();
+    assert_eq!(f.maybe_written, Some(id(1).to_bytes()));
+}
