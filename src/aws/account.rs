@@ -108,7 +108,7 @@ pub trait AccountApi: Sync {
         user: &str,
     ) -> impl Future<Output = Result<Vec<MfaDevice>, AwsError>> + Send;
 
-    /// ListVirtualMFADevices (Any), with the user ARN of assigned ones in
+    /// ListVirtualMFADevices (Any), with the user name of assigned ones in
     /// [`VirtualMfaDevice::user`] (the root user's is `<root_account>`).
     fn virtual_mfa_devices(
         &self,

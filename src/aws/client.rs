@@ -185,7 +185,13 @@ impl IamApi for Iam {
             wipe(d.qr_code_png.take());
             devices.push(VirtualMfaDevice {
                 serial: d.serial_number,
-                user: d.user.map(|u| u.user_name),
+                user: d.user.map(|u| {
+                    if u.arn.ends_with(":root") {
+                        crate::aws::account::ROOT_ROW.to_string()
+                    } else {
+                        u.user_name
+                    }
+                }),
                 tags: d
                     .tags
                     .unwrap_or_default()

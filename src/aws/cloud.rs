@@ -4,12 +4,12 @@
 use aws_config::SdkConfig;
 use aws_sdk_cloudtrail::types as ct;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_iam::types::{AssignmentStatusType, SummaryKeyType};
+use aws_sdk_iam::types::SummaryKeyType;
 use aws_sdk_s3::types as s3t;
 
 use crate::aws::account::{
     AccountApi, AccountSummary, BucketApi, BucketState, EventSelector, EventSelectors,
-    ManagementEvents, Principal, ReportState, Role, Trail, TrailApi, TrailSettings, ROOT_ROW,
+    ManagementEvents, Principal, ReportState, Role, Trail, TrailApi, TrailSettings,
 };
 use crate::aws::iam::{IamApi, MfaDevice, VirtualMfaDevice};
 use crate::aws::policy::url_decode;
@@ -310,43 +310,7 @@ impl AccountApi for Cloud {
     }
 
     async fn virtual_mfa_devices(&self) -> Result<Vec<VirtualMfaDevice>, AwsError> {
-        let mut pages = self
-            .iam_raw
-            .list_virtual_mfa_devices()
-            .assignment_status(AssignmentStatusType::Any)
-            .into_paginator()
-            .items()
-            .send();
-        let mut devices = Vec::new();
-        while let Some(item) = pages.next().await {
-            let mut d = item.map_err(|e| self.iam_err("iam:ListVirtualMFADevices", e))?;
-            // Never keep a seed (or its QR code), even where the server sends
-            // one (moto does).
-            for blob in [d.base32_string_seed.take(), d.qr_code_png.take()]
-                .into_iter()
-                .flatten()
-            {
-                drop(zeroize::Zeroizing::new(blob.into_inner()));
-            }
-            let user = d.user.map(|u| {
-                if u.arn.ends_with(":root") {
-                    ROOT_ROW.to_string()
-                } else {
-                    u.user_name
-                }
-            });
-            devices.push(VirtualMfaDevice {
-                serial: d.serial_number,
-                user,
-                tags: d
-                    .tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|t| (t.key, t.value))
-                    .collect(),
-            });
-        }
-        Ok(devices)
+        self.iam.list_virtual_mfa_devices(false).await
     }
 
     async fn device_tags(&self, serial: &str) -> Result<Vec<(String, String)>, AwsError> {

@@ -28,7 +28,8 @@ pub struct MfaDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualMfaDevice {
     pub serial: String,
-    /// The user it is enabled for; `None` when unassigned.
+    /// The user name it is enabled for (`<root_account>` for the root
+    /// user, whose entry has no user name); `None` when unassigned.
     pub user: Option<String>,
     pub tags: Vec<(String, String)>,
 }
