@@ -252,6 +252,19 @@ struct Loop<'a, I: IamApi, D: Desk> {
     on: &'a mut dyn FnMut(&BulkEvent),
 }
 
+/// The OATH session on `t`, unlocked with `password` when the key has one
+/// (a locked key without a password is [`OathError::Locked`]).
+fn unlocked_session<'t>(
+    t: &'t mut dyn crate::transport::Transport,
+    password: Option<&SecretString>,
+) -> Result<OathSession<'t>, OathError> {
+    let mut s = OathSession::select(t)?;
+    if s.is_locked() {
+        s.unlock(password.ok_or(OathError::Locked)?)?;
+    }
+    Ok(s)
+}
+
 /// Runs (or with `resume_lines` non-empty, resumes) a bulk enrollment.
 pub async fn run<'a, I: IamApi, D: Desk>(
     accounts: &'a Accounts<'a, I>,
@@ -283,17 +296,19 @@ pub async fn run<'a, I: IamApi, D: Desk>(
         l.recover_all().await?;
     }
     let mut interrupted = false;
-    let pending: Vec<&Row> = rows
+    // (position in the manifest, row) of the users still to do.
+    let pending: Vec<(usize, &Row)> = rows
         .iter()
-        .filter(|r| !l.results.contains_key(&r.user))
+        .enumerate()
+        .filter(|(_, r)| !l.results.contains_key(&r.user))
+        .map(|(i, r)| (i + 1, r))
         .collect();
     let of = rows.len();
-    for row in pending {
+    for (n, row) in pending {
         if l.desk.interrupted() {
             interrupted = true;
             break;
         }
-        let n = rows.iter().position(|r| r.user == row.user).unwrap_or(0) + 1;
         if opts.create_users && !l.ensure_user(row).await? {
             continue;
         }
@@ -499,14 +514,19 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
     /// `--create-users`: creates the user if IAM has none (tagged as made by
     /// this run) and adds it to its groups. False: the user failed.
     async fn ensure_user(&mut self, row: &Row) -> Result<bool, BulkError> {
-        let created = match self.iam(&row.user).get_user(&row.user).await {
+        let created = match self.accounts.for_row(row).get_user(&row.user).await {
             Ok(_) => false,
             Err(AwsError::NoSuchEntity { .. }) => {
                 let tags = vec![
                     (super::enroll::TAG_MANAGED.to_string(), "true".to_string()),
                     (TAG_BULK_RUN.to_string(), self.run.clone()),
                 ];
-                match self.iam(&row.user).create_user(&row.user, &tags).await {
+                match self
+                    .accounts
+                    .for_row(row)
+                    .create_user(&row.user, &tags)
+                    .await
+                {
                     // A lost answer whose retry found the user: it exists now.
                     Ok(_) | Err(AwsError::EntityAlreadyExists { .. }) => true,
                     Err(e) => {
@@ -519,7 +539,12 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         };
         // Idempotent: also finishes the groups of a user created by a killed run.
         for g in &row.groups {
-            if let Err(e) = self.iam(&row.user).add_user_to_group(&row.user, g).await {
+            if let Err(e) = self
+                .accounts
+                .for_row(row)
+                .add_user_to_group(&row.user, g)
+                .await
+            {
                 return self.user_failed(row, format!("cannot add {} to group {g}: {e}", row.user));
             }
         }
@@ -742,40 +767,30 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             tags: vec![(TAG_BULK_RUN.to_string(), self.run.clone())],
             force: false,
         };
-        let iam = self.iam(&row.user);
-        let result = match OathSession::select(&mut *key.transport) {
+        let iam = self.accounts.for_row(row);
+        let result = match unlocked_session(&mut *key.transport, self.opts.password.as_ref()) {
             Err(e) => Err(EnrollError::from(e)),
             Ok(mut session) => {
-                let unlocked = match (&self.opts.password, session.is_locked()) {
-                    (_, false) => Ok(()),
-                    (Some(p), true) => session.unlock(p).map_err(EnrollError::from),
-                    (None, true) => Err(EnrollError::from(OathError::Locked)),
+                let target = KeyTarget {
+                    session: &mut session,
+                    serial: key.serial,
+                    capacity: key.capacity,
                 };
-                match unlocked {
-                    Err(e) => Err(e),
-                    Ok(()) => {
-                        let target = KeyTarget {
-                            session: &mut session,
-                            serial: key.serial,
-                            capacity: key.capacity,
-                        };
-                        let user = row.user.clone();
-                        let on = &mut *self.on;
-                        let mut progress = |p: Progress| match p {
-                            Progress::Step(step) => on(&BulkEvent::Step {
-                                user: user.clone(),
-                                step,
-                            }),
-                            Progress::Touch { n, of } => on(&BulkEvent::Touch {
-                                user: user.clone(),
-                                n,
-                                of,
-                            }),
-                            _ => {}
-                        };
-                        enroll(iam, target, &eopts, &mut self.j.enroll, &mut progress).await
-                    }
-                }
+                let user = row.user.clone();
+                let on = &mut *self.on;
+                let mut progress = |p: Progress| match p {
+                    Progress::Step(step) => on(&BulkEvent::Step {
+                        user: user.clone(),
+                        step,
+                    }),
+                    Progress::Touch { n, of } => on(&BulkEvent::Touch {
+                        user: user.clone(),
+                        n,
+                        of,
+                    }),
+                    _ => {}
+                };
+                enroll(iam, target, &eopts, &mut self.j.enroll, &mut progress).await
             }
         };
         match result {
