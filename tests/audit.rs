@@ -17,19 +17,12 @@ mod common;
 #[path = "support/iam_env.rs"]
 mod iam_env;
 
-use std::sync::{Mutex, MutexGuard};
-
 use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
 use common::{Scenario, Seed};
-use iam_env::{block_on, endpoint, fault_matching};
+use iam_env::{block_on, endpoint, fault_matching, proxy_lock};
 use serde_json::{json, Value};
 
 /// Faults are the proxy's, shared by every test here: all take this lock.
-fn proxy_lock() -> MutexGuard<'static, ()> {
-    static L: Mutex<()> = Mutex::new(());
-    L.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn moto() -> String {
     std::env::var("MFAKEY_TEST_MOTO_ENDPOINT").expect("MFAKEY_TEST_MOTO_ENDPOINT: run tests/run.sh")
 }

@@ -28,7 +28,7 @@ async fn new_user(raw: &aws_sdk_iam::Client, prefix: &str) -> String {
 
 #[test]
 fn create_enable_verify_deactivate_delete() {
-    let _clock = clock_lock();
+    let _clock = proxy_lock();
     block_on(async {
         let (iam, raw) = test_iam(3).await;
         let user = new_user(&raw, "enroll").await;
@@ -98,7 +98,7 @@ fn create_enable_verify_deactivate_delete() {
 
 #[test]
 fn wrong_or_stale_codes_are_refused_like_aws() {
-    let _clock = clock_lock();
+    let _clock = proxy_lock();
     block_on(async {
         let (iam, raw) = test_iam(3).await;
         let user = new_user(&raw, "wrong").await;
@@ -142,7 +142,7 @@ fn account_alias_is_read() {
 
 #[test]
 fn server_time_is_the_date_header() {
-    let _clock = clock_lock();
+    let _clock = proxy_lock();
     block_on(async {
         let (iam, _) = test_iam(3).await;
         let diff = |t: SystemTime, reference: SystemTime| match t.duration_since(reference) {
@@ -171,7 +171,7 @@ fn server_time_is_the_date_header() {
 
 #[test]
 fn codes_are_checked_against_a_skewed_iam_clock() {
-    let _clock = clock_lock();
+    let _clock = proxy_lock();
     block_on(async {
         let (iam, raw) = test_iam(3).await;
         let user = new_user(&raw, "skew").await;
@@ -242,7 +242,7 @@ fn access_denied_names_the_permission() {
 
 #[test]
 fn dropped_connection_is_an_unreachable_endpoint() {
-    let _clock = clock_lock();
+    let _clock = proxy_lock();
     block_on(async {
         let (iam, raw) = test_iam(2).await;
         let user = new_user(&raw, "drop").await;
@@ -330,7 +330,7 @@ fn unreachable_endpoint() {
 
 #[test]
 fn call_latency_against_local_moto() {
-    let _clock = clock_lock();
+    let _clock = proxy_lock();
     block_on(async {
         let (iam, raw) = test_iam(3).await;
         let user = new_user(&raw, "latency").await;

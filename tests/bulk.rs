@@ -66,13 +66,6 @@ impl Iam {
     }
 }
 
-fn aws_env(sc: &mut Scenario) {
-    sc.set_env("AWS_ACCESS_KEY_ID", "testing");
-    sc.set_env("AWS_SECRET_ACCESS_KEY", "testing");
-    sc.set_env("AWS_REGION", "us-east-1");
-    sc.set_env("AWS_ENDPOINT_URL", endpoint());
-}
-
 fn id(user: &str) -> String {
     format!("Amazon Web Services:{user}@123456789012")
 }
@@ -195,7 +188,7 @@ fn assert_no_seeds(sc: &mut Scenario, users: &[String]) {
 #[test]
 fn enrolls_every_user_one_key_after_another() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let users: Vec<String> = (0..6)
         .map(|i| iam.create_user(&format!("desk{i}")))
@@ -253,7 +246,7 @@ fn enrolls_every_user_one_key_after_another() {
 #[test]
 fn killed_mid_user_then_resumed_loses_and_doubles_nothing() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let users: Vec<String> = (0..3)
         .map(|i| iam.create_user(&format!("kill{i}")))
@@ -350,7 +343,7 @@ fn killed_mid_user_then_resumed_loses_and_doubles_nothing() {
 #[test]
 fn a_key_pulled_mid_user_is_cleaned_when_it_comes_back() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let user = iam.create_user("pulled");
     let m = manifest(&sc, &format!("user,touch\n{user},yes\n"));
@@ -399,7 +392,7 @@ fn a_key_pulled_mid_user_is_cleaned_when_it_comes_back() {
 #[test]
 fn reused_and_pinned_keys_are_skipped_with_a_reason() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let alice = iam.create_user("pinned");
     let bob = iam.create_user("free");
@@ -456,7 +449,7 @@ fn reused_and_pinned_keys_are_skipped_with_a_reason() {
 #[test]
 fn a_manifest_with_every_kind_of_bad_row_is_refused_at_once() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let m = manifest(
         &sc,
         "user,touch,key_serial,role_arn,colour\n\
@@ -483,7 +476,7 @@ fn a_manifest_with_every_kind_of_bad_row_is_refused_at_once() {
 #[test]
 fn dry_run_checks_every_row_and_creates_nothing() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let ok = iam.create_user("dry");
     let missing = unique("ghost");
@@ -508,7 +501,7 @@ fn dry_run_checks_every_row_and_creates_nothing() {
 #[test]
 fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let users: Vec<String> = (0..2)
         .map(|i| iam.create_user(&format!("intr{i}")))
@@ -561,7 +554,7 @@ fn ctrl_c_while_waiting_for_a_key_writes_the_report_and_resume_goes_on() {
 #[test]
 fn create_users_creates_tagged_users_in_their_groups_then_enrolls_them() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let group = unique("desk-staff");
     block_on(iam.raw.create_group().group_name(&group).send()).unwrap();
@@ -629,7 +622,7 @@ fn other_account(role_arn: &str) -> aws_sdk_iam::Client {
 #[test]
 fn two_accounts_in_one_run_through_role_arn() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let here = iam.create_user("acct-a");
     let role = "arn:aws:iam::111122223333:role/mfakey-enroller";

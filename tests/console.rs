@@ -12,20 +12,13 @@ mod common;
 #[path = "support/iam_env.rs"]
 mod iam_env;
 
-use common::oath::{add, ids};
+use common::oath::{add, ids, set_password};
 use common::{random_serial, totp, Algo, Scenario, Seed, Slot, VirtualKey};
 use iam_env::{block_on, endpoint, unique};
 use serde_json::Value;
 use std::time::Duration;
 
 const ROOT_ID: &str = "Amazon Web Services:root@acme-prod";
-
-fn aws_env(sc: &mut Scenario) {
-    sc.set_env("AWS_ACCESS_KEY_ID", "testing");
-    sc.set_env("AWS_SECRET_ACCESS_KEY", "testing");
-    sc.set_env("AWS_REGION", "us-east-1");
-    sc.set_env("AWS_ENDPOINT_URL", endpoint());
-}
 
 fn root(sc: &mut Scenario, reader: &str, secret: &[u8], extra: &[&str]) -> common::Run {
     let mut args = vec![
@@ -132,7 +125,7 @@ fn root_secret_goes_onto_the_key_with_touch_and_the_codes_are_the_consoles() {
 #[test]
 fn root_verification_on_moto_times_out_and_says_so() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let slot = Slot::acquire();
     let key = VirtualKey::start(&slot, &["--serial", &random_serial().to_string()]);
     let seed = Seed::random(40);
@@ -167,7 +160,7 @@ fn root_verification_on_moto_times_out_and_says_so() {
 #[test]
 fn console_user_is_verified_when_the_console_enables_the_device() {
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let moto = std::env::var("MFAKEY_TEST_MOTO_ENDPOINT").expect("run tests/run.sh");
     let raw = aws_sdk_iam::Client::new(&block_on(iam_env::test_sdk_config(&moto, 1)));
     let proxied = aws_sdk_iam::Client::new(&block_on(iam_env::test_sdk_config(&endpoint(), 1)));
@@ -290,17 +283,7 @@ fn bad_secrets_and_a_locked_or_full_key_are_refused_cleanly() {
     // A password-protected key: no password, a wrong one, the right one.
     let pw = sc.input_file("pw", b"right horse\n");
     let wrong = sc.input_file("wrong", b"wrong horse\n");
-    sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "password",
-        "set",
-        "--new-password-file",
-        pw.to_str().unwrap(),
-    ])
-    .ok();
+    set_password(&mut sc, slot.reader, pw.to_str().unwrap());
     root(&mut sc, slot.reader, seed.base32().as_bytes(), &[]).err(4, "locked");
     root(
         &mut sc,

@@ -9,21 +9,15 @@ mod common;
 #[path = "support/iam_env.rs"]
 mod iam_env;
 
-use common::oath::{add, ids};
+use common::oath::{add, ids, set_password};
 use common::{random_serial, totp, Algo, Scenario, Seed, Slot, VirtualKey};
-use iam_env::{block_on, enables_for, endpoint, fault_matching, unique, ClockOffset};
+use iam_env::{block_on, enables_for, endpoint, fault_matching, proxy_lock, unique, ClockOffset};
 use serde_json::json;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Faults and the clock offset are the proxy's, shared by every test here:
 /// the tests that arm them take this lock, and so do those a clock offset
 /// would disturb.
-fn proxy_lock() -> MutexGuard<'static, ()> {
-    static L: Mutex<()> = Mutex::new(());
-    L.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 struct Iam {
     /// Straight to moto: setup (the proxy would check codes) and inspection.
     raw: aws_sdk_iam::Client,
@@ -120,13 +114,6 @@ impl Iam {
     }
 }
 
-fn aws_env(sc: &mut Scenario) {
-    sc.set_env("AWS_ACCESS_KEY_ID", "testing");
-    sc.set_env("AWS_SECRET_ACCESS_KEY", "testing");
-    sc.set_env("AWS_REGION", "us-east-1");
-    sc.set_env("AWS_ENDPOINT_URL", endpoint());
-}
-
 fn enroll(sc: &mut Scenario, reader: &str, user: &str, extra: &[&str]) -> common::Run {
     let mut args = vec!["--json", "--reader", reader, "enroll", "user", user];
     args.extend_from_slice(extra);
@@ -183,7 +170,7 @@ fn assert_nothing_left(iam: &Iam, sc: &mut Scenario, user: &str, reader: Option<
 fn enrolls_a_user_with_codes_the_proxy_accepts_and_ykman_sees() {
     let _l = proxy_lock();
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let user = iam.create_user("alice");
     let slot = Slot::acquire();
@@ -248,7 +235,7 @@ fn enrolls_a_user_with_codes_the_proxy_accepts_and_ykman_sees() {
 fn touch_enrollment_announces_two_touches() {
     let _l = proxy_lock();
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let iam = Iam::new();
     let user = iam.create_user("toucher");
     let slot = Slot::acquire();
@@ -295,7 +282,7 @@ fn iam_going_away_at_each_step_leaves_nothing() {
     ];
     for (action, param, skip) in cases {
         let mut sc = Scenario::new();
-        aws_env(&mut sc);
+        sc.set_aws_env(&endpoint());
         let user = iam.create_user("away");
         let value = match param {
             "UserName" => user.clone(),
@@ -322,7 +309,7 @@ fn refusals_before_anything_is_created() {
 
     // A user with 8 MFA devices.
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let full = iam.create_user("eight");
     for i in 0..8 {
         let d = iam.create_device(&format!("{full}-other{i}"), &[]);
@@ -379,7 +366,7 @@ fn key_side_refusals() {
         ],
     );
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let seeds: Vec<Seed> = (0..32).map(|_| Seed::random(20)).collect();
     for (i, s) in seeds.iter().enumerate() {
         add(&mut sc, slot.reader, &format!("c{i:02}"), s, &[]);
@@ -394,20 +381,10 @@ fn key_side_refusals() {
     // A password-protected key and a wrong password.
     let key = VirtualKey::start(&slot, &["--serial", &random_serial().to_string()]);
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let pw = sc.input_file("pw", b"right horse\n");
     let wrong = sc.input_file("wrong", b"wrong horse\n");
-    sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "password",
-        "set",
-        "--new-password-file",
-        pw.to_str().unwrap(),
-    ])
-    .ok();
+    set_password(&mut sc, slot.reader, pw.to_str().unwrap());
     let user = iam.create_user("locked");
     enroll(&mut sc, slot.reader, &user, &[]).err(4, "locked");
     enroll(
@@ -436,7 +413,7 @@ fn key_removed_mid_enrollment_then_recover() {
     let _l = proxy_lock();
     let iam = Iam::new();
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let slot = Slot::acquire();
     let serial = random_serial().to_string();
     // The card keeps its credentials in a state file (outside HOME: it is the
@@ -489,7 +466,7 @@ fn killed_mid_enrollment_then_recover() {
     let _l = proxy_lock();
     let iam = Iam::new();
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let slot = Slot::acquire();
     let key = VirtualKey::start(
         &slot,
@@ -534,7 +511,7 @@ fn cleanup_lists_and_deletes_only_mfakeys_leftovers() {
     let _l = proxy_lock();
     let iam = Iam::new();
     let mut sc = Scenario::new();
-    aws_env(&mut sc);
+    sc.set_aws_env(&endpoint());
     let ours = iam.create_device(&unique("leftover"), &[("mfakey:managed", "true")]);
     let theirs = iam.create_device(&unique("foreign"), &[]);
     let v = sc.mfakey(&["--json", "cleanup"]).ok();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::oath::{add, code_str, ids, list, try_add};
+use common::oath::{add, code_str, ids, list, set_password, try_add};
 use common::{random_serial, totp, Algo, Scenario, Seed, Slot, VirtualKey};
 
 const T: u64 = 1_700_000_000;
@@ -410,17 +410,7 @@ fn locked_key_without_or_with_a_wrong_password() {
     let good = sc.input_file("good", b"right password\n");
     let bad = sc.input_file("bad", b"wrong password\n");
     let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
-    sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "password",
-        "set",
-        "--new-password-file",
-        good,
-    ])
-    .ok();
+    set_password(&mut sc, slot.reader, good);
 
     sc.mfakey(&["--json", "--reader", slot.reader, "oath", "code", "guarded"])
         .err(4, "locked");

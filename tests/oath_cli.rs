@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::oath::{add, code_at, code_str, find, ids, list};
+use common::oath::{add, code_at, code_str, find, ids, list, set_password};
 use common::{random_serial, totp, Algo, Scenario, Seed, Slot, VirtualKey};
 use serde_json::Value;
 
@@ -322,18 +322,7 @@ fn password_set_use_and_clear() {
     let pw = sc.input_file("pw", b"correct horse battery\n");
     let pw = pw.to_str().unwrap();
 
-    let v = sc
-        .mfakey(&[
-            "--json",
-            "--reader",
-            slot.reader,
-            "oath",
-            "password",
-            "set",
-            "--new-password-file",
-            pw,
-        ])
-        .ok();
+    let v = set_password(&mut sc, slot.reader, pw);
     assert_eq!(v["password_set"], true);
 
     let k = keys_entry(&mut sc, slot.reader, &[]);
@@ -390,17 +379,7 @@ fn reset_needs_force_and_wipes_credentials_and_password() {
     add(&mut sc, slot.reader, "x", &seed, &[]);
     let pw = sc.input_file("pw", b"pw\n");
     let pw = pw.to_str().unwrap();
-    sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "password",
-        "set",
-        "--new-password-file",
-        pw,
-    ])
-    .ok();
+    set_password(&mut sc, slot.reader, pw);
 
     // Reset without --force: mfakey's own usage error (not clap's), naming the flag.
     let msg = sc

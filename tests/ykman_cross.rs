@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::oath::{add, code_at, code_str, find, ids, list};
+use common::oath::{add, code_at, code_str, find, ids, list, set_password};
 use common::{hotp, now, random_serial, totp, Algo, Scenario, Seed, Slot, VirtualKey};
 use serde_json::Value;
 
@@ -359,17 +359,7 @@ fn a_password_set_by_ykman_works_in_mfakey_and_back() {
     .ok();
     assert_eq!(ykman_ids(&sc, slot.reader, &[]), ["Ex:guarded"]);
     let pw2 = sc.input_file("pw2", b"mfakey-pw\n");
-    sc.mfakey(&[
-        "--json",
-        "--reader",
-        slot.reader,
-        "oath",
-        "password",
-        "set",
-        "--new-password-file",
-        pw2.to_str().unwrap(),
-    ])
-    .ok();
+    set_password(&mut sc, slot.reader, pw2.to_str().unwrap());
     let refused = sc.ykman(slot.reader, &["oath", "accounts", "list", "-p", "ykman-pw"]);
     assert_ne!(
         refused.code,

@@ -26,6 +26,22 @@ pub fn try_add(sc: &mut Scenario, reader: &str, name: &str, stdin: &[u8], extra:
     sc.mfakey_stdin(&args, stdin)
 }
 
+/// `oath password set --new-password-file PW_FILE` on `reader`, expecting
+/// success; returns the JSON answer.
+pub fn set_password(sc: &mut Scenario, reader: &str, pw_file: &str) -> Value {
+    sc.mfakey(&[
+        "--json",
+        "--reader",
+        reader,
+        "oath",
+        "password",
+        "set",
+        "--new-password-file",
+        pw_file,
+    ])
+    .ok()
+}
+
 /// `oath list` (with extra global flags such as --password-file): the
 /// credentials array.
 pub fn list(sc: &mut Scenario, reader: &str, extra: &[&str]) -> Vec<Value> {

@@ -62,6 +62,15 @@ impl Scenario {
         self.env.push((key.into(), value.into()));
     }
 
+    /// AWS for mfakey: moto's test credentials, us-east-1, `endpoint` (the
+    /// IAM proxy's).
+    pub fn set_aws_env(&mut self, endpoint: &str) {
+        self.set_env("AWS_ACCESS_KEY_ID", "testing");
+        self.set_env("AWS_SECRET_ACCESS_KEY", "testing");
+        self.set_env("AWS_REGION", "us-east-1");
+        self.set_env("AWS_ENDPOINT_URL", endpoint);
+    }
+
     /// Writes an input file (a secret or password file) outside HOME.
     pub fn input_file(&self, name: &str, contents: &[u8]) -> PathBuf {
         let path = self.inputs.join(name);

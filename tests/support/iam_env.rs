@@ -39,9 +39,9 @@ pub fn control_base() -> String {
         .unwrap_or_else(endpoint)
 }
 
-/// Serializes the tests that depend on the proxy's clock (code checks,
-/// Date headers) against the one that moves it.
-pub fn clock_lock() -> MutexGuard<'static, ()> {
+/// Serializes, within a test binary, the tests that change the proxy's
+/// shared state (armed faults, its clock) against those it would disturb.
+pub fn proxy_lock() -> MutexGuard<'static, ()> {
     static CLOCK: Mutex<()> = Mutex::new(());
     CLOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
