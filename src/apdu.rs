@@ -135,20 +135,12 @@ impl Command {
         out
     }
 
-    /// The command as a trace line: header and data in hex, key material redacted.
-    pub fn trace(&self) -> String {
-        if self.sensitive {
-            format!(
-                "{:02X} {:02X} {:02X} {:02X} <{} bytes of key material redacted>",
-                self.cla,
-                self.ins,
-                self.p1,
-                self.p2,
-                self.data.len()
-            )
-        } else {
-            hex(&self.to_bytes())
-        }
+    /// Where the data sits in [`Command::to_bytes`] (after the header and
+    /// the one- or three-byte length).
+    fn data_range(&self) -> std::ops::Range<usize> {
+        let short = self.data.len() <= 255 && self.le.is_none_or(|le| le <= 256);
+        let start = if short { 5 } else { 7 };
+        start..start + self.data.len()
     }
 }
 
@@ -351,7 +343,7 @@ pub fn transmit_chained(
     cmd: &Command,
     send_remaining_ins: u8,
 ) -> Result<Response, TransportError> {
-    let mut resp = transport.send(cmd)?;
+    let mut resp = send(transport, cmd)?;
     let mut data = std::mem::take(&mut resp.data);
     let mut rounds = 0u32;
     while let Sw::MoreData(_) = resp.sw.decode() {
@@ -362,22 +354,26 @@ pub fn transmit_chained(
             ));
         }
         let more = Command::new(cmd.cla, send_remaining_ins, 0, 0);
-        resp = transport.send(&more)?;
+        resp = send(transport, &more)?;
         data.extend_from_slice(&std::mem::take(&mut resp.data));
     }
     Ok(Response::new(data, resp.sw))
 }
 
-/// Upper-case hex with spaces between bytes, for traces.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&format!("{b:02X}"));
-    }
-    s
+pub use crate::transport::hex;
+
+/// Sends one command and splits the answer into data and status word. The
+/// encoded bytes are wiped afterwards (PUT carries a seed, SET CODE an
+/// access key), and a sensitive command's data is marked as such for the
+/// transport (traces redact it).
+pub fn send(transport: &mut dyn Transport, cmd: &Command) -> Result<Response, TransportError> {
+    let bytes = zeroize::Zeroizing::new(cmd.to_bytes());
+    let raw = if cmd.sensitive && !cmd.data.is_empty() {
+        transport.transmit_secret(&bytes, cmd.data_range())?
+    } else {
+        transport.transmit(&bytes)?
+    };
+    Response::from_bytes(raw)
 }
 
 #[cfg(test)]
@@ -452,8 +448,29 @@ mod tests {
             .unwrap()
             .sensitive();
         assert!(!format!("{c:?}").contains("42"));
-        assert!(!c.trace().contains("42"));
-        assert!(c.trace().contains("redacted"));
+        // Through a tracing transport, short and extended forms alike.
+        for len in [20usize, 300] {
+            let c = Command::new(0, 1, 0, 0)
+                .with_data(vec![0x42; len])
+                .unwrap()
+                .sensitive();
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+            let seen = lines.clone();
+            let sink: crate::transport::TraceSink =
+                std::sync::Arc::new(move |l: &str| seen.lock().unwrap().push(l.to_string()));
+            let card = Chunky {
+                parts: vec![vec![0x90, 0x00]],
+                seen: vec![],
+            };
+            let mut t = crate::transport::Traced::new(card, sink);
+            send(&mut t, &c).unwrap();
+            let lines = lines.lock().unwrap();
+            assert_eq!(
+                lines[0],
+                format!("> 00 01 00 00 <{len} bytes of key material redacted>")
+            );
+            assert!(lines[1].starts_with("<  [9000]"), "{}", lines[1]);
+        }
     }
 
     #[test]

@@ -16,5 +16,6 @@ pub mod secret;
 pub mod tlv;
 pub mod transport;
 pub mod version;
+#[cfg(any(test, feature = "testing"))]
 pub mod virtual_key;
 pub mod workflow;

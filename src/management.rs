@@ -306,7 +306,7 @@ pub fn piv_serial(t: &mut dyn Transport) -> Result<Option<u32>, ManagementError>
     if select(t, &PIV_AID)?.is_none() {
         return Ok(None);
     }
-    let resp = t.send(&Command::new(0x00, INS_PIV_GET_SERIAL, 0x00, 0x00))?;
+    let resp = crate::apdu::send(t, &Command::new(0x00, INS_PIV_GET_SERIAL, 0x00, 0x00))?;
     match (resp.sw.decode(), resp.data()) {
         (Sw::Ok, [a, b, c, d]) => Ok(Some(u32::from_be_bytes([*a, *b, *c, *d]))),
         _ => Ok(None),

@@ -9,6 +9,7 @@ pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod error;
+#[cfg(test)]
 pub mod fake;
 pub mod iam;
 pub mod policy;

@@ -9,6 +9,7 @@
 //! mfakey's output (`fido2 info`, `fido2 credentials list`): keep them stable.
 
 pub mod access;
+#[cfg(test)]
 pub mod fake;
 pub mod hid;
 pub mod ops;

@@ -3,7 +3,7 @@
 //! and computes the answer (for commands carrying random challenges). Any
 //! unexpected command fails the test, and so does an exchange left unused.
 
-use crate::apdu::{hex, Command, Response};
+use crate::apdu::hex;
 use crate::transport::{Transport, TransportError};
 use std::collections::VecDeque;
 
@@ -17,8 +17,8 @@ enum Step {
 #[derive(Default)]
 pub(crate) struct Script {
     steps: VecDeque<Step>,
-    /// (INS, marked sensitive) of every command sent as a value.
-    pub sent: Vec<(u8, bool)>,
+    /// The INS of every command sent with its data marked as key material.
+    secret_ins: Vec<u8>,
 }
 
 /// Hex with optional spaces to bytes.
@@ -52,11 +52,7 @@ impl Script {
     }
 
     pub fn sensitive_ins(&self) -> Vec<u8> {
-        self.sent
-            .iter()
-            .filter(|(_, s)| *s)
-            .map(|(i, _)| *i)
-            .collect()
+        self.secret_ins.clone()
     }
 }
 
@@ -72,9 +68,13 @@ impl Transport for Script {
         }
     }
 
-    fn send(&mut self, cmd: &Command) -> Result<Response, TransportError> {
-        self.sent.push((cmd.ins, cmd.is_sensitive()));
-        Response::from_bytes(self.transmit(&cmd.to_bytes())?)
+    fn transmit_secret(
+        &mut self,
+        apdu: &[u8],
+        _secret: std::ops::Range<usize>,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.secret_ins.push(apdu.get(1).copied().unwrap_or(0));
+        self.transmit(apdu)
     }
 }
 

@@ -7,7 +7,7 @@
 
 pub mod pcsc;
 
-use crate::apdu::{Command, Response};
+use std::ops::Range;
 
 /// Errors moving bytes to and from a card.
 #[derive(Debug, thiserror::Error)]
@@ -33,18 +33,22 @@ pub enum TransportError {
     Io(String),
 }
 
-/// Moves one command APDU to the card and brings its answer back.
+/// Moves one command APDU to the card and brings its answer back. It knows
+/// bytes only: building commands and reading answers is `crate::apdu`'s job.
 pub trait Transport {
     /// Sends raw command bytes and returns the raw answer (data, SW1, SW2).
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError>;
 
-    /// Sends a command and splits the answer into data and status word.
-    /// Wrappers (tracing) override this to see the command as a value.
-    fn send(&mut self, cmd: &Command) -> Result<Response, TransportError> {
-        // The bytes may carry a seed (PUT) or an access key (SET CODE).
-        let bytes = zeroize::Zeroizing::new(cmd.to_bytes());
-        let raw = self.transmit(&bytes)?;
-        Response::from_bytes(raw)
+    /// [`Transport::transmit`] for a command whose bytes in `secret` are key
+    /// material (a seed on PUT, an access key on SET CODE): a transport that
+    /// shows what it sends (a trace) must not show those.
+    fn transmit_secret(
+        &mut self,
+        apdu: &[u8],
+        secret: Range<usize>,
+    ) -> Result<Vec<u8>, TransportError> {
+        let _ = secret;
+        self.transmit(apdu)
     }
 
     /// Asks that the card be reset when this connection closes, so that an
@@ -57,8 +61,12 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         (**self).transmit(apdu)
     }
-    fn send(&mut self, cmd: &Command) -> Result<Response, TransportError> {
-        (**self).send(cmd)
+    fn transmit_secret(
+        &mut self,
+        apdu: &[u8],
+        secret: Range<usize>,
+    ) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit_secret(apdu, secret)
     }
     fn reset_on_close(&mut self) {
         (**self).reset_on_close()
@@ -81,35 +89,68 @@ impl<T: Transport> Traced<T> {
     }
 }
 
-impl<T: Transport> Transport for Traced<T> {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        // Raw bytes carry no sensitivity mark: show only the header.
-        let head = &apdu[..apdu.len().min(4)];
-        (self.sink)(&format!(
-            "> {} (raw, {} bytes)",
-            crate::apdu::hex(head),
-            apdu.len()
-        ));
-        self.inner.transmit(apdu)
-    }
-
-    fn send(&mut self, cmd: &Command) -> Result<Response, TransportError> {
-        (self.sink)(&format!("> {}", cmd.trace()));
+impl<T: Transport> Traced<T> {
+    fn exchange(
+        &mut self,
+        shown: String,
+        apdu: &[u8],
+        secret: Option<Range<usize>>,
+    ) -> Result<Vec<u8>, TransportError> {
+        (self.sink)(&format!("> {shown}"));
         let started = std::time::Instant::now();
-        let resp = self.inner.send(cmd);
-        match &resp {
-            Ok(r) => (self.sink)(&format!(
-                "< {} [{}] ({:.2} ms)",
-                crate::apdu::hex(r.data()),
-                r.sw,
-                started.elapsed().as_secs_f64() * 1e3
-            )),
+        let answer = match secret {
+            Some(r) => self.inner.transmit_secret(apdu, r),
+            None => self.inner.transmit(apdu),
+        };
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        match &answer {
+            Ok(a) if a.len() >= 2 => {
+                let (data, sw) = a.split_at(a.len() - 2);
+                (self.sink)(&format!(
+                    "< {} [{}] ({ms:.2} ms)",
+                    hex(data),
+                    hex(sw).replace(' ', "")
+                ))
+            }
+            Ok(a) => (self.sink)(&format!("< {} (no status word) ({ms:.2} ms)", hex(a))),
             Err(e) => (self.sink)(&format!("< error: {e}")),
         }
-        resp
+        answer
+    }
+}
+
+impl<T: Transport> Transport for Traced<T> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.exchange(hex(apdu), apdu, None)
+    }
+
+    fn transmit_secret(
+        &mut self,
+        apdu: &[u8],
+        secret: Range<usize>,
+    ) -> Result<Vec<u8>, TransportError> {
+        let head = &apdu[..secret.start.min(4).min(apdu.len())];
+        let shown = format!(
+            "{} <{} bytes of key material redacted>",
+            hex(head),
+            secret.len()
+        );
+        self.exchange(shown, apdu, Some(secret))
     }
 
     fn reset_on_close(&mut self) {
         self.inner.reset_on_close()
     }
+}
+
+/// Upper-case hex with spaces between bytes, for traces.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
 }

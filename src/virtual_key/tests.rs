@@ -702,23 +702,23 @@ fn command_chaining_with_cla_10() {
 fn works_as_a_transport() {
     let mut k = key();
     let t: &mut dyn Transport = &mut k;
-    let r = t
-        .send(
-            &Command::new(0, 0xA4, 4, 0)
-                .with_data(oath::AID.to_vec())
-                .unwrap(),
-        )
-        .unwrap();
+    let r = crate::apdu::send(
+        t,
+        &Command::new(0, 0xA4, 4, 0)
+            .with_data(oath::AID.to_vec())
+            .unwrap(),
+    )
+    .unwrap();
     assert!(r.sw.is_ok());
     let shared = SharedVirtualKey::new(key());
     let mut t2 = shared.clone();
-    let r = t2
-        .send(
-            &Command::new(0, 0xA4, 4, 0)
-                .with_data(management::AID.to_vec())
-                .unwrap(),
-        )
-        .unwrap();
+    let r = crate::apdu::send(
+        &mut t2,
+        &Command::new(0, 0xA4, 4, 0)
+            .with_data(management::AID.to_vec())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(r.data(), b"5.7.1");
     assert_eq!(
         shared.with(|k| k.command_name(&[0, 0x1D, 0, 0])),
