@@ -6,16 +6,21 @@
 //! reached through a transport.
 
 pub mod apdu;
+pub mod audit;
 pub mod aws;
+pub mod bulk;
 pub mod cli;
+pub mod console;
+pub mod credential;
 pub mod device;
+pub mod enroll;
 pub mod fido2;
 pub mod management;
 pub mod oath;
 pub mod secret;
 pub mod tlv;
 pub mod transport;
+pub mod undo;
 pub mod version;
 #[cfg(any(test, feature = "testing"))]
 pub mod virtual_key;
-pub mod workflow;

@@ -8,12 +8,12 @@ use serde_json::json;
 use super::enroll::runtime;
 use super::error::{exit, CliError};
 use super::output::{Output, Report};
-use crate::aws::{self, AwsError, AwsOptions};
-use crate::workflow::audit::{
+use crate::audit::baseline::{self, BaselineError, BaselineOptions, Plan};
+use crate::audit::{
     audit, describe_aws, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus,
     Severity, AUDIT_POLICY_DOC,
 };
-use crate::workflow::baseline::{self, BaselineError, BaselineOptions, Plan};
+use crate::aws::{self, AwsError, AwsOptions};
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {

@@ -6,14 +6,12 @@ use super::input::{self, Source};
 use super::output::{Output, Report, SCHEMA_VERSION};
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions, Iam, IamApi};
-use crate::workflow::bulk::{
-    self, Accounts, BulkError, BulkEvent, BulkOptions, Journals, Line, Status,
-};
-use crate::workflow::desk::PcscDesk;
-use crate::workflow::journal::{self, Journal};
-use crate::workflow::manifest::{self, ManifestError, Row};
-use crate::workflow::recover::Outcome;
-use crate::workflow::{dry_run, report};
+use crate::bulk::desk::PcscDesk;
+use crate::bulk::manifest::{self, ManifestError, Row};
+use crate::bulk::{self, Accounts, BulkError, BulkEvent, BulkOptions, Journals, Line, Status};
+use crate::bulk::{dry_run, report};
+use crate::undo::journal::{self, Journal};
+use crate::undo::recover::Outcome;
 use clap::Args;
 use serde_json::json;
 use std::io::{IsTerminal, Write};

@@ -9,13 +9,11 @@ use super::output::{Output, Report};
 use super::session::{open_key, unlock};
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions, IamApi};
+use crate::console::{self, ConsoleCodes, ConsoleError, ConsoleTarget, Verification, Written};
+use crate::credential::unix_now;
 use crate::oath::OathSession;
 use crate::secret::SecretBytes;
 use crate::transport::pcsc::Access;
-use crate::workflow::codes::unix_now;
-use crate::workflow::console::{
-    self, ConsoleCodes, ConsoleError, ConsoleTarget, Verification, Written,
-};
 use clap::Args;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
@@ -394,7 +392,7 @@ fn fail_before_confirm(
     let note = if !delete {
         format!("; \"{id}\" was left on the key (mfakey oath delete \"{id}\" removes it)")
     } else {
-        match crate::workflow::codes::remove_credential(session, raw) {
+        match crate::credential::remove_credential(session, raw) {
             Ok(_) => format!("; \"{id}\" was deleted from the key"),
             Err(e) => format!(
                 "; \"{id}\" may be left on the key, deleting it failed ({e}): mfakey oath delete \"{id}\""

@@ -5,12 +5,12 @@ use super::input::{self, Source};
 use super::output::{Output, Report};
 use super::session::{with_oath, OpenKeyInfo};
 use super::GlobalOpts;
+use crate::credential::unix_now;
 use crate::oath::{
     Code, CodeResult, Credential, CredentialData, CredentialId, HashAlgorithm, OathSession,
     OathType,
 };
 use crate::transport::pcsc::Access;
-use crate::workflow::codes::unix_now;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::path::PathBuf;

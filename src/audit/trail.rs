@@ -2,7 +2,7 @@
 //! every management event, with log file validation and KMS encryption?
 //! Each trail is judged; the best one's shortcomings are the findings.
 
-use super::audit::{Finding, Severity};
+use super::{Finding, Severity};
 use crate::aws::account::{EventSelectors, ManagementEvents, Trail, TrailApi};
 use crate::aws::AwsError;
 

@@ -3,9 +3,10 @@
 //! after create, undo in reverse (credential off the key, device deactivated
 //! if it got enabled, device deleted). Every step is journaled first.
 
-use super::codes::{self, unix_now, CodeError, Slot, PERIOD};
-use super::journal::{new_run_id, Entry, Event, Journal, JournalError};
-use super::naming;
+use crate::credential::{self, unix_now, CodeError, Slot, PERIOD};
+use crate::undo::journal::{new_run_id, Entry, Event, Journal, JournalError};
+pub mod naming;
+
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::oath::{Credential, CredentialId, OathError, OathSession};
 use crate::secret::SecretBytes;
@@ -431,7 +432,7 @@ fn check_key(
     id: &CredentialId,
     force: bool,
 ) -> Result<(), EnrollError> {
-    match codes::slot_for(key, capacity, id)? {
+    match credential::slot_for(key, capacity, id)? {
         Slot::Taken if !force => Err(EnrollError::CredentialExists {
             id: id.to_id_string(),
         }),
@@ -504,10 +505,11 @@ async fn finish<I: IamApi>(
     // Journaled before the write: from here on the credential may be on the
     // key, and `recover` looks for it.
     run.log(Event::Written, None)?;
-    let cred = codes::put_aws_credential(key, &plan.cred_id, seed, opts.touch).map_err(|f| {
-        done.credential = f.maybe_written;
-        EnrollError::from(f.error)
-    })?;
+    let cred =
+        credential::put_aws_credential(key, &plan.cred_id, seed, opts.touch).map_err(|f| {
+            done.credential = f.maybe_written;
+            EnrollError::from(f.error)
+        })?;
     done.credential = Some(cred.raw_id.clone());
     clock.lap(Step::Write);
 
@@ -558,7 +560,7 @@ fn codes_from_key(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(String, String), EnrollError> {
     let mut on_touch = |n, of| progress(Progress::Touch { n, of });
-    codes::codes_from_key(key, cred, seed, step, touch, &mut on_touch).map_err(|e| match e {
+    credential::codes_from_key(key, cred, seed, step, touch, &mut on_touch).map_err(|e| match e {
         CodeError::Mismatch => EnrollError::CheckFailed,
         CodeError::Oath(o) => EnrollError::Oath(o),
     })
@@ -578,7 +580,7 @@ async fn rollback<I: IamApi>(
     if let Some(raw) = &done.credential {
         let what = format!("credential \"{}\" on the key", String::from_utf8_lossy(raw));
         progress(Progress::Undo(what.clone()));
-        match codes::remove_credential(key, raw) {
+        match credential::remove_credential(key, raw) {
             Ok(_) => undone.push(what),
             Err(e) => left.push(format!("{what} ({e})")),
         }
@@ -619,3 +621,6 @@ async fn rollback<I: IamApi>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

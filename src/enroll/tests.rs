@@ -1,14 +1,14 @@
 //! The enrollment workflow against the in-process virtual key and the fake
 //! IAM (which, unlike moto, checks the two codes against the seed it issued).
 
-use super::enroll::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget, Progress};
-use super::journal::{self, Entry, Event, Journal};
-use super::recover::{recover_run, Outcome};
+use super::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget, Progress};
 use crate::aws::fake::{FakeIam, Op};
 use crate::aws::{AwsError, IamApi};
 use crate::oath::{CredentialData, CredentialId, HashAlgorithm, OathSession, OathType};
 use crate::secret::{to_base32, SecretBytes};
 use crate::transport::{Transport, TransportError};
+use crate::undo::journal::{self, Entry, Event, Journal};
+use crate::undo::recover::{recover_run, Outcome};
 use crate::version::Version;
 use crate::virtual_key::{Config, SharedVirtualKey, TouchPolicy, VirtualYubiKey};
 use std::cell::Cell;
@@ -574,7 +574,7 @@ fn touch_timeout_during_check_rolls_back() {
 
 #[test]
 fn step_names_are_their_json_names() {
-    use super::enroll::Step;
+    use super::Step;
     for s in [
         Step::Preflight,
         Step::Create,
@@ -590,7 +590,7 @@ fn step_names_are_their_json_names() {
 
 #[test]
 fn a_refused_put_wrote_nothing_a_lost_answer_may_have() {
-    use super::codes::put_aws_credential;
+    use crate::credential::put_aws_credential;
     let seed = SecretBytes::new(vec![7u8; 20]);
     let id = |n: usize| super::naming::credential_id(&format!("u{n}"), "acct", "123456789012");
     // A full key refuses (6A84): nothing may be on it.

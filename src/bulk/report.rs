@@ -1,7 +1,7 @@
 //! The bulk run's report file: CSV, or JSON when the name ends in `.json`.
 //! Names, ARNs and statuses only; never a secret.
 
-use super::bulk::UserResult;
+use super::UserResult;
 use std::io::Write;
 use std::path::Path;
 
@@ -69,7 +69,7 @@ fn csv_bytes(results: &[UserResult]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::bulk::Status;
+    use crate::bulk::Status;
 
     fn results() -> Vec<UserResult> {
         vec![

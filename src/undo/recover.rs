@@ -1,10 +1,10 @@
 //! Finishing or undoing enrollments a killed run left behind (`mfakey
 //! recover`), and removing unassigned devices mfakey created (`cleanup`).
 
-use super::codes::unix_now;
-use super::enroll::{tags_of, TAG_MANAGED, TAG_USER};
 use super::journal::{Entry, Event, Journal, JournalError};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
+use crate::credential::unix_now;
+use crate::enroll::{tags_of, TAG_MANAGED, TAG_USER};
 use crate::oath::OathSession;
 use serde::Serialize;
 
@@ -125,7 +125,7 @@ pub async fn recover_run<I: IamApi>(
         // Not a usable enrollment: undo whatever exists.
         if st.written {
             match (&mut key, &cred_raw) {
-                (Some(s), Some(raw)) => match super::codes::remove_credential(s, raw) {
+                (Some(s), Some(raw)) => match crate::credential::remove_credential(s, raw) {
                     Ok(true) => actions.push(format!(
                         "deleted credential \"{}\" from the key",
                         lossy(raw)

@@ -3,18 +3,23 @@
 //! every IAM user), each check read-only. A check that cannot run (access
 //! denied, throttled) is reported as such and the others go on.
 
+pub mod baseline;
+#[cfg(test)]
+mod tests;
+pub mod trail;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::audit_trail;
-use super::enroll::TAG_MANAGED;
+use self::trail as audit_trail;
 use crate::aws::account::{parse_credential_report, AccountSummary, ReportState};
 use crate::aws::account::{AccountApi, CredentialRow, Principal, TrailApi, ROOT_ROW};
 use crate::aws::iam::{MfaDevice, VirtualMfaDevice};
 use crate::aws::policy::{grants_everything, ADMINISTRATOR_ACCESS};
 use crate::aws::AwsError;
+use crate::enroll::TAG_MANAGED;
 
 /// The permissions the audit needs.
 pub const AUDIT_POLICY_DOC: &str = "docs/audit-policy.json";

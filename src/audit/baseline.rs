@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::audit_trail::management_events;
+use super::trail::management_events;
 use crate::aws::account::{
     BucketApi, EventSelector, ManagementEvents, Trail, TrailApi, TrailSettings,
 };

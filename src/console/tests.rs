@@ -96,10 +96,10 @@ fn write_checks_codes_and_hands_out_the_current_pair() {
         check_key(&mut s, 1, &other, false),
         Err(ConsoleError::KeyFull { capacity: 1 })
     ));
-    assert!(codes::remove_credential(&mut s, &w.credential.raw_id).unwrap());
+    assert!(crate::credential::remove_credential(&mut s, &w.credential.raw_id).unwrap());
     assert!(s.list().unwrap().is_empty());
     // Removing again is fine: it was not there.
-    assert!(!codes::remove_credential(&mut s, &w.credential.raw_id).unwrap());
+    assert!(!crate::credential::remove_credential(&mut s, &w.credential.raw_id).unwrap());
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn touch_timeout_reports_the_credential_that_was_written() {
         ConsoleError::Oath(OathError::TouchTimeout)
     ));
     assert_eq!(f.credential.as_deref(), Some(id.to_bytes().as_slice()));
-    assert!(codes::remove_credential(&mut s, &id.to_bytes()).unwrap());
+    assert!(crate::credential::remove_credential(&mut s, &id.to_bytes()).unwrap());
     assert!(s.list().unwrap().is_empty());
 }
 

@@ -6,8 +6,10 @@
 //!
 //! Nothing here prints or reads the terminal: `cli::console` does.
 
-use super::codes::{self, unix_now, CodeError, Slot, PERIOD};
-use super::naming;
+use crate::credential::{self, unix_now, CodeError, Slot, PERIOD};
+use crate::enroll::naming;
+
+pub mod security_key;
 use crate::aws::{AwsError, IamApi};
 use crate::oath::{Credential, CredentialId, OathError, OathSession};
 use crate::secret::SecretBytes;
@@ -137,7 +139,7 @@ pub fn check_key(
     id: &CredentialId,
     force: bool,
 ) -> Result<(), ConsoleError> {
-    match codes::slot_for(key, capacity, id)? {
+    match credential::slot_for(key, capacity, id)? {
         Slot::Taken if !force => Err(ConsoleError::CredentialExists {
             id: id.to_id_string(),
         }),
@@ -146,7 +148,7 @@ pub fn check_key(
     }
 }
 
-/// What [`write`] left on the key, for [`codes_now`] and [`codes::remove_credential`].
+/// What [`write`] left on the key, for [`codes_now`] and [`credential::remove_credential`].
 #[derive(Debug)]
 pub struct Written {
     pub credential: Credential,
@@ -171,10 +173,11 @@ pub fn write(
     touch: bool,
     on_touch: &mut dyn FnMut(u8, u8),
 ) -> Result<(Written, ConsoleCodes), WriteFailure> {
-    let credential = codes::put_aws_credential(key, id, seed, touch).map_err(|f| WriteFailure {
-        error: f.error.into(),
-        credential: f.maybe_written,
-    })?;
+    let credential =
+        credential::put_aws_credential(key, id, seed, touch).map_err(|f| WriteFailure {
+            error: f.error.into(),
+            credential: f.maybe_written,
+        })?;
     let written = Written { credential, touch };
     match codes_now(key, &written, seed, on_touch) {
         Ok(c) => Ok((written, c)),
@@ -195,7 +198,7 @@ pub fn codes_now(
 ) -> Result<ConsoleCodes, ConsoleError> {
     let now = unix_now();
     let step = now / PERIOD;
-    let (code1, code2) = codes::codes_from_key(
+    let (code1, code2) = credential::codes_from_key(
         key,
         &written.credential,
         seed,
@@ -328,5 +331,4 @@ fn not_verified(baseline: &Baseline, timeout: Duration) -> ConsoleError {
 }
 
 #[cfg(test)]
-#[path = "console_tests.rs"]
 mod tests;

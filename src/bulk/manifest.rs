@@ -2,7 +2,7 @@
 //! Every bad row is found before anything starts and reported together,
 //! with the row's line number in the file (the header is line 1).
 
-use super::naming;
+use crate::enroll::naming;
 use std::path::Path;
 
 /// The columns a manifest may have; `user` is required.

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::audit::{
+use super::baseline::{self, BaselineError, BaselineOptions, Change};
+use super::trail::management_events;
+use super::{
     audit, parse_iso8601, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus,
     Severity,
 };
-use super::audit_trail::management_events;
-use super::baseline::{self, BaselineError, BaselineOptions, Change};
 use crate::aws::account::*;
 use crate::aws::iam::{MfaDevice, VirtualMfaDevice};
 use crate::aws::policy::ADMINISTRATOR_ACCESS;
@@ -589,7 +589,7 @@ fn virtual_only_mfa_unless_mfakey_put_it_on_a_key() {
     // mfakey's device, known by its tags (read with ListMFADeviceTags).
     f.st().tags.insert(
         serial,
-        vec![(super::enroll::TAG_MANAGED.into(), "true".into())],
+        vec![(crate::enroll::TAG_MANAGED.into(), "true".into())],
     );
     assert!(ids(&run(&f)).is_empty());
 }
@@ -613,7 +613,7 @@ fn unassigned_virtual_devices() {
         });
         st.tags.insert(
             mine.clone(),
-            vec![(super::enroll::TAG_MANAGED.into(), "true".into())],
+            vec![(crate::enroll::TAG_MANAGED.into(), "true".into())],
         );
     }
     let r = run(&f);

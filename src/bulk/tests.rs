@@ -1,13 +1,13 @@
 //! The bulk desk loop against in-process virtual keys (a scripted desk) and
 //! the fake IAM, which checks every enable's codes against the seed it issued.
 
-use super::bulk::{self, BulkEvent, BulkOptions, Journals, Line, Mark, Status, Summary};
 use super::desk::{Desk, DeskKey};
-use super::journal::{self, Entry, Event, Journal};
 use super::manifest;
+use super::{self as bulk, BulkEvent, BulkOptions, Journals, Line, Mark, Status, Summary};
 use crate::aws::fake::{FakeIam, Op};
 use crate::aws::IamApi;
 use crate::transport::{Transport, TransportError};
+use crate::undo::journal::{self, Entry, Event, Journal};
 use crate::virtual_key::{Config, SharedVirtualKey, VirtualYubiKey};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -447,7 +447,7 @@ fn resume_undoes_a_half_done_enrollment_first() {
     assert!(w.events.iter().any(|e| matches!(
         e,
         BulkEvent::Recovered {
-            outcome: super::recover::Outcome::RolledBack,
+            outcome: crate::undo::recover::Outcome::RolledBack,
             actions,
             ..
         } if actions.iter().any(|a| a.contains("deleted virtual MFA device"))

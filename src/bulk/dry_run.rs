@@ -1,10 +1,10 @@
 //! `bulk --dry-run`: every manifest row checked against IAM, read-only, no key.
 
-use super::bulk::{account_key, Accounts};
-use super::enroll::MAX_MFA_DEVICES;
 use super::manifest::Row;
-use super::naming;
+use super::{account_key, Accounts};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
+use crate::enroll::naming;
+use crate::enroll::MAX_MFA_DEVICES;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -98,7 +98,7 @@ pub async fn check<I: IamApi>(
 mod tests {
     use super::*;
     use crate::aws::fake::{FakeIam, Op};
-    use crate::workflow::manifest;
+    use crate::bulk::manifest;
 
     #[test]
     fn reports_missing_users_full_users_and_taken_names_without_writing() {

@@ -5,16 +5,23 @@
 //! enrollment journal beside it lets half-done enrollments be finished or
 //! undone with [`recover_run`].
 
-use super::codes::unix_now;
-use super::desk::{Desk, DeskKey};
-use super::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
-use super::journal::{self, Journal, JournalError};
-use super::manifest::Row;
-use super::recover::{recover_run, Outcome};
+pub mod desk;
+pub mod dry_run;
+pub mod manifest;
+pub mod report;
+#[cfg(test)]
+mod tests;
+
+use self::desk::{Desk, DeskKey};
+use self::manifest::Row;
 use crate::aws::{AwsError, IamApi};
+use crate::credential::unix_now;
+use crate::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
 use crate::oath::{OathError, OathSession};
 use crate::secret::SecretString;
 use crate::transport::TransportError;
+use crate::undo::journal::{self, Journal, JournalError};
+use crate::undo::recover::{recover_run, Outcome};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -420,7 +427,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
     async fn recover_all(&mut self) -> Result<(), BulkError> {
         let entries = journal::read(self.j.enroll.path())?;
         for run in journal::unfinished(&entries) {
-            let Some(st) = super::recover::state(&run) else {
+            let Some(st) = crate::undo::recover::state(&run) else {
                 continue;
             };
             if !st.written {
@@ -461,8 +468,8 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         let r = recover_run(self.iam(&user), run, key, &mut self.j.enroll)
             .await
             .map_err(|e| match e {
-                super::recover::RecoverError::Aws(a) => BulkError::Aws(a),
-                super::recover::RecoverError::Journal(j) => BulkError::Journal(j),
+                crate::undo::recover::RecoverError::Aws(a) => BulkError::Aws(a),
+                crate::undo::recover::RecoverError::Journal(j) => BulkError::Journal(j),
                 other => BulkError::Journal(JournalError::Corrupt {
                     path: self.j.enroll.path().to_path_buf(),
                     line: 0,
@@ -518,7 +525,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             Ok(_) => false,
             Err(AwsError::NoSuchEntity { .. }) => {
                 let tags = vec![
-                    (super::enroll::TAG_MANAGED.to_string(), "true".to_string()),
+                    (crate::enroll::TAG_MANAGED.to_string(), "true".to_string()),
                     (TAG_BULK_RUN.to_string(), self.run.clone()),
                 ];
                 match self
