@@ -1,12 +1,19 @@
-//! Reading codes from the key and checking them against the host's own
-//! computation from the seed; whether a credential id has a slot on the key.
-//! Shared by `enroll` (IAM-created devices) and `console` (seeds the AWS
-//! console shows).
+//! AWS's TOTP credential on a key: where it goes, the one write, the codes
+//! read from the key and checked against the host's own computation from
+//! the seed, the proof that a key holds a given seed, and the one delete,
+//! which needs that proof. Shared by `enroll` (IAM-created devices),
+//! `console` (seeds the AWS console shows) and `undo`.
+//!
+//! A credential replaced with `--force` is never removed before its
+//! successor is proven: the new seed is written beside it under a
+//! temporary id, and only once the enrollment has succeeded is it written
+//! over the old one and the temporary copy removed ([`Placement::Beside`]).
 
 use crate::oath::{
-    otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession,
+    otp, Credential, CredentialData, CredentialId, HashAlgorithm, OathError, OathSession, OathType,
 };
 use crate::secret::SecretBytes;
+use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// AWS's TOTP parameters: SHA-1, 6 digits, 30 s.
@@ -62,18 +69,198 @@ pub fn codes_from_key(
     Ok((c1, c2))
 }
 
-/// A failed write: the error, and the credential's raw id when it may be
-/// on the key anyway (a lost answer may hide a completed write; a refusal
-/// wrote nothing, and over an existing credential must not cost it).
+/// A check value of a seed that can be kept where a secret cannot (the
+/// journal): a random challenge and the seed's full HMAC-SHA1 of it, which
+/// is what the key answers a full CALCULATE with. The challenge's first
+/// byte is `FF`, a TOTP step some 10^13 years away, so the value is no code
+/// AWS would ever accept, and an HMAC reveals nothing of its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// 8 bytes, hex.
+    pub challenge: String,
+    /// 20 bytes, hex.
+    pub response: String,
+}
+
+/// What a key holds under an id, as far as a [`Proof`] tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holding {
+    /// The seed the proof was made from.
+    Ours,
+    /// Some other seed.
+    Other,
+    /// No credential with that id.
+    Absent,
+}
+
+impl Proof {
+    /// A proof of `seed` with a fresh random challenge.
+    pub fn of(seed: &SecretBytes) -> Result<Proof, OathError> {
+        let mut challenge = [0u8; 8];
+        getrandom::fill(&mut challenge).map_err(|e| OathError::Random(e.to_string()))?;
+        challenge[0] = 0xFF;
+        let response = otp::full_response(seed, &challenge);
+        Ok(Proof {
+            challenge: hex(&challenge),
+            response: hex(&response),
+        })
+    }
+
+    /// Asks the key what it holds under `raw_id` (a full CALCULATE; a touch
+    /// credential waits for a touch). The comparison is constant-time.
+    pub fn held_by(&self, key: &mut OathSession<'_>, raw_id: &[u8]) -> Result<Holding, OathError> {
+        let (Some(challenge), Some(want)) = (unhex(&self.challenge), unhex(&self.response)) else {
+            // A journal line that is not ours to trust: nothing is proven.
+            return Ok(Holding::Other);
+        };
+        if challenge.len() != 8 || challenge[0] != 0xFF {
+            return Ok(Holding::Other);
+        }
+        match key.calculate_response(raw_id, &challenge) {
+            Ok(got)
+                if bool::from(subtle::ConstantTimeEq::ct_eq(
+                    got.as_slice(),
+                    want.as_slice(),
+                )) =>
+            {
+                Ok(Holding::Ours)
+            }
+            Ok(_) => Ok(Holding::Other),
+            Err(OathError::NoSuchCredential(_)) => Ok(Holding::Absent),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.len() > 128 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Where a new credential is written while it is being proven.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Under its own id: no credential has that id.
+    Direct,
+    /// Under `temp`, beside the credential with its id, which stays
+    /// untouched until [`settle`] replaces it.
+    Beside { temp: CredentialId },
+}
+
+/// The temporary id of a credential written beside the one it replaces.
+pub fn temp_id(run: &str) -> CredentialId {
+    let tail: String = run
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    CredentialId::new(None, &format!("mfakey-pending-{tail}"), OathType::Totp, 30)
+}
+
+/// Why a credential cannot go onto the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SlotError {
+    #[error("the key already holds \"{id}\": pass --force to replace it")]
+    Exists { id: String },
+    #[error(
+        "the key's OATH applet is full ({capacity} credentials): delete one or use another key"
+    )]
+    Full { capacity: usize },
+    #[error("the key's OATH applet is full ({capacity} credentials): --force keeps \"{id}\" until its replacement is proven, which needs one free slot; delete another credential first")]
+    FullForReplace { capacity: usize, id: String },
+    #[error(transparent)]
+    Oath(#[from] OathError),
+}
+
+impl crate::error::Classify for SlotError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            SlotError::Exists { .. } => Kind::CredentialExists,
+            SlotError::Full { .. } | SlotError::FullForReplace { .. } => Kind::KeyFull,
+            SlotError::Oath(o) => o.kind(),
+        }
+    }
+}
+
+/// The key-side check before anything is made: where a credential with
+/// `id` would go. `run` names the temporary id of a replacement.
+pub fn placement(
+    key: &mut OathSession<'_>,
+    capacity: usize,
+    id: &CredentialId,
+    force: bool,
+    run: &str,
+) -> Result<Placement, SlotError> {
+    let creds = key.list()?;
+    let raw = id.to_bytes();
+    let taken = creds.iter().any(|c| c.raw_id == raw);
+    match (taken, force) {
+        (true, false) => Err(SlotError::Exists {
+            id: id.to_id_string(),
+        }),
+        (false, _) if creds.len() >= capacity => Err(SlotError::Full { capacity }),
+        (false, _) => Ok(Placement::Direct),
+        (true, true) if creds.len() >= capacity => Err(SlotError::FullForReplace {
+            capacity,
+            id: id.to_id_string(),
+        }),
+        (true, true) => Ok(Placement::Beside { temp: temp_id(run) }),
+    }
+}
+
+/// A credential written and not yet settled.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Where the new seed is (its own id, or the temporary one).
+    pub credential: Credential,
+    /// The id it gets in the end.
+    pub id: CredentialId,
+    pub placement: Placement,
+    pub touch: bool,
+}
+
+/// A failed write: the error, and the raw id the seed may have reached (a
+/// lost answer may hide a completed write; a refusal wrote nothing).
 #[derive(Debug)]
 pub struct PutFailure {
     pub error: OathError,
     pub maybe_written: Option<Vec<u8>>,
 }
 
-/// Writes AWS's credential (SHA-1, [`DIGITS`], [`PERIOD`]) for `seed`
-/// under `id`; the returned credential knows its touch setting.
-pub fn put_aws_credential(
+/// Writes AWS's credential (SHA-1, [`DIGITS`], [`PERIOD`]) for `seed` as
+/// `placement` says: under `id`, or beside the credential that has it.
+pub fn write(
+    key: &mut OathSession<'_>,
+    id: &CredentialId,
+    placement: &Placement,
+    seed: &SecretBytes,
+    touch: bool,
+) -> Result<Written, PutFailure> {
+    let at = match placement {
+        Placement::Direct => id,
+        Placement::Beside { temp } => temp,
+    };
+    let credential = put(key, at, seed, touch)?;
+    Ok(Written {
+        credential,
+        id: id.clone(),
+        placement: placement.clone(),
+        touch,
+    })
+}
+
+fn put(
     key: &mut OathSession<'_>,
     id: &CredentialId,
     seed: &SecretBytes,
@@ -99,40 +286,101 @@ pub fn put_aws_credential(
     }
 }
 
-/// Deletes the credential `raw_id`: `true` deleted, `false` it was not
-/// there (absent counts as removed: undoing a write that never landed).
-pub fn remove_credential(key: &mut OathSession<'_>, raw_id: &[u8]) -> Result<bool, OathError> {
-    match key.delete(raw_id) {
-        Ok(()) => Ok(true),
-        Err(OathError::NoSuchCredential(_)) => Ok(false),
+/// Moves a proven replacement into place: the seed is written under its
+/// own id (over the credential it replaces), proven there, and the
+/// temporary copy is deleted. A credential written directly is already in
+/// place. `on_touch` is called before a touch credential is proven.
+pub fn settle(
+    key: &mut OathSession<'_>,
+    written: &Written,
+    seed: &SecretBytes,
+    proof: &Proof,
+    on_touch: &mut dyn FnMut(u8, u8),
+) -> Result<Credential, OathError> {
+    let Placement::Beside { temp } = &written.placement else {
+        return Ok(written.credential.clone());
+    };
+    let settled = put(key, &written.id, seed, written.touch).map_err(|f| f.error)?;
+    if written.touch {
+        on_touch(1, 1);
+    }
+    if proof.held_by(key, &settled.raw_id)? != Holding::Ours {
+        return Err(OathError::Malformed(format!(
+            "\"{}\" does not give the new seed's answers after it was written",
+            written.id.to_id_string()
+        )));
+    }
+    // The temporary copy holds the same seed, proven when it was written.
+    match key.delete(&temp.to_bytes()) {
+        Ok(()) | Err(OathError::NoSuchCredential(_)) => Ok(settled),
         Err(e) => Err(e),
     }
 }
 
-/// Whether the key can take a credential with `id`.
+/// What [`delete_proven`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    /// No credential with that id, and room for one.
-    Free,
-    /// A credential with that id is there (a write would overwrite it).
-    Taken,
-    /// No such credential and no room.
-    Full,
+pub enum Removal {
+    Deleted,
+    /// There was no such credential.
+    Absent,
+    /// The key holds another seed under that id: it was left alone.
+    NotOurs,
 }
 
-/// Lists the key's credentials to see whether `id` has a slot.
-pub fn slot_for(
+/// Deletes the credential `raw_id` only when the key proves it holds the
+/// seed `proof` was made from.
+pub fn delete_proven(
     key: &mut OathSession<'_>,
-    capacity: usize,
-    id: &CredentialId,
-) -> Result<Slot, OathError> {
-    let creds = key.list()?;
-    let raw = id.to_bytes();
-    Ok(if creds.iter().any(|c| c.raw_id == raw) {
-        Slot::Taken
-    } else if creds.len() >= capacity {
-        Slot::Full
-    } else {
-        Slot::Free
-    })
+    raw_id: &[u8],
+    proof: &Proof,
+) -> Result<Removal, OathError> {
+    match proof.held_by(key, raw_id)? {
+        Holding::Absent => Ok(Removal::Absent),
+        Holding::Other => Ok(Removal::NotOurs),
+        Holding::Ours => match key.delete(raw_id) {
+            Ok(()) => Ok(Removal::Deleted),
+            Err(OathError::NoSuchCredential(_)) => Ok(Removal::Absent),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Deletes a credential this very session wrote and proved (its codes were
+/// read from the key and matched the seed, over an exclusive connection
+/// nobody else could use meanwhile): the proof is already in hand.
+pub fn delete_proven_in_session(
+    key: &mut OathSession<'_>,
+    raw_id: &[u8],
+) -> Result<Removal, OathError> {
+    match key.delete(raw_id) {
+        Ok(()) => Ok(Removal::Deleted),
+        Err(OathError::NoSuchCredential(_)) => Ok(Removal::Absent),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proof_challenges_are_out_of_any_clocks_reach_and_fresh() {
+        let seed = SecretBytes::new(vec![7; 20]);
+        let a = Proof::of(&seed).unwrap();
+        let b = Proof::of(&seed).unwrap();
+        assert_ne!(a.challenge, b.challenge);
+        assert!(a.challenge.starts_with("ff"));
+        assert_eq!(a.response.len(), 40);
+        assert_eq!(unhex(&a.challenge).unwrap().len(), 8);
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("abc"), None);
+    }
+
+    #[test]
+    fn temporary_ids_fit_and_differ_by_run() {
+        let a = temp_id("0123456789abcdef");
+        assert_eq!(a.to_id_string(), "mfakey-pending-0123456789abcdef");
+        assert_ne!(a, temp_id("fedcba9876543210"));
+        assert!(a.to_bytes().len() <= crate::oath::MAX_ID_LEN);
+    }
 }

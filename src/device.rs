@@ -314,6 +314,25 @@ pub fn open(
     }
 }
 
+impl crate::error::Classify for DeviceError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            DeviceError::Transport(t) => t.kind(),
+            DeviceError::NoReaders => Kind::NoReader,
+            DeviceError::ReaderNotFound { .. } => Kind::ReaderNotFound,
+            DeviceError::AmbiguousReader { .. } => Kind::AmbiguousReader,
+            DeviceError::NoKey { .. } | DeviceError::SerialNotFound { .. } => Kind::NoKey,
+            DeviceError::SeveralKeys { .. } => Kind::SeveralKeys,
+            DeviceError::Management {
+                source: ManagementError::Transport(t),
+                ..
+            } => t.kind(),
+            DeviceError::Management { .. } => Kind::NotAYubikey,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,12 @@ pub fn to_base32(seed: &SecretBytes) -> Zeroizing<String> {
     ))
 }
 
+impl crate::error::Classify for SeedError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::InvalidSecret
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

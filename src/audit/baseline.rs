@@ -104,7 +104,7 @@ pub struct Plan {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BaselineError {
-    #[error(transparent)]
+    #[error("{}", baseline_aws(.0))]
     Aws(#[from] AwsError),
     #[error("trail {trail} already logs to bucket {existing}, not {asked}: leave out --bucket, or choose another --trail-name")]
     BucketMismatch {
@@ -124,6 +124,33 @@ pub enum BaselineError {
     OtherRegion { trail: String, home_region: String },
     #[error("trail {trail} still reports IsLogging = false after StartLogging; check it in the CloudTrail console and run again")]
     NotLogging { trail: String },
+}
+
+/// An AWS error as the baseline's user needs it: a missing permission
+/// names the baseline's own statements.
+fn baseline_aws(e: &AwsError) -> String {
+    match e {
+        AwsError::AccessDenied { action, message } => format!(
+            "access denied: the AWS credentials in use lack the permission {action} (AWS said: {message}); \
+             attach the baseline's permissions in {} (statements BaselineBucket and BaselineTrail), or choose a profile that has them with --profile",
+            super::AUDIT_POLICY_DOC
+        ),
+        other => super::describe_aws(other),
+    }
+}
+
+impl crate::error::Classify for BaselineError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            BaselineError::Aws(a) => a.kind(),
+            BaselineError::InvalidName { .. } => Kind::InvalidArgument,
+            BaselineError::NotLogging { .. } => Kind::NotLogging,
+            BaselineError::BucketMismatch { .. }
+            | BaselineError::BadPolicy { .. }
+            | BaselineError::OtherRegion { .. } => Kind::Refused,
+        }
+    }
 }
 
 fn trail_arn(region: &str, account: &str, trail: &str) -> String {

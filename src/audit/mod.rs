@@ -160,6 +160,14 @@ pub enum AuditError {
     Aws(AwsError),
 }
 
+impl crate::error::Classify for AuditError {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            AuditError::Aws(a) => a.kind(),
+        }
+    }
+}
+
 /// Why one check could not finish.
 enum CheckFail {
     Aws(AwsError),

@@ -25,6 +25,7 @@ const DEFAULT_ENDPOINT: &str = "https://iam.amazonaws.com";
 #[derive(Debug, Clone)]
 pub struct Iam {
     client: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
     endpoint: EndpointCapture,
     attempts: u32,
 }
@@ -46,6 +47,7 @@ impl Iam {
             .build();
         Iam {
             client: aws_sdk_iam::Client::from_conf(iam_config),
+            sts: aws_sdk_sts::Client::new(config),
             endpoint,
             attempts,
         }
@@ -307,6 +309,19 @@ impl IamApi for Iam {
             tags.push((t.key, t.value));
         }
         Ok(tags)
+    }
+
+    async fn account_id(&self) -> Result<String, AwsError> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            AwsError::from_sdk(
+                "sts:GetCallerIdentity",
+                &self.endpoint.get(),
+                self.attempts,
+                e,
+            )
+        })?;
+        out.account
+            .ok_or_else(|| missing("Account (STS GetCallerIdentity)"))
     }
 
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {

@@ -131,6 +131,26 @@ impl AwsError {
     }
 }
 
+impl crate::error::Classify for AwsError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            AwsError::AccessDenied { .. } => Kind::AccessDenied,
+            AwsError::NoSuchEntity { .. } => Kind::NoSuchEntity,
+            AwsError::LimitExceeded { .. } => Kind::LimitExceeded,
+            AwsError::EntityAlreadyExists { .. } => Kind::EntityAlreadyExists,
+            AwsError::Throttling { .. } => Kind::Throttling,
+            AwsError::InvalidAuthenticationCode => Kind::InvalidAuthenticationCode,
+            AwsError::EndpointUnreachable { .. } => Kind::EndpointUnreachable,
+            AwsError::ExpiredCredentials { .. } => Kind::ExpiredCredentials,
+            AwsError::NoCredentials { .. } => Kind::NoCredentials,
+            AwsError::EntityTemporarilyUnmodifiable { .. }
+            | AwsError::DeleteConflict { .. }
+            | AwsError::Other { .. } => Kind::Aws,
+        }
+    }
+}
+
 /// The credentials provider's complaint, if the request failed for want of
 /// credentials (the SDK reports it as a dispatch failure).
 fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<String> {

@@ -673,6 +673,10 @@ impl IamApi for FakeIam {
         })
     }
 
+    async fn account_id(&self) -> Result<String, AwsError> {
+        Ok(self.lock().account_id.clone())
+    }
+
     async fn account_alias(&self) -> Result<Option<String>, AwsError> {
         self.run(Call::AccountAlias, |s| Ok(s.alias.clone()))
     }

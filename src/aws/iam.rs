@@ -113,6 +113,10 @@ pub trait IamApi: Sync {
         group: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// The account of the credentials in use (STS GetCallerIdentity, which
+    /// needs no permission).
+    fn account_id(&self) -> impl Future<Output = Result<String, AwsError>> + Send;
+
     /// The account alias (ListAccountAliases), if one is set.
     fn account_alias(&self) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 

@@ -53,6 +53,12 @@ pub enum ManifestError {
     Invalid(Vec<RowError>),
 }
 
+impl crate::error::Classify for ManifestError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::InvalidManifest
+    }
+}
+
 fn list(errors: &[RowError]) -> String {
     errors
         .iter()

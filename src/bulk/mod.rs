@@ -5,8 +5,10 @@
 //! enrollment journal beside it lets half-done enrollments be finished or
 //! undone with [`recover_run`].
 
+pub mod accounts;
 pub mod desk;
 pub mod dry_run;
+pub mod journal;
 pub mod manifest;
 pub mod report;
 #[cfg(test)]
@@ -16,15 +18,18 @@ use self::desk::{Desk, DeskKey};
 use self::manifest::Row;
 use crate::aws::{AwsError, IamApi};
 use crate::credential::unix_now;
-use crate::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
+use crate::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget};
 use crate::oath::{OathError, OathSession};
+use crate::progress::{Event, Outcome, Progress};
 use crate::secret::SecretString;
 use crate::transport::TransportError;
-use crate::undo::journal::{self, Journal, JournalError};
-use crate::undo::recover::{recover_run, Outcome};
-use serde::{Deserialize, Serialize};
+use crate::undo::journal::{self as enroll_journal, JournalError};
+use crate::undo::recover::recover_run;
+pub use accounts::{account_key, Accounts};
+use journal::prior;
+pub use journal::{Journals, Line, Mark};
+use serde::Serialize;
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Instant;
 
 /// The tag that marks a device as enrolled by one bulk run.
@@ -40,47 +45,6 @@ pub struct BulkOptions {
     pub password: Option<SecretString>,
     /// Create users missing from IAM (tagged by mfakey) and add them to their groups.
     pub create_users: bool,
-}
-
-/// What the bulk journal says happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mark {
-    /// A run began (first line; `detail` says how many users).
-    Start,
-    /// An enrollment of `user` begins on `key_serial`.
-    Begin,
-    Enrolled,
-    /// Found enrolled by this run already (IAM tag, or recovered).
-    AlreadyDone,
-    Failed,
-    /// `--create-users` created the user (`detail`: the groups).
-    UserCreated,
-    /// A key was not used (`detail` says why).
-    KeySkipped,
-    Interrupted,
-}
-
-/// One bulk journal line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    pub ts: u64,
-    pub bulk_run: String,
-    pub mark: Mark,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_serial: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_serial: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub touch: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -107,72 +71,6 @@ pub struct UserResult {
     pub error: Option<String>,
 }
 
-/// What the operator should see, one event at a time.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum BulkEvent {
-    /// An unfinished enrollment of an earlier run was finished or undone.
-    Recovered {
-        user: String,
-        outcome: Outcome,
-        actions: Vec<String>,
-        remaining: Vec<String>,
-    },
-    AlreadyEnrolled {
-        user: String,
-        device_arn: Option<String>,
-    },
-    /// `--create-users` created the user and added it to `groups`.
-    UserCreated {
-        user: String,
-        groups: Vec<String>,
-    },
-    /// Insert a key for `user` (`n` of `of`).
-    Next {
-        user: String,
-        n: usize,
-        of: usize,
-        key_serial: Option<u32>,
-    },
-    KeyInserted {
-        reader: String,
-        serial: Option<u32>,
-    },
-    KeySkipped {
-        reader: String,
-        serial: Option<u32>,
-        reason: String,
-    },
-    Step {
-        user: String,
-        step: Step,
-    },
-    Touch {
-        user: String,
-        n: u8,
-        of: u8,
-    },
-    Enrolled {
-        user: String,
-        key_serial: Option<u32>,
-        device_arn: String,
-        credential_id: String,
-        /// From the key's insertion to this event.
-        ms: f64,
-    },
-    Failed {
-        user: String,
-        error: String,
-        /// The user waits for another key (the key was pulled).
-        retry: bool,
-    },
-    RemoveKey {
-        reader: String,
-        serial: Option<u32>,
-    },
-    Interrupted,
-}
-
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BulkError {
@@ -182,6 +80,20 @@ pub enum BulkError {
     Aws(#[from] AwsError),
     #[error("watching the readers failed: {0}")]
     Desk(#[from] TransportError),
+    #[error("the enrollment journal's unfinished run for {user} names something mfakey cannot prove this run made: {why}. Nothing was changed and no key was enrolled; look at the journal, then resume with a journal you trust")]
+    UndoRefused { user: String, why: String },
+}
+
+impl crate::error::Classify for BulkError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            BulkError::Journal(j) => j.kind(),
+            BulkError::Aws(a) => a.kind(),
+            BulkError::Desk(t) => t.kind(),
+            BulkError::UndoRefused { .. } => Kind::UndoRefused,
+        }
+    }
 }
 
 /// What a bulk run did.
@@ -189,61 +101,6 @@ pub struct Summary {
     pub bulk_run: String,
     pub results: Vec<UserResult>,
     pub interrupted: bool,
-}
-
-/// The two journals of a bulk run.
-pub struct Journals {
-    pub bulk: Journal,
-    pub enroll: Journal,
-}
-
-/// The enrollment journal that goes with a bulk journal.
-pub fn enroll_journal_path(bulk: &Path) -> std::path::PathBuf {
-    let mut s = bulk.as_os_str().to_owned();
-    s.push(".enroll");
-    s.into()
-}
-
-/// The bulk run id a journal holds (`None`: a new run).
-pub fn prior(lines: &[Line]) -> Option<String> {
-    lines
-        .iter()
-        .find(|l| l.mark == Mark::Start)
-        .map(|l| l.bulk_run.clone())
-}
-
-/// The IAM client of each account a manifest names: the default one (the
-/// command line's), and one per `profile` / `role_arn` value.
-pub struct Accounts<'a, I> {
-    pub default: &'a I,
-    /// Keyed by [`account_key`].
-    pub by_key: HashMap<String, &'a I>,
-}
-
-impl<'a, I> Accounts<'a, I> {
-    /// Every row in the command line's account.
-    pub fn single(iam: &'a I) -> Self {
-        Accounts {
-            default: iam,
-            by_key: HashMap::new(),
-        }
-    }
-
-    /// The client for `row` (the default one for rows naming no account).
-    pub fn for_row(&self, row: &Row) -> &'a I {
-        account_key(row)
-            .and_then(|k| self.by_key.get(&k).copied())
-            .unwrap_or(self.default)
-    }
-}
-
-/// Which account a row names: `profile:NAME` or `role:ARN`; `None` for the default.
-pub fn account_key(row: &Row) -> Option<String> {
-    match (&row.profile, &row.role_arn) {
-        (Some(p), _) => Some(format!("profile:{p}")),
-        (None, Some(r)) => Some(format!("role:{r}")),
-        (None, None) => None,
-    }
 }
 
 struct Loop<'a, I: IamApi, D: Desk> {
@@ -256,20 +113,7 @@ struct Loop<'a, I: IamApi, D: Desk> {
     results: HashMap<String, UserResult>,
     /// Key serial → the user it was enrolled for in this run.
     used: HashMap<u32, String>,
-    on: &'a mut dyn FnMut(&BulkEvent),
-}
-
-/// The OATH session on `t`, unlocked with `password` when the key has one
-/// (a locked key without a password is [`OathError::Locked`]).
-fn unlocked_session<'t>(
-    t: &'t mut dyn crate::transport::Transport,
-    password: Option<&SecretString>,
-) -> Result<OathSession<'t>, OathError> {
-    let mut s = OathSession::select(t)?;
-    if s.is_locked() {
-        s.unlock(password.ok_or(OathError::Locked)?)?;
-    }
-    Ok(s)
+    progress: &'a mut dyn Progress,
 }
 
 /// Runs (or with `resume_lines` non-empty, resumes) a bulk enrollment.
@@ -280,9 +124,9 @@ pub async fn run<'a, I: IamApi, D: Desk>(
     opts: &'a BulkOptions,
     journals: &'a mut Journals,
     resume_lines: &[Line],
-    on: &'a mut dyn FnMut(&BulkEvent),
+    progress: &'a mut dyn Progress,
 ) -> Result<Summary, BulkError> {
-    let run = prior(resume_lines).unwrap_or_else(journal::new_run_id);
+    let run = prior(resume_lines).unwrap_or_else(enroll_journal::new_run_id);
     let mut l = Loop {
         accounts,
         desk,
@@ -292,7 +136,7 @@ pub async fn run<'a, I: IamApi, D: Desk>(
         run,
         results: HashMap::new(),
         used: HashMap::new(),
-        on,
+        progress,
     };
     if resume_lines.is_empty() {
         l.mark(Mark::Start, None, |line| {
@@ -331,7 +175,7 @@ pub async fn run<'a, I: IamApi, D: Desk>(
     }
     if interrupted {
         l.mark(Mark::Interrupted, None, |_| {})?;
-        (l.on)(&BulkEvent::Interrupted);
+        l.progress.event(Event::Interrupted);
     }
     let results = rows
         .iter()
@@ -425,14 +269,14 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
     /// those that never wrote to a key at once, the others with their key
     /// if it is in a reader (else when it is next inserted).
     async fn recover_all(&mut self) -> Result<(), BulkError> {
-        let entries = journal::read(self.j.enroll.path())?;
-        for run in journal::unfinished(&entries) {
+        let entries = self.j.enroll.entries()?;
+        for run in enroll_journal::unfinished(&entries) {
             let Some(st) = crate::undo::recover::state(&run) else {
                 continue;
             };
-            if !st.written {
+            if !st.written() {
                 self.recover_one(&run, None).await?;
-            } else if let Some(serial) = st.last.key_serial {
+            } else if let Some(serial) = st.made.key_serial {
                 if let Some(mut key) = self.desk.open_serial(serial) {
                     self.recover_with_key(&run, &mut key).await?;
                 }
@@ -443,39 +287,46 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
 
     async fn recover_with_key(
         &mut self,
-        run: &[journal::Entry],
+        run: &[enroll_journal::Entry],
         key: &mut DeskKey,
     ) -> Result<(), BulkError> {
-        match OathSession::select(&mut *key.transport) {
-            Ok(mut s) => {
-                if s.is_locked() {
-                    if let Some(p) = &self.opts.password {
-                        let _ = s.unlock(p);
-                    }
-                }
-                self.recover_one(run, Some(&mut s)).await
-            }
+        let password = self.opts.password.clone();
+        let session = OathSession::select(&mut *key.transport)
+            .and_then(|mut s| s.unlock_if_locked(password.as_ref()).map(|()| s));
+        match session {
+            Ok(mut s) => self.recover_one(run, Some(&mut s)).await,
+            // A key that will not open or unlock cannot show its credential.
             Err(_) => self.recover_one(run, None).await,
         }
     }
 
     async fn recover_one(
         &mut self,
-        run: &[journal::Entry],
+        run: &[enroll_journal::Entry],
         key: Option<&mut OathSession<'_>>,
     ) -> Result<(), BulkError> {
         let user = run.first().map(|e| e.user.clone()).unwrap_or_default();
-        let r = recover_run(self.iam(&user), run, key, &mut self.j.enroll)
-            .await
-            .map_err(|e| match e {
-                crate::undo::recover::RecoverError::Aws(a) => BulkError::Aws(a),
-                crate::undo::recover::RecoverError::Journal(j) => BulkError::Journal(j),
-                other => BulkError::Journal(JournalError::Corrupt {
-                    path: self.j.enroll.path().to_path_buf(),
-                    line: 0,
-                    message: other.to_string(),
-                }),
-            })?;
+        let iam = self.iam(&user);
+        let caller = iam.account_id().await?;
+        let r = recover_run(
+            iam,
+            &caller,
+            run,
+            key,
+            &mut self.j.enroll,
+            &mut *self.progress,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::undo::recover::RecoverError::Aws(a) => BulkError::Aws(a),
+            crate::undo::recover::RecoverError::Journal(j) => BulkError::Journal(j),
+        })?;
+        if r.outcome == Outcome::Refused {
+            return Err(BulkError::UndoRefused {
+                user: r.user,
+                why: r.remaining.join("; "),
+            });
+        }
         if r.outcome == Outcome::Finished {
             let entry = st_last(run);
             let touch = self
@@ -509,7 +360,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                 },
             );
         }
-        (self.on)(&BulkEvent::Recovered {
+        self.progress.event(Event::Recovered {
             user: r.user,
             outcome: r.outcome,
             actions: r.actions,
@@ -559,7 +410,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             self.mark(Mark::UserCreated, Some(&row.user), |l| {
                 l.detail = Some(row.groups.join(";"));
             })?;
-            (self.on)(&BulkEvent::UserCreated {
+            self.progress.event(Event::UserCreated {
                 user: row.user.clone(),
                 groups: row.groups.clone(),
             });
@@ -572,7 +423,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         self.mark(Mark::Failed, Some(&row.user), |l| {
             l.detail = Some(error.clone())
         })?;
-        (self.on)(&BulkEvent::Failed {
+        self.progress.event(Event::Failed {
             user: row.user.clone(),
             error: error.clone(),
             retry: false,
@@ -608,7 +459,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                     l.touch = Some(touch);
                     l.detail = Some("IAM holds a device tagged for this run".into());
                 })?;
-                (self.on)(&BulkEvent::AlreadyEnrolled {
+                self.progress.event(Event::AlreadyEnrolled {
                     user: row.user.clone(),
                     device_arn: Some(d.serial.clone()),
                 });
@@ -664,12 +515,12 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             l.key_serial = serial;
             l.detail = Some(reason.clone());
         })?;
-        (self.on)(&BulkEvent::KeySkipped {
+        self.progress.event(Event::KeySkipped {
             reader: reader.to_string(),
             serial,
             reason,
         });
-        (self.on)(&BulkEvent::RemoveKey {
+        self.progress.event(Event::RemoveKey {
             reader: reader.to_string(),
             serial,
         });
@@ -680,7 +531,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
     /// Enrolls `row` on the next suitable key. False: interrupted.
     async fn enroll_user(&mut self, row: &Row, n: usize, of: usize) -> Result<bool, BulkError> {
         loop {
-            (self.on)(&BulkEvent::Next {
+            self.progress.event(Event::Next {
                 user: row.user.clone(),
                 n,
                 of,
@@ -697,7 +548,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                     continue;
                 }
             };
-            (self.on)(&BulkEvent::KeyInserted {
+            self.progress.event(Event::KeyInserted {
                 reader: reader.clone(),
                 serial: key.serial,
             });
@@ -710,8 +561,8 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             // Half-done enrollments on this very key (pulled earlier): finish
             // or undo them first, so the key holds no stale credential.
             if let Some(serial) = key.serial {
-                let entries = journal::read(self.j.enroll.path())?;
-                for run in journal::unfinished(&entries) {
+                let entries = self.j.enroll.entries()?;
+                for run in enroll_journal::unfinished(&entries) {
                     if run.iter().any(|e| e.key_serial == Some(serial)) {
                         self.recover_with_key(&run, &mut key).await?;
                     }
@@ -730,7 +581,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                 if self.results.contains_key(&row.user) {
                     // Recovery found this user's enrollment complete.
                     drop(key);
-                    (self.on)(&BulkEvent::RemoveKey {
+                    self.progress.event(Event::RemoveKey {
                         reader: reader.clone(),
                         serial: Some(serial),
                     });
@@ -741,7 +592,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             let outcome = self.enroll_on(row, &mut key, t0).await?;
             let serial = key.serial;
             drop(key);
-            (self.on)(&BulkEvent::RemoveKey {
+            self.progress.event(Event::RemoveKey {
                 reader: reader.clone(),
                 serial,
             });
@@ -775,7 +626,9 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             force: false,
         };
         let iam = self.accounts.for_row(row);
-        let result = match unlocked_session(&mut *key.transport, self.opts.password.as_ref()) {
+        let result = match OathSession::select(&mut *key.transport)
+            .and_then(|mut s| s.unlock_if_locked(self.opts.password.as_ref()).map(|()| s))
+        {
             Err(e) => Err(EnrollError::from(e)),
             Ok(mut session) => {
                 let target = KeyTarget {
@@ -783,19 +636,12 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                     serial: key.serial,
                     capacity: key.capacity,
                 };
-                let user = row.user.clone();
-                let on = &mut *self.on;
-                let mut progress = |p: Progress| match p {
-                    Progress::Step(step) => on(&BulkEvent::Step {
-                        user: user.clone(),
-                        step,
-                    }),
-                    Progress::Touch { n, of } => on(&BulkEvent::Touch {
-                        user: user.clone(),
-                        n,
-                        of,
-                    }),
-                    _ => {}
+                // Bulk shows steps and touches; the rest is in the result.
+                let progress = &mut *self.progress;
+                let mut progress = |e: Event| {
+                    if matches!(e, Event::Step { .. } | Event::Touch { .. }) {
+                        progress.event(e)
+                    }
                 };
                 enroll(iam, target, &eopts, &mut self.j.enroll, &mut progress).await
             }
@@ -812,7 +658,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                 if let Some(s) = r.key_serial {
                     self.used.insert(s, row.user.clone());
                 }
-                (self.on)(&BulkEvent::Enrolled {
+                self.progress.event(Event::Enrolled {
                     user: row.user.clone(),
                     key_serial: r.key_serial,
                     device_arn: r.device_serial.clone(),
@@ -841,7 +687,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                     l.key_serial = key.serial;
                     l.detail = Some(error.clone());
                 })?;
-                (self.on)(&BulkEvent::Failed {
+                self.progress.event(Event::Failed {
                     user: row.user.clone(),
                     error: error.clone(),
                     retry,
@@ -867,6 +713,6 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
     }
 }
 
-fn st_last(run: &[journal::Entry]) -> Option<&journal::Entry> {
+fn st_last(run: &[enroll_journal::Entry]) -> Option<&enroll_journal::Entry> {
     run.iter().rev().find(|e| e.account_id.is_some())
 }

@@ -2,12 +2,14 @@
 //! the fake IAM, which checks every enable's codes against the seed it issued.
 
 use super::desk::{Desk, DeskKey};
+use super::journal::enroll_journal_path;
 use super::manifest;
-use super::{self as bulk, BulkEvent, BulkOptions, Journals, Line, Mark, Status, Summary};
+use super::{self as bulk, BulkOptions, Journals, Line, Mark, Status, Summary};
 use crate::aws::fake::{FakeIam, Op};
 use crate::aws::IamApi;
+use crate::progress::{Event as BulkEvent, Outcome};
 use crate::transport::{Transport, TransportError};
-use crate::undo::journal::{self, Entry, Event, Journal};
+use crate::undo::journal::{self, Entry, Event, Journal, Lock};
 use crate::virtual_key::{Config, SharedVirtualKey, VirtualYubiKey};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -160,8 +162,9 @@ impl World {
         let rows = manifest::parse(manifest).unwrap();
         let resume: Vec<Line> = journal::read_lines(&self.bulk_path()).unwrap();
         let mut j = Journals {
-            bulk: Journal::open(&self.bulk_path()).unwrap(),
-            enroll: Journal::open(&bulk::enroll_journal_path(&self.bulk_path())).unwrap(),
+            bulk: Journal::open(&self.bulk_path(), Lock::Exclusive).unwrap(),
+            enroll: Journal::open(&enroll_journal_path(&self.bulk_path()), Lock::Exclusive)
+                .unwrap(),
         };
         let opts = BulkOptions {
             touch: false,
@@ -178,7 +181,7 @@ impl World {
             &opts,
             &mut j,
             &resume,
-            &mut |e| events.push(e.clone()),
+            &mut |e| events.push(e),
         ))
         .unwrap()
     }
@@ -328,7 +331,7 @@ fn a_key_pulled_mid_user_is_undone_and_the_user_waits_for_a_key_again() {
     let devices = w.devices();
     assert_eq!(devices.len(), 1, "{devices:?}");
     assert_eq!(devices[0].user.as_deref(), Some("alice"));
-    let entries = journal::read(&bulk::enroll_journal_path(&w.bulk_path())).unwrap();
+    let entries = journal::read(&enroll_journal_path(&w.bulk_path())).unwrap();
     assert!(journal::unfinished(&entries).is_empty());
 }
 
@@ -419,10 +422,14 @@ fn resume_undoes_a_half_done_enrollment_first() {
         .block_on(w.iam.create_virtual_mfa_device(
             "alice-yk1001",
             "/",
-            &[("mfakey:managed".into(), "true".into())],
+            // As mfakey tags what it creates: this run's device.
+            &[
+                ("mfakey:managed".into(), "true".into()),
+                (crate::undo::TAG_RUN.into(), "r1".into()),
+            ],
         ))
         .unwrap();
-    let mut ej = Journal::open(&bulk::enroll_journal_path(&w.bulk_path())).unwrap();
+    let mut ej = Journal::open(&enroll_journal_path(&w.bulk_path()), Lock::Exclusive).unwrap();
     for event in [Event::Begin, Event::Created] {
         ej.append(&Entry {
             ts: 1,
@@ -434,6 +441,8 @@ fn resume_undoes_a_half_done_enrollment_first() {
             device_serial: (event == Event::Created).then(|| created.serial.clone()),
             key_serial: Some(1001),
             credential_id: Some(id("alice")),
+            written_as: None,
+            proof: None,
             detail: None,
         })
         .unwrap();
@@ -447,7 +456,7 @@ fn resume_undoes_a_half_done_enrollment_first() {
     assert!(w.events.iter().any(|e| matches!(
         e,
         BulkEvent::Recovered {
-            outcome: crate::undo::recover::Outcome::RolledBack,
+            outcome: Outcome::RolledBack,
             actions,
             ..
         } if actions.iter().any(|a| a.contains("deleted virtual MFA device"))

@@ -6,14 +6,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::enroll::runtime;
-use super::error::{exit, CliError};
-use super::output::{Output, Report};
-use crate::audit::baseline::{self, BaselineError, BaselineOptions, Plan};
-use crate::audit::{
-    audit, describe_aws, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus,
-    Severity, AUDIT_POLICY_DOC,
-};
-use crate::aws::{self, AwsError, AwsOptions};
+use super::render::{Output, Report};
+use crate::audit::baseline::{self, BaselineOptions, Plan};
+use crate::audit::{audit, AuditOptions, AuditProgress, AuditReport, CheckStatus, Severity};
+use crate::aws::{self, AwsOptions};
+use crate::error::{exit, Failure, Kind};
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
@@ -62,40 +59,6 @@ pub struct CloudtrailArgs {
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
     Severity::parse(s).ok_or_else(|| format!("\"{s}\" is not one of critical, high, medium, low"))
-}
-
-impl From<AuditError> for CliError {
-    /// Only missing or expired credentials stop an audit: AWS's own words.
-    fn from(e: AuditError) -> Self {
-        match e {
-            AuditError::Aws(a) => a.into(),
-        }
-    }
-}
-
-impl From<BaselineError> for CliError {
-    fn from(e: BaselineError) -> Self {
-        match e {
-            BaselineError::Aws(AwsError::AccessDenied { action, message }) => CliError::new(
-                "access_denied",
-                exit::AWS,
-                format!(
-                    "access denied: the AWS credentials in use lack the permission {action} (AWS said: {message}); \
-                     attach the baseline's permissions in {AUDIT_POLICY_DOC} (statements BaselineBucket and BaselineTrail), or choose a profile that has them with --profile"
-                ),
-            ),
-            BaselineError::Aws(a) => {
-                let mut err = CliError::from(a.clone());
-                err.message = describe_aws(&a);
-                err
-            }
-            BaselineError::InvalidName { .. } => CliError::usage(e.to_string()),
-            BaselineError::NotLogging { .. } => {
-                CliError::new("not_logging", exit::AWS, e.to_string())
-            }
-            other => CliError::new("refused", exit::REFUSED, other.to_string()),
-        }
-    }
 }
 
 const SEVERITIES: [Severity; 4] = [
@@ -188,7 +151,7 @@ fn verdict(r: &AuditReport, fail_on: Severity) -> (u8, &'static str) {
 }
 
 /// Runs the audit: the report, and the exit status (0, 8 findings, 9 incomplete).
-pub fn run_audit(a: &AuditArgs, verbose: bool, out: Output) -> Result<(Report, u8), CliError> {
+pub fn run_audit(a: &AuditArgs, verbose: bool, out: Output) -> Result<(Report, u8), Failure> {
     let opts = AuditOptions {
         max_root_age_days: a.max_root_age_days,
         require_hardware_mfa: a.require_hardware_mfa,
@@ -225,12 +188,9 @@ pub fn run_audit(a: &AuditArgs, verbose: bool, out: Output) -> Result<(Report, u
 }
 
 /// Asks "proceed?" on the terminal. Without a terminal: refuses.
-fn confirm(out: Output, plan: &Plan) -> Result<(), CliError> {
+fn confirm(out: Output, plan: &Plan) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
-        return Err(CliError::new(
-            "confirmation_needed",
-            exit::REFUSED,
-            format!(
+        return Err(Failure::new(Kind::ConfirmationNeeded, format!(
                 "{} change(s) planned and no terminal to ask on: nothing was changed; review the plan (mfakey baseline cloudtrail in a terminal) and pass --yes to make them",
                 plan.changes.len()
             ),
@@ -242,19 +202,18 @@ fn confirm(out: Output, plan: &Plan) -> Result<(), CliError> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| CliError::new("other", exit::OTHER, format!("cannot read the answer: {e}")))?;
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot read the answer: {e}")))?;
     if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {
-        Err(CliError::new(
-            "declined",
-            exit::REFUSED,
+        Err(Failure::new(
+            Kind::Declined,
             "declined: nothing was changed",
         ))
     }
 }
 
-pub fn run_baseline(cmd: &BaselineCmd, out: Output) -> Result<Report, CliError> {
+pub fn run_baseline(cmd: &BaselineCmd, out: Output) -> Result<Report, Failure> {
     let BaselineCmd::Cloudtrail(a) = cmd;
     let opts = BaselineOptions {
         trail_name: a.trail_name.clone(),

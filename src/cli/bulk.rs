@@ -1,23 +1,22 @@
 //! `mfakey bulk MANIFEST`: enroll a manifest's users one key after another.
 
 use super::enroll::runtime;
-use super::error::{exit, CliError};
 use super::input::{self, Source};
-use super::output::{Output, Report, SCHEMA_VERSION};
+use super::render::{Output, Renderer, Report};
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions, Iam, IamApi};
 use crate::bulk::desk::PcscDesk;
-use crate::bulk::manifest::{self, ManifestError, Row};
-use crate::bulk::{self, Accounts, BulkError, BulkEvent, BulkOptions, Journals, Line, Status};
+use crate::bulk::journal::{enroll_journal_path, Journals, Line};
+use crate::bulk::manifest::{self, Row};
+use crate::bulk::{self, Accounts, BulkOptions, Status};
 use crate::bulk::{dry_run, report};
-use crate::undo::journal::{self, Journal};
-use crate::undo::recover::Outcome;
+use crate::error::{Failure, Kind};
+use crate::undo::journal::{self, Journal, Lock};
 use clap::Args;
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BulkArgs {
@@ -69,24 +68,9 @@ fn install_sigint() {
     }
 }
 
-impl From<ManifestError> for CliError {
-    fn from(e: ManifestError) -> Self {
-        CliError::new("invalid_manifest", exit::USAGE, e.to_string())
-    }
-}
-
-impl From<BulkError> for CliError {
-    fn from(e: BulkError) -> Self {
-        match e {
-            BulkError::Aws(a) => a.into(),
-            other => CliError::new("bulk", exit::OTHER, other.to_string()),
-        }
-    }
-}
-
 /// The IAM client of every account the manifest names, each checked with
 /// one call (which also assumes the role) before anything starts.
-async fn load_accounts(a: &BulkArgs, rows: &[Row]) -> Result<(Iam, Vec<(String, Iam)>), CliError> {
+async fn load_accounts(a: &BulkArgs, rows: &[Row]) -> Result<(Iam, Vec<(String, Iam)>), Failure> {
     let default = aws::load(&a.aws).await?;
     let mut others: Vec<(String, Iam)> = Vec::new();
     for row in rows {
@@ -108,12 +92,14 @@ async fn load_accounts(a: &BulkArgs, rows: &[Row]) -> Result<(Iam, Vec<(String, 
             (None, None) => continue,
         };
         if let Err(e) = iam.account_alias().await {
-            let mut err = CliError::from(e);
-            err.message = format!(
-                "account of manifest line {} ({key}): {}",
-                row.line, err.message
-            );
-            return Err(err);
+            let err = Failure::from(e);
+            return Err(Failure::new(
+                err.kind,
+                format!(
+                    "account of manifest line {} ({key}): {}",
+                    row.line, err.message
+                ),
+            ));
         }
         others.push((key, iam));
     }
@@ -133,7 +119,7 @@ fn default_journal(manifest: &Path) -> PathBuf {
     s.into()
 }
 
-pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
+pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     let rows = manifest::load(&a.manifest)?;
     if a.dry_run {
         return dry(a, &rows);
@@ -142,12 +128,11 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(&a.manifest));
-    let prior: Vec<Line> = journal::read_lines(&path).map_err(BulkError::from)?;
+    let prior: Vec<Line> = journal::read_lines(&path)?;
     match (a.resume, prior.is_empty()) {
         (false, false) => {
-            return Err(CliError::new(
-                "journal_exists",
-                exit::REFUSED,
+            return Err(Failure::new(
+                Kind::JournalExists,
                 format!(
                     "the journal {} holds an earlier run: pass --resume to continue it, or choose another --journal",
                     path.display()
@@ -155,14 +140,26 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
             ))
         }
         (true, true) => {
-            return Err(CliError::new(
-                "nothing_to_resume",
-                exit::USAGE,
+            return Err(Failure::new(
+                Kind::NothingToResume,
                 format!("no run to resume in {}: run without --resume", path.display()),
             ))
         }
         _ => {}
     }
+    // A new run starts both journals afresh (never adopting a file someone
+    // else left); a resumed one continues them. Either way, alone.
+    let open = |p: &Path| {
+        if a.resume {
+            Journal::open(p, Lock::Exclusive)
+        } else {
+            Journal::create_new(p, Lock::Exclusive)
+        }
+    };
+    let mut journals = Journals {
+        bulk: open(&path)?,
+        enroll: open(&enroll_journal_path(&path))?,
+    };
     let password = match &g.password_file {
         Some(p) => Some(input::password(Source::File(p))?),
         None => None,
@@ -174,15 +171,11 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
         create_users: a.create_users,
     };
     install_sigint();
-    let mut printer = Printer::new(out.json, g.verbose > 0);
+    let mut renderer = Renderer::desk(out.json, g.verbose > 0);
     let summary = runtime()?.block_on(async {
         let (default, others) = load_accounts(a, &rows).await?;
         let accounts = accounts(&default, &others);
         let mut desk = PcscDesk::new(g.reader.clone(), &STOP)?;
-        let mut journals = Journals {
-            bulk: Journal::open(&path).map_err(BulkError::from)?,
-            enroll: Journal::open(&bulk::enroll_journal_path(&path)).map_err(BulkError::from)?,
-        };
         let s = bulk::run(
             &accounts,
             &mut desk,
@@ -190,17 +183,16 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
             &opts,
             &mut journals,
             &prior,
-            &mut |e| printer.event(e),
+            &mut renderer,
         )
         .await?;
-        Ok::<_, CliError>(s)
+        Ok::<_, Failure>(s)
     })?;
-    printer.end_live();
+    renderer.end_live();
     if let Some(rp) = &a.report {
         report::write(rp, &summary.bulk_run, &summary.results).map_err(|e| {
-            CliError::new(
-                "report",
-                exit::OTHER,
+            Failure::new(
+                Kind::Report,
                 format!("cannot write the report {}: {e}", rp.display()),
             )
         })?;
@@ -247,24 +239,21 @@ pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError
         } else {
             format!("{failed} user(s) failed: fix the cause and run again with --resume")
         };
-        return Err(CliError::new(
-            if summary.interrupted {
-                "interrupted"
-            } else {
-                "bulk_failures"
-            },
-            exit::OTHER,
-            msg,
-        ));
+        let kind = if summary.interrupted {
+            Kind::Interrupted
+        } else {
+            Kind::BulkFailures
+        };
+        return Err(Failure::new(kind, msg));
     }
     Ok(doc)
 }
 
-fn dry(a: &BulkArgs, rows: &[Row]) -> Result<Report, CliError> {
+fn dry(a: &BulkArgs, rows: &[Row]) -> Result<Report, Failure> {
     let checks = runtime()?.block_on(async {
         let (default, others) = load_accounts(a, rows).await?;
         let accounts = accounts(&default, &others);
-        Ok::<_, CliError>(dry_run::check(&accounts, rows, a.create_users).await?)
+        Ok::<_, Failure>(dry_run::check(&accounts, rows, a.create_users).await?)
     })?;
     let mut text = String::new();
     for c in &checks {
@@ -282,161 +271,10 @@ fn dry(a: &BulkArgs, rows: &[Row]) -> Result<Report, CliError> {
         text,
     );
     if bad > 0 {
-        return Err(CliError::new(
-            "preflight_failed",
-            exit::REFUSED,
+        return Err(Failure::new(
+            Kind::PreflightFailed,
             format!("{bad} row(s) would fail:\n{}", report.text.trim_end()),
         ));
     }
     Ok(report)
-}
-
-/// Progress: one JSON line per event (`--json`), a live line on a terminal,
-/// plain lines otherwise.
-struct Printer {
-    json: bool,
-    live: bool,
-    verbose: bool,
-    line_open: bool,
-    user_started: Instant,
-    n: String,
-}
-
-impl Printer {
-    fn new(json: bool, verbose: bool) -> Self {
-        Printer {
-            json,
-            live: !json && std::io::stdout().is_terminal(),
-            verbose,
-            line_open: false,
-            user_started: Instant::now(),
-            n: String::new(),
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        let mut o = std::io::stdout().lock();
-        if self.line_open {
-            let _ = write!(o, "\r\x1b[2K");
-            self.line_open = false;
-        }
-        let _ = writeln!(o, "{line}");
-        let _ = o.flush();
-    }
-
-    fn status(&mut self, line: &str) {
-        if self.live {
-            let mut o = std::io::stdout().lock();
-            let _ = write!(o, "\r\x1b[2K{line}");
-            let _ = o.flush();
-            self.line_open = true;
-        } else if self.verbose {
-            self.say(line);
-        }
-    }
-
-    fn end_live(&mut self) {
-        if self.line_open {
-            self.say("");
-        }
-    }
-
-    fn event(&mut self, e: &BulkEvent) {
-        if self.json {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("schema_version".into(), json!(SCHEMA_VERSION));
-            }
-            let mut o = std::io::stdout().lock();
-            let _ = writeln!(o, "{v}");
-            let _ = o.flush();
-            return;
-        }
-        let secs = self.user_started.elapsed().as_secs();
-        match e {
-            BulkEvent::Recovered {
-                user,
-                outcome,
-                actions,
-                remaining,
-            } => {
-                let what = match outcome {
-                    Outcome::Finished => "was complete",
-                    Outcome::RolledBack => "undone",
-                    Outcome::Incomplete => "INCOMPLETE",
-                };
-                self.say(&format!("earlier enrollment of {user}: {what}"));
-                for a in actions {
-                    self.say(&format!("  done: {a}"));
-                }
-                for a in remaining {
-                    self.say(&format!("  left: {a}"));
-                }
-            }
-            BulkEvent::UserCreated { user, groups } => {
-                let g = if groups.is_empty() {
-                    String::new()
-                } else {
-                    format!(", added to {}", groups.join(", "))
-                };
-                self.say(&format!("created IAM user {user}{g}"))
-            }
-            BulkEvent::AlreadyEnrolled { user, .. } => {
-                self.say(&format!("{user}: already enrolled by this run"))
-            }
-            BulkEvent::Next {
-                user,
-                n,
-                of,
-                key_serial,
-            } => {
-                self.user_started = Instant::now();
-                self.n = format!("[{n}/{of}]");
-                let pin = key_serial.map_or(String::new(), |s| format!(" {s}"));
-                self.say(&format!("{} next: {user} — insert key{pin}", self.n));
-            }
-            BulkEvent::KeyInserted { reader, serial } => {
-                self.user_started = Instant::now();
-                let line = format!(
-                    "{} key {} in \"{reader}\"",
-                    self.n,
-                    serial.map_or("(serial unknown)".into(), |s| s.to_string())
-                );
-                if self.live {
-                    self.status(&line)
-                } else {
-                    self.say(&format!(
-                        "  {}",
-                        line.trim_start_matches(&self.n).trim_start()
-                    ))
-                }
-            }
-            BulkEvent::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
-            BulkEvent::Step { user, step } => {
-                let n = self.n.clone();
-                self.status(&format!("{n} {user}: {} ({secs} s)", step.name()))
-            }
-            BulkEvent::Touch { user, n, of } => {
-                self.say(&format!("  {user}: touch the key ({n} of {of})"))
-            }
-            BulkEvent::Enrolled {
-                user,
-                key_serial,
-                device_arn,
-                ms,
-                ..
-            } => self.say(&format!(
-                "  enrolled {user} on key {}: {device_arn} ({ms:.0} ms)",
-                key_serial.map_or("?".into(), |s| s.to_string())
-            )),
-            BulkEvent::Failed { user, error, retry } => {
-                self.say(&format!("  FAILED {user}: {error}"));
-                if *retry {
-                    self.say(&format!("  {user} waits for a key again"));
-                }
-            }
-            BulkEvent::RemoveKey { .. } => self.say("  remove the key"),
-            BulkEvent::Interrupted => self.say("interrupted"),
-        }
-    }
 }

@@ -1,16 +1,16 @@
 //! `mfakey enroll user`, `mfakey recover`, `mfakey cleanup`.
 
-use super::error::{exit, CliError};
-use super::output::{Output, Report};
-use super::session::{open_key, unlock};
+use super::render::{outcome_word, Output, Renderer, Report};
+use super::session::open_key;
 use super::GlobalOpts;
-use crate::aws::{self, AwsError, AwsOptions, IamApi};
+use crate::aws::{self, AwsOptions, IamApi};
 use crate::device::Selector;
-use crate::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget, Progress, Step};
-use crate::oath::OathSession;
+use crate::enroll::{enroll, EnrollOptions, EnrollReport, KeyTarget};
+use crate::error::{Failure, Kind};
+use crate::progress::Outcome;
 use crate::transport::pcsc::{Access, Pcsc};
-use crate::undo::journal::{self, Journal};
-use crate::undo::recover::{self, Outcome, RecoverError};
+use crate::undo::journal::{self, Journal, Lock};
+use crate::undo::recover::{self, RecoveredRun};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
@@ -72,6 +72,10 @@ pub struct CleanupArgs {
     /// Delete them (without it, only list)
     #[arg(long)]
     pub delete: bool,
+    /// Journal whose enrollments must not be in flight while deleting
+    /// (default ~/.local/state/mfakey/journal.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
@@ -89,24 +93,18 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
     }
 }
 
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            CliError::new(
-                "other",
-                exit::OTHER,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })
+        .map_err(|e| Failure::new(Kind::Other, format!("cannot start the async runtime: {e}")))
 }
 
 fn journal_path(p: &Option<PathBuf>) -> PathBuf {
     p.clone().unwrap_or_else(journal::default_path)
 }
 
-pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
+pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     let a = match cmd {
         EnrollCmd::User(a) => a,
         EnrollCmd::Root(a) => return super::console::run_root(a, g, out),
@@ -121,145 +119,164 @@ pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report
         tags: a.tags.clone(),
         force: a.force,
     };
-    let verbose = g.verbose > 0;
+    let mut progress = Renderer::notices(g.verbose > 0);
     runtime()?.block_on(async {
         let iam = aws::load(&a.aws).await?;
         let mut key = open_key(g, Access::Exclusive)?;
-        let serial = key.info.serial;
-        let capacity = key.info.oath_capacity();
-        let mut session = OathSession::select(&mut key.transport)?;
-        unlock(&mut session, g)?;
-        let mut journal = Journal::open(&journal_path(&a.journal)).map_err(EnrollError::from)?;
+        let (serial, capacity) = (key.info.serial, key.info.oath_capacity());
+        let mut session = super::session::oath(&mut key, g)?;
+        let mut journal = Journal::open(&journal_path(&a.journal), Lock::Shared)?;
         let target = KeyTarget {
             session: &mut session,
             serial,
             capacity,
         };
-        let mut on_progress = |p: Progress| match p {
-            Progress::Touch { n, of } => {
-                out.notice(&format!("Touch your YubiKey ({n} of {of})..."))
-            }
-            Progress::RetryCodes => {
-                out.notice("AWS refused the codes; trying once more with a later pair")
-            }
-            Progress::Undo(what) => out.notice(&format!("undoing: {what}")),
-            Progress::Step(Step::Rollback) => out.notice("a step failed: rolling back"),
-            Progress::Step(s) if verbose => out.notice(&format!("step: {}", s.name())),
-            Progress::Step(_) => {}
-        };
-        let report = enroll(&iam, target, &opts, &mut journal, &mut on_progress).await?;
-        let mut text = format!(
-            "enrolled {} on key {}\n  device   {}\n  on key   {}{}\n  steps   ",
-            report.user,
-            report
-                .key_serial
-                .map_or("(serial unknown)".into(), |s| s.to_string()),
-            report.device_serial,
-            report.credential_id,
-            if report.touch { " (touch)" } else { "" },
-        );
-        for s in &report.steps {
-            text.push_str(&format!(" {} {:.0} ms,", s.step.name(), s.ms));
-        }
-        text.pop();
-        text.push_str(&format!("\n  total    {:.0} ms", report.total_ms));
-        Ok(Report::new(json!({ "enrolled": report }), text))
+        let report = enroll(&iam, target, &opts, &mut journal, &mut progress).await?;
+        Ok(Report::new(
+            json!({ "enrolled": report }),
+            enrolled_text(&report),
+        ))
     })
 }
 
-pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
+fn enrolled_text(report: &EnrollReport) -> String {
+    let mut text = format!(
+        "enrolled {} on key {}\n  device   {}\n  on key   {}{}\n  steps   ",
+        report.user,
+        report
+            .key_serial
+            .map_or("(serial unknown)".into(), |s| s.to_string()),
+        report.device_serial,
+        report.credential_id,
+        if report.touch { " (touch)" } else { "" },
+    );
+    for s in &report.steps {
+        text.push_str(&format!(" {} {:.0} ms,", s.step.name(), s.ms));
+    }
+    text.pop();
+    text.push_str(&format!("\n  total    {:.0} ms", report.total_ms));
+    text
+}
+
+pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
     let path = journal_path(&a.journal);
-    let entries = journal::read(&path).map_err(EnrollError::from)?;
-    let open_runs = journal::unfinished(&entries);
+    // Alone on the journal: no enrollment of it may be in flight.
+    let mut journal = Journal::open(&path, Lock::Exclusive)?;
+    let open_runs = journal::unfinished(&journal.entries()?);
     if open_runs.is_empty() {
         return Ok(Report::new(
             json!({ "journal": path.display().to_string(), "runs": [] }),
             format!("nothing to recover in {}", path.display()),
         ));
     }
-    runtime()?.block_on(async {
+    let mut progress = Renderer::notices(g.verbose > 0);
+    let results = runtime()?.block_on(async {
         let iam = aws::load(&a.aws).await?;
-        let mut journal = Journal::open(&path).map_err(EnrollError::from)?;
-        let mut results = Vec::new();
+        let caller = iam.account_id().await?;
         let pcsc = Pcsc::establish();
+        let mut results = Vec::new();
         for run in &open_runs {
             let st = recover::state(run).expect("unfinished runs have lines");
             // The run's key, if it is present (by serial).
-            let mut key = match (&pcsc, st.written) {
+            let mut key = match (&pcsc, st.written()) {
                 (Ok(pcsc), true) => {
                     let sel = Selector {
                         reader: g.reader.clone(),
-                        serial: st.last.key_serial.or(g.serial),
+                        serial: st.made.key_serial.or(g.serial),
                     };
-                    crate::device::open(pcsc, &sel, Access::Exclusive, None).ok()
+                    super::session::open_with(pcsc, g, &sel, Access::Exclusive).ok()
                 }
                 _ => None,
             };
             let mut session = match key.as_mut() {
-                Some(k) => match OathSession::select(&mut k.transport) {
-                    Ok(mut s) => {
-                        unlock(&mut s, g)?;
-                        Some(s)
-                    }
-                    Err(_) => None,
-                },
+                Some(k) => Some(super::session::oath(k, g)?),
                 None => None,
             };
-            let r = recover::recover_run(&iam, run, session.as_mut(), &mut journal)
-                .await
-                .map_err(|e| match e {
-                    // AWS's answer keeps its kind and exit code (6).
-                    RecoverError::Aws(a) => CliError::from(a),
-                    e => CliError::new("recover", exit::OTHER, e.to_string()),
-                })?;
+            let r = recover::recover_run(
+                &iam,
+                &caller,
+                run,
+                session.as_mut(),
+                &mut journal,
+                &mut progress,
+            )
+            .await?;
             results.push(r);
         }
-        let mut text = String::new();
-        for r in &results {
-            text.push_str(&format!(
-                "{} ({}): {}\n",
-                r.user,
-                r.device_serial.as_deref().unwrap_or("no device"),
-                match r.outcome {
-                    Outcome::Finished => "was complete",
-                    Outcome::RolledBack => "undone",
-                    Outcome::Incomplete => "INCOMPLETE",
-                }
-            ));
-            for a in &r.actions {
-                text.push_str(&format!("  done: {a}\n"));
-            }
-            for a in &r.remaining {
-                text.push_str(&format!("  left: {a}\n"));
-            }
-        }
-        let incomplete = results.iter().any(|r| r.outcome == Outcome::Incomplete);
-        let report = Report::new(
-            json!({ "journal": path.display().to_string(), "runs": results }),
-            text,
-        );
-        if incomplete {
-            let msg = format!(
-                "some runs could not be recovered yet:\n{}",
-                report.text.trim_end()
-            );
-            return Err(CliError::new("rollback_incomplete", exit::ROLLBACK, msg));
-        }
-        Ok(report)
-    })
+        Ok::<_, Failure>(results)
+    })?;
+    recover_report(&path, results)
 }
 
-pub fn run_cleanup(a: &CleanupArgs, _g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
+/// The runs recovered; an error when some are not settled (refused runs
+/// first: they need a person to look).
+fn recover_report(path: &std::path::Path, results: Vec<RecoveredRun>) -> Result<Report, Failure> {
+    let mut text = String::new();
+    for r in &results {
+        text.push_str(&format!(
+            "{} ({}): {}\n",
+            r.user,
+            r.device_serial.as_deref().unwrap_or("no device"),
+            outcome_word(r.outcome)
+        ));
+        for a in &r.actions {
+            text.push_str(&format!("  done: {a}\n"));
+        }
+        for a in &r.remaining {
+            text.push_str(&format!("  left: {a}\n"));
+        }
+    }
+    let report = Report::new(
+        json!({ "journal": path.display().to_string(), "runs": results }),
+        text,
+    );
+    let refused = results.iter().filter(|r| r.outcome == Outcome::Refused);
+    if refused.clone().count() > 0 {
+        let mismatch = refused.clone().all(|r| {
+            r.remaining
+                .iter()
+                .any(|m| m.contains("these credentials are of account"))
+        });
+        let kind = if mismatch {
+            Kind::JournalAccountMismatch
+        } else {
+            Kind::UndoRefused
+        };
+        return Err(Failure::new(
+            kind,
+            format!(
+                "the journal names what mfakey cannot prove it made; nothing of it was touched:\n{}",
+                report.text.trim_end()
+            ),
+        ));
+    }
+    if results.iter().any(|r| r.outcome == Outcome::Incomplete) {
+        return Err(Failure::new(
+            Kind::RollbackIncomplete,
+            format!(
+                "some runs could not be recovered yet:\n{}",
+                report.text.trim_end()
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+pub fn run_cleanup(a: &CleanupArgs, _g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
+    // Deleting: alone on the journal, so no enrollment's fresh device goes.
+    let _lock = if a.delete {
+        Some(Journal::open(&journal_path(&a.journal), Lock::Exclusive)?)
+    } else {
+        None
+    };
     runtime()?.block_on(async {
         let iam = aws::load(&a.aws).await?;
         let found = recover::leftovers(&iam).await?;
-        let mut deleted = Vec::new();
-        if a.delete {
-            for d in &found {
-                iam.delete_virtual_mfa_device(&d.serial).await?;
-                deleted.push(d.serial.clone());
-            }
-        }
+        let deleted = if a.delete {
+            recover::delete_leftovers(&iam, &found).await?
+        } else {
+            Vec::new()
+        };
         let mut text = String::new();
         for d in &found {
             let verb = if a.delete { "deleted" } else { "unassigned" };
@@ -276,49 +293,4 @@ pub fn run_cleanup(a: &CleanupArgs, _g: &GlobalOpts, _out: Output) -> Result<Rep
             text,
         ))
     })
-}
-
-impl From<AwsError> for CliError {
-    fn from(e: AwsError) -> Self {
-        CliError::new(aws_kind(&e), exit::AWS, e.to_string())
-    }
-}
-
-pub(super) fn aws_kind(e: &AwsError) -> &'static str {
-    match e {
-        AwsError::AccessDenied { .. } => "access_denied",
-        AwsError::NoSuchEntity { .. } => "no_such_entity",
-        AwsError::LimitExceeded { .. } => "limit_exceeded",
-        AwsError::EntityAlreadyExists { .. } => "entity_already_exists",
-        AwsError::Throttling { .. } => "throttling",
-        AwsError::InvalidAuthenticationCode => "invalid_authentication_code",
-        AwsError::EndpointUnreachable { .. } => "endpoint_unreachable",
-        AwsError::ExpiredCredentials { .. } => "expired_credentials",
-        AwsError::NoCredentials { .. } => "no_credentials",
-        _ => "aws",
-    }
-}
-
-impl From<EnrollError> for CliError {
-    fn from(e: EnrollError) -> Self {
-        let message = e.to_string();
-        let (kind, code) = match e.root() {
-            EnrollError::Invalid { .. } => ("invalid_argument", exit::USAGE),
-            EnrollError::TooManyDevices { .. } => ("too_many_devices", exit::REFUSED),
-            EnrollError::DeviceNameTaken { .. } => ("device_name_taken", exit::REFUSED),
-            EnrollError::ClockSkew { .. } => ("clock_skew", exit::REFUSED),
-            EnrollError::KeyFull { .. } => ("key_full", exit::REFUSED),
-            EnrollError::CredentialExists { .. } => ("credential_exists", exit::REFUSED),
-            EnrollError::CheckFailed => ("check_failed", exit::OTHER),
-            EnrollError::NotVerified { .. } => ("not_verified", exit::AWS),
-            EnrollError::Journal(_) => ("journal", exit::OTHER),
-            EnrollError::Aws(a) => (aws_kind(a), exit::AWS),
-            EnrollError::Oath(o) => super::error::oath_kind(o),
-            _ => ("other", exit::OTHER),
-        };
-        if matches!(e, EnrollError::RollbackIncomplete { .. }) {
-            return CliError::new("rollback_incomplete", exit::ROLLBACK, message);
-        }
-        CliError::new(kind, code, message)
-    }
 }

@@ -2,15 +2,17 @@
 //! passkeys), and `register`, which guides the console registration of a
 //! security key and waits for AWS to show it.
 
-use super::error::{exit, CliError};
 use super::input::{self, Source};
-use super::output::{Output, Report};
+use super::render::{Output, Renderer, Report};
 use super::session::open_key;
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions};
-use crate::console::security_key::{self, KeyOwner, SecurityKeyError};
+use crate::console::security_key::{self, KeyOwner};
+use crate::error::Classify;
+use crate::error::Failure;
 use crate::fido2::hid::{HidDevice, LibraryNotes};
-use crate::fido2::{ops, Fido2Error};
+use crate::fido2::Fido2Error;
+use crate::manage::fido2 as ops;
 use crate::management::Capabilities;
 use crate::secret::SecretString;
 use crate::transport::pcsc::Access;
@@ -87,7 +89,7 @@ pub struct RegisterArgs {
 
 const POLL: Duration = Duration::from_secs(3);
 
-pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
+pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     match cmd {
         Fido2Cmd::Info => info(g),
         Fido2Cmd::Pin(PinCmd::Set { new_pin_file }) => {
@@ -148,28 +150,26 @@ pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErr
 
 /// The FIDO key over HID. When there is none, a key seen over PC/SC tells
 /// more: FIDO2 disabled on it means it cannot hold a passkey.
-fn open_device(g: &GlobalOpts) -> Result<HidDevice, CliError> {
+fn open_device(g: &GlobalOpts) -> Result<HidDevice, Failure> {
     match HidDevice::open(notes(g)) {
         Ok(d) => Ok(d),
         Err(e @ (Fido2Error::NoKey | Fido2Error::NoPermission { .. })) => {
             let Ok(key) = open_key(g, Access::Shared) else {
                 return Err(e.into());
             };
-            if !key.info.enabled(Capabilities::FIDO2) {
-                let mut err = CliError::from(Fido2Error::NotFido2);
-                if let Some(s) = key.info.serial {
-                    err.message = format!("key {s}: {}", err.message);
-                }
-                return Err(err);
-            }
-            let mut err = CliError::from(e);
-            err.message.push_str(&format!(
-                " (key {} is seen over PC/SC with FIDO2 enabled, but not over HID)",
-                key.info
-                    .serial
-                    .map_or("(serial unknown)".into(), |s| s.to_string())
-            ));
-            Err(err)
+            let serial = key
+                .info
+                .serial
+                .map_or("(serial unknown)".into(), |s| s.to_string());
+            let (kind, message) = if !key.info.enabled(Capabilities::FIDO2) {
+                let e = Fido2Error::NotFido2;
+                (e.kind(), format!("key {serial}: {e}"))
+            } else {
+                let why =
+                    format!("key {serial} is seen over PC/SC with FIDO2 enabled, but not over HID");
+                (e.kind(), format!("{e} ({why})"))
+            };
+            Err(Failure::new(kind, message))
         }
         Err(e) => Err(e.into()),
     }
@@ -184,7 +184,7 @@ fn notes(g: &GlobalOpts) -> LibraryNotes {
     }
 }
 
-fn read_pin(file: &Option<PathBuf>) -> Result<SecretString, CliError> {
+fn read_pin(file: &Option<PathBuf>) -> Result<SecretString, Failure> {
     match file {
         Some(p) => input::pin(Source::File(p)),
         None => input::pin(Source::Prompt("FIDO2 PIN: ")),
@@ -197,7 +197,7 @@ fn pcsc_serial(g: &GlobalOpts) -> Option<u32> {
     open_key(g, Access::Shared).ok().and_then(|k| k.info.serial)
 }
 
-fn info(g: &GlobalOpts) -> Result<Report, CliError> {
+fn info(g: &GlobalOpts) -> Result<Report, Failure> {
     let found = match HidDevice::find_all(notes(g)) {
         Ok(f) => f,
         Err(e) => {
@@ -227,9 +227,9 @@ fn info(g: &GlobalOpts) -> Result<Report, CliError> {
                 rows.push(json!({ "product": f.product, "fido2": info, "key_serial": null }));
             }
             Err(e) => {
-                let err = CliError::from(e);
+                let err = Failure::from(e);
                 text.push_str(&format!("{}: {}\n\n", f.product, err.message));
-                rows.push(json!({ "product": f.product, "error": { "kind": err.kind, "message": err.message } }));
+                rows.push(json!({ "product": f.product, "error": { "kind": err.kind.name(), "message": err.message } }));
             }
         }
     }
@@ -258,7 +258,7 @@ fn info_text(product: &str, info: &crate::fido2::Fido2Info, serial: Option<u32>)
     )
 }
 
-fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
+fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     let owner = match &a.user {
         Some(u) => KeyOwner::User(u.clone()),
         None => KeyOwner::Caller,
@@ -266,112 +266,62 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Cli
     // The key first: FIDO2, and a PIN (AWS asks for it when the key has one;
     // keys without a PIN hold no passkey safely).
     let mut dev = open_device(g)?;
-    let mut info = ops::describe(&mut dev)?;
-    if info.options.client_pin == Some(false) {
-        let interactive = !g.json && std::io::stdin().is_terminal();
+    let info = ops::describe(&mut dev)?;
+    let interactive = !g.json && std::io::stdin().is_terminal();
+    let mut ask = || {
         if !interactive {
             return Err(Fido2Error::PinNotSet.into());
         }
         out.notice("The key has no FIDO2 PIN yet: set one now.");
-        let new_pin = input::new_pin(None)?;
-        ops::set_pin(&mut dev, &info, &new_pin)?;
-        info = ops::describe(&mut dev)?;
-    }
+        input::new_pin(None)
+    };
+    let info = security_key::ensure_pin(&mut dev, info, &mut ask)?;
     let serial = pcsc_serial(g);
-    let rt = super::enroll::runtime()?;
-    rt.block_on(async {
-        let iam = aws::load(&a.aws).await?;
-        let before = security_key::baseline(&iam, &owner).await?;
-        out.notice(&format!("Open {}", owner.console_url()));
-        out.notice(
-            "  1. Under Multi-factor authentication (MFA) choose Assign MFA device; name it.",
-        );
-        out.notice("  2. Choose Passkey or security key, then Next.");
-        out.notice("  3. Follow the browser: enter the key's PIN and touch the key.");
-        out.notice(
-            "  (AWS does not accept security keys through virtual machines or remote desktops.)",
-        );
+    let mut progress = Renderer::notices(g.verbose > 0);
+    let wait = Duration::from_secs(a.wait);
+    let mut show = |steps: &[String]| {
+        for s in steps {
+            out.notice(s);
+        }
         out.notice(&format!(
             "Waiting up to {} s for AWS to show the new security key...",
             a.wait
         ));
-        let mut on_wait = |el: Duration, to: Duration| {
-            out.notice(&format!(
-                "  not yet ({} s of {} s)",
-                el.as_secs(),
-                to.as_secs()
-            ))
-        };
-        let arn = security_key::wait_for_security_key(
-            &iam,
-            &owner,
-            &before,
-            Duration::from_secs(a.wait),
-            POLL,
-            &mut on_wait,
+    };
+    let done = super::enroll::runtime()?.block_on(async {
+        let iam = aws::load(&a.aws).await?;
+        Ok::<_, Failure>(
+            security_key::register(&iam, &owner, wait, POLL, &mut show, &mut progress).await?,
         )
-        .await?;
-        let certs = security_key::certifications(&iam, &arn).await;
-        let text = format!(
-            "registered {arn}\n  key serial {}\n  aaguid     {}\n  certified  {}",
-            serial.map_or("(not seen over PC/SC)".into(), |s| s.to_string()),
-            info.aaguid,
-            match &certs {
-                Ok(c) if c.is_empty() => "(none reported)".to_string(),
-                Ok(c) => c
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                Err(e) => format!("(GetMFADevice not available: {e})"),
-            }
-        );
-        let certs_json = certs.ok().map(|c| {
-            c.into_iter()
-                .collect::<std::collections::BTreeMap<String, String>>()
-        });
-        Ok(Report::new(
-            json!({ "registered": {
-                "device_serial": arn,
-                "user": a.user,
-                "root": a.root,
-                "key_serial": serial,
-                "aaguid": info.aaguid,
-                "certifications": certs_json,
-            }}),
-            text,
-        ))
-    })
-}
-
-impl From<Fido2Error> for CliError {
-    fn from(e: Fido2Error) -> Self {
-        let (kind, code) = match &e {
-            Fido2Error::NoKey => ("no_fido_key", exit::DEVICE),
-            Fido2Error::NoPermission { .. } => ("no_permission", exit::DEVICE),
-            Fido2Error::SeveralKeys { .. } => ("several_keys", exit::DEVICE),
-            Fido2Error::NotFido2 => ("no_fido2", exit::REFUSED),
-            Fido2Error::PinNotSet => ("pin_not_set", exit::REFUSED),
-            Fido2Error::PinAlreadySet => ("pin_already_set", exit::REFUSED),
-            Fido2Error::PinInvalid { .. } => ("wrong_pin", exit::AUTH),
-            Fido2Error::PinAuthBlocked => ("pin_auth_blocked", exit::AUTH),
-            Fido2Error::PinBlocked => ("pin_blocked", exit::AUTH),
-            Fido2Error::PinTooShort { .. } | Fido2Error::PinTooLong | Fido2Error::PinPolicy => {
-                ("invalid_pin", exit::USAGE)
-            }
-            Fido2Error::NoCredentialManagement => ("unsupported", exit::REFUSED),
-            Fido2Error::NoSuchCredential(_) => ("no_such_credential", exit::REFUSED),
-            _ => ("device", exit::DEVICE),
-        };
-        CliError::new(kind, code, e.to_string())
-    }
-}
-
-impl From<SecurityKeyError> for CliError {
-    fn from(e: SecurityKeyError) -> Self {
-        match e {
-            SecurityKeyError::Aws(a) => a.into(),
-            e => CliError::new("not_verified", exit::AWS, e.to_string()),
+    })?;
+    let arn = &done.device_serial;
+    let text = format!(
+        "registered {arn}\n  key serial {}\n  aaguid     {}\n  certified  {}",
+        serial.map_or("(not seen over PC/SC)".into(), |s| s.to_string()),
+        info.aaguid,
+        match &done.certifications {
+            Ok(c) if c.is_empty() => "(none reported)".to_string(),
+            Ok(c) => c
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("(GetMFADevice not available: {e})"),
         }
-    }
+    );
+    let certs_json = done.certifications.clone().ok().map(|c| {
+        c.into_iter()
+            .collect::<std::collections::BTreeMap<String, String>>()
+    });
+    Ok(Report::new(
+        json!({ "registered": {
+            "device_serial": arn,
+            "user": a.user,
+            "root": a.root,
+            "key_serial": serial,
+            "aaguid": info.aaguid,
+            "certifications": certs_json,
+        }}),
+        text,
+    ))
 }

@@ -1,16 +1,16 @@
 //! `mfakey keys`: every key present, without unlocking anything.
 
-use super::error::CliError;
-use super::output::{Output, Report};
+use super::render::{Output, Report};
 use super::session::trace_sink;
 use super::GlobalOpts;
 use crate::device;
+use crate::error::Failure;
 use crate::management::Capabilities;
 use crate::oath::{OathError, OathSession};
 use crate::transport::pcsc::Pcsc;
 use serde_json::{json, Value};
 
-pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, CliError> {
+pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
     let pcsc = Pcsc::establish()?;
     let wanted_reader = match &g.reader {
         Some(name) => Some(device::match_reader(&pcsc.readers()?, name)?.name.clone()),

@@ -5,17 +5,16 @@ mod audit;
 mod bulk;
 mod console;
 mod enroll;
-mod error;
 mod fido2;
 mod input;
 mod keys;
 mod oath;
-mod output;
+mod render;
 mod session;
 
+use crate::error::{exit, Failure};
 use clap::{Args, Parser, Subcommand};
-use error::{exit, CliError};
-use output::Output;
+use render::Output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,7 +93,7 @@ pub fn run() -> ExitCode {
             }
             let _ = e.print();
             if wants_json {
-                let err = CliError::usage(e.kind().to_string());
+                let err = Failure::usage(e.kind().to_string());
                 Output { json: true }.error_json_only(&err);
             }
             return ExitCode::from(exit::USAGE);
@@ -110,13 +109,13 @@ pub fn run() -> ExitCode {
         }
         Err(e) => {
             out.error(&e);
-            ExitCode::from(e.exit)
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
 /// The report and the exit status (0, except `audit`'s findings codes).
-fn dispatch(cli: &Cli, out: Output) -> Result<(output::Report, u8), CliError> {
+fn dispatch(cli: &Cli, out: Output) -> Result<(render::Report, u8), Failure> {
     let report = match &cli.command {
         Command::Keys => keys::run(&cli.global, out),
         Command::Oath(cmd) => oath::run(cmd, &cli.global, out),

@@ -1,11 +1,12 @@
 //! `mfakey oath ...`: the OATH applet by hand.
 
-use super::error::{exit, CliError};
 use super::input::{self, Source};
-use super::output::{Output, Report};
-use super::session::{with_oath, OpenKeyInfo};
+use super::render::{Output, Report};
+use super::session::OpenKeyInfo;
 use super::GlobalOpts;
 use crate::credential::unix_now;
+use crate::error::Failure;
+use crate::manage::oath as manage;
 use crate::oath::{
     Code, CodeResult, Credential, CredentialData, CredentialId, HashAlgorithm, OathSession,
     OathType,
@@ -115,7 +116,7 @@ impl From<AlgorithmArg> for HashAlgorithm {
     }
 }
 
-pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliError> {
+pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     match cmd {
         OathCmd::List => with_oath(g, Access::Shared, list),
         OathCmd::Add(a) => add(a, g),
@@ -124,28 +125,15 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
             with_oath(g, Access::Shared, |_, s| code(s, name.as_deref(), now, out))
         }
         OathCmd::Delete { name } => with_oath(g, Access::Exclusive, |_, s| {
-            let cred = find(s, name)?;
-            s.delete(&cred.raw_id)?;
-            let id = cred.id.to_id_string();
+            let id = manage::delete(s, name)?.to_id_string();
             Ok(Report::new(
                 json!({ "deleted": id }),
                 format!("deleted {id}"),
             ))
         }),
         OathCmd::Rename { old, new } => with_oath(g, Access::Exclusive, |_, s| {
-            let cred = find(s, old)?;
-            let (issuer, name) = split_issuer(new);
-            let new_id = CredentialId::new(issuer, name, cred.id.oath_type, cred.id.period);
-            new_id.check_len()?;
-            if s.list()?.iter().any(|c| c.raw_id == new_id.to_bytes()) {
-                return Err(CliError::new(
-                    "credential_exists",
-                    exit::REFUSED,
-                    format!("a credential \"{new_id}\" already exists on the key"),
-                ));
-            }
-            s.rename(&cred.raw_id, &new_id)?;
-            let (from, to) = (cred.id.to_id_string(), new_id.to_id_string());
+            let (from, to) = manage::rename(s, old, new)?;
+            let (from, to) = (from.to_id_string(), to.to_id_string());
             Ok(Report::new(
                 json!({ "renamed": { "from": from, "to": to } }),
                 format!("renamed {from} to {to}"),
@@ -154,7 +142,7 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
         OathCmd::Password(PasswordCmd::Set { new_password_file }) => {
             let new = input::new_password(new_password_file.as_deref())?;
             with_oath(g, Access::Exclusive, |_, s| {
-                s.set_password(&new)?;
+                manage::set_password(s, &new)?;
                 Ok(Report::new(
                     json!({ "password_set": true }),
                     "OATH password set",
@@ -162,7 +150,7 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
             })
         }
         OathCmd::Password(PasswordCmd::Clear) => with_oath(g, Access::Exclusive, |_, s| {
-            s.clear_password()?;
+            manage::clear_password(s)?;
             Ok(Report::new(
                 json!({ "password_set": false }),
                 "OATH password removed",
@@ -170,13 +158,13 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
         }),
         OathCmd::Reset { force } => {
             if !force {
-                return Err(CliError::usage(
+                return Err(Failure::usage(
                     "`oath reset` erases every OATH credential on the key and its password: add --force to do it",
                 ));
             }
             let mut key = super::session::open_key(g, Access::Exclusive)?;
             let mut s = OathSession::select(&mut key.transport)?;
-            s.reset()?;
+            manage::reset(&mut s)?;
             Ok(Report::new(
                 json!({ "reset": true }),
                 "OATH applet reset: every credential and the password are gone",
@@ -185,12 +173,16 @@ pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, CliErro
     }
 }
 
-/// `issuer:name` → (Some(issuer), name), split at the first colon as Yubico's tools do.
-fn split_issuer(s: &str) -> (Option<&str>, &str) {
-    match s.split_once(':') {
-        Some((i, n)) if !i.is_empty() => (Some(i), n),
-        _ => (None, s),
-    }
+/// Opens the key, selects OATH and unlocks it; runs `f`.
+fn with_oath<R>(
+    g: &GlobalOpts,
+    access: Access,
+    f: impl FnOnce(&OpenKeyInfo, &mut OathSession<'_>) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    let mut key = super::session::open_key(g, access)?;
+    let info = OpenKeyInfo::of(&key);
+    let mut session = super::session::oath(&mut key, g)?;
+    f(&info, &mut session)
 }
 
 pub fn credential_json(c: &Credential) -> Value {
@@ -205,24 +197,8 @@ pub fn credential_json(c: &Credential) -> Value {
     })
 }
 
-/// LIST, with touch learned from CALCULATE ALL (LIST does not say it).
-fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>, CliError> {
-    let all = s.calculate_all(unix_now())?;
-    Ok(all
-        .into_iter()
-        .map(|(mut c, r)| {
-            c.touch = match r {
-                CodeResult::TouchRequired => Some(true),
-                CodeResult::Code(_) => Some(false),
-                CodeResult::Hotp => None,
-            };
-            c
-        })
-        .collect())
-}
-
-fn list(key: &OpenKeyInfo, s: &mut OathSession<'_>) -> Result<Report, CliError> {
-    let creds = list_with_touch(s)?;
+fn list(key: &OpenKeyInfo, s: &mut OathSession<'_>) -> Result<Report, Failure> {
+    let creds = manage::list_with_touch(s)?;
     let mut text = String::new();
     for c in &creds {
         let touch = if c.touch == Some(true) {
@@ -246,46 +222,6 @@ fn list(key: &OpenKeyInfo, s: &mut OathSession<'_>) -> Result<Report, CliError> 
     ))
 }
 
-/// The credential NAME designates: its exact id, else the only one whose id
-/// contains NAME (case-insensitive).
-fn find(s: &mut OathSession<'_>, name: &str) -> Result<Credential, CliError> {
-    let creds = s.list()?;
-    pick(creds, name)
-}
-
-fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, CliError> {
-    if let Some(c) = creds
-        .iter()
-        .find(|c| c.id.to_id_string() == name || c.raw_id == name.as_bytes())
-    {
-        return Ok(c.clone());
-    }
-    let needle = name.to_lowercase();
-    let mut hits: Vec<Credential> = creds
-        .into_iter()
-        .filter(|c| c.id.to_id_string().to_lowercase().contains(&needle))
-        .collect();
-    match hits.len() {
-        1 => Ok(hits.remove(0)),
-        0 => Err(CliError::new(
-            "no_such_credential",
-            exit::REFUSED,
-            format!("no credential matches \"{name}\" on the key (see `mfakey oath list`)"),
-        )),
-        _ => Err(CliError::new(
-            "ambiguous_credential",
-            exit::REFUSED,
-            format!(
-                "\"{name}\" matches several credentials: {}; give more of the name",
-                hits.iter()
-                    .map(|c| format!("\"{}\"", c.id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
-}
-
 fn code_json(c: &Credential, touch: Option<bool>, code: Option<&Code>) -> Value {
     json!({
         "id": c.id.to_id_string(),
@@ -302,25 +238,14 @@ fn code(
     name: Option<&str>,
     now: u64,
     out: Output,
-) -> Result<Report, CliError> {
+) -> Result<Report, Failure> {
     let all = s.calculate_all(now)?;
     let mut rows = Vec::new();
     let mut text = String::new();
     match name {
         Some(name) => {
-            let chosen = pick(all.iter().map(|(c, _)| c.clone()).collect(), name)?;
-            let (cred, result) = all
-                .into_iter()
-                .find(|(c, _)| c.raw_id == chosen.raw_id)
-                .expect("picked from the list");
-            let (touch, code) = match result {
-                CodeResult::Code(code) => (Some(false), code),
-                CodeResult::TouchRequired => {
-                    out.notice("Touch your YubiKey...");
-                    (Some(true), s.calculate(&cred, now)?)
-                }
-                CodeResult::Hotp => (None, s.calculate(&cred, now)?),
-            };
+            let mut on_touch = || out.notice("Touch your YubiKey...");
+            let (cred, touch, code) = manage::code_of(s, all, name, now, &mut on_touch)?;
             text.push_str(&format!("{}  {}\n", cred.id, code.value));
             rows.push(code_json(&cred, touch, Some(&code)));
         }
@@ -350,7 +275,7 @@ fn code(
     ))
 }
 
-fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, CliError> {
+fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, Failure> {
     let oath_type = if a.hotp {
         OathType::Hotp
     } else {
@@ -374,19 +299,7 @@ fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, CliError> {
     };
     data.validate()?;
     with_oath(g, Access::Exclusive, |_, s| {
-        let raw = data.id.to_bytes();
-        if !a.force && s.list()?.iter().any(|c| c.raw_id == raw) {
-            return Err(CliError::new(
-                "credential_exists",
-                exit::REFUSED,
-                format!(
-                    "the key already holds \"{}\"; add --force to overwrite it",
-                    data.id
-                ),
-            ));
-        }
-        let mut cred = s.put(&data)?;
-        cred.touch = Some(a.touch);
+        let cred = manage::add(s, &data, a.force)?;
         let id = cred.id.to_id_string();
         Ok(Report::new(
             json!({ "added": credential_json(&cred) }),

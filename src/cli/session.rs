@@ -1,10 +1,12 @@
-//! Opening the chosen key and its OATH applet, unlocking it if needed.
+//! The key a command works on: the one place that opens it, selects its
+//! OATH applet, and unlocks it (the password from `--password-file`, else a
+//! no-echo prompt on a terminal).
 
-use super::error::CliError;
 use super::input::{self, Source};
 use super::GlobalOpts;
 use crate::device::{self, OpenKey, Selector};
-use crate::oath::OathSession;
+use crate::error::Failure;
+use crate::oath::{OathError, OathSession};
 use crate::transport::pcsc::{Access, Pcsc};
 use crate::transport::TraceSink;
 use std::io::IsTerminal;
@@ -23,19 +25,32 @@ pub fn trace_sink(g: &GlobalOpts) -> Option<TraceSink> {
         .then(|| Arc::new(|line: &str| eprintln!("apdu {line}")) as TraceSink)
 }
 
-pub fn open_key(g: &GlobalOpts, access: Access) -> Result<OpenKey, CliError> {
+pub fn open_key(g: &GlobalOpts, access: Access) -> Result<OpenKey, Failure> {
     let pcsc = Pcsc::establish()?;
-    Ok(device::open(
-        &pcsc,
-        &selector(g),
-        access,
-        trace_sink(g).as_ref(),
-    )?)
+    open_with(&pcsc, g, &selector(g), access)
+}
+
+/// Opens the key `sel` chooses on an established PC/SC context.
+pub fn open_with(
+    pcsc: &Pcsc,
+    g: &GlobalOpts,
+    sel: &Selector,
+    access: Access,
+) -> Result<OpenKey, Failure> {
+    Ok(device::open(pcsc, sel, access, trace_sink(g).as_ref())?)
+}
+
+/// The OATH session on `key`, unlocked when the applet has a password.
+pub fn oath<'k>(key: &'k mut OpenKey, g: &GlobalOpts) -> Result<OathSession<'k>, Failure> {
+    let mut session = OathSession::select(&mut key.transport)?;
+    unlock(&mut session, g)?;
+    Ok(session)
 }
 
 /// Unlocks a password-protected applet from `--password-file`, or a no-echo
-/// prompt when stdin is a terminal.
-pub fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), CliError> {
+/// prompt when stdin is a terminal; a locked applet otherwise stays locked
+/// ([`OathError::Locked`]).
+pub fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), Failure> {
     if !session.is_locked() {
         return Ok(());
     }
@@ -44,27 +59,9 @@ pub fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), CliEr
         None if std::io::stdin().is_terminal() => {
             input::password(Source::Prompt("OATH password: "))?
         }
-        None => return Err(crate::oath::OathError::Locked.into()),
+        None => return Err(OathError::Locked.into()),
     };
-    session.unlock(&password)?;
-    Ok(())
-}
-
-/// Opens the key, selects OATH and unlocks it; runs `f`.
-pub fn with_oath<R>(
-    g: &GlobalOpts,
-    access: Access,
-    f: impl FnOnce(&OpenKeyInfo, &mut OathSession<'_>) -> Result<R, CliError>,
-) -> Result<R, CliError> {
-    let mut key = open_key(g, access)?;
-    let info = OpenKeyInfo {
-        reader: key.reader.clone(),
-        serial: key.info.serial,
-        capacity: key.info.oath_capacity(),
-    };
-    let mut session = OathSession::select(&mut key.transport)?;
-    unlock(&mut session, g)?;
-    f(&info, &mut session)
+    Ok(session.unlock_if_locked(Some(&password))?)
 }
 
 /// What commands report about the key they worked on.
@@ -72,4 +69,14 @@ pub struct OpenKeyInfo {
     pub reader: String,
     pub serial: Option<u32>,
     pub capacity: usize,
+}
+
+impl OpenKeyInfo {
+    pub fn of(key: &OpenKey) -> Self {
+        OpenKeyInfo {
+            reader: key.reader.clone(),
+            serial: key.info.serial,
+            capacity: key.info.oath_capacity(),
+        }
+    }
 }

@@ -4,17 +4,25 @@
 //! key, checks the write, hands out codes, and, given IAM credentials of the
 //! same account, waits for AWS to show the result.
 //!
-//! Nothing here prints or reads the terminal: `cli::console` does.
+//! Nothing here prints or reads the terminal: the operator's side (the
+//! secret typed, the codes shown until confirmed) is an [`Operator`] the
+//! command line provides.
 
-use crate::credential::{self, unix_now, CodeError, Slot, PERIOD};
-use crate::enroll::naming;
-
+pub mod flow;
 pub mod security_key;
+pub mod wait;
+
 use crate::aws::{AwsError, IamApi};
-use crate::oath::{Credential, CredentialId, OathError, OathSession};
+use crate::credential::{self, unix_now, CodeError, SlotError, Written, PERIOD};
+use crate::enroll::naming;
+use crate::error::Failure;
+use crate::oath::{CredentialId, OathError, OathSession};
+use crate::progress::Progress;
 use crate::secret::SecretBytes;
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use flow::{run, ConsoleOutcome, ConsoleRequest, Operator};
 
 /// Whose MFA the console enrolls.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,12 +110,8 @@ pub struct ConsoleCodes {
 pub enum ConsoleError {
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },
-    #[error("the key already holds \"{id}\": pass --force to overwrite it, or delete it first (mfakey oath delete)")]
-    CredentialExists { id: String },
-    #[error(
-        "the key's OATH applet is full ({capacity} credentials): delete one or use another key"
-    )]
-    KeyFull { capacity: usize },
+    #[error(transparent)]
+    Slot(SlotError),
     #[error("the key's codes differ from the codes of the secret you typed: the write did not take; try again")]
     CheckFailed,
     #[error("{what} did not show in AWS within {waited_secs} s: {hint}")]
@@ -120,6 +124,51 @@ pub enum ConsoleError {
     Oath(#[from] OathError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The operator's side failed (reading the secret, the terminal).
+    #[error(transparent)]
+    Operator(Failure),
+    /// A failure before the codes were confirmed, and what became of the
+    /// credential written for it.
+    #[error("{cause}; {what}")]
+    Abandoned {
+        cause: Box<ConsoleError>,
+        what: String,
+    },
+}
+
+impl ConsoleError {
+    /// The failure that started it all.
+    pub fn root(&self) -> &ConsoleError {
+        match self {
+            ConsoleError::Abandoned { cause, .. } => cause.root(),
+            e => e,
+        }
+    }
+}
+
+impl crate::error::Classify for ConsoleError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self.root() {
+            ConsoleError::Invalid { .. } => Kind::InvalidArgument,
+            ConsoleError::Slot(s) => s.kind(),
+            ConsoleError::CheckFailed => Kind::CheckFailed,
+            ConsoleError::NotVerified { .. } => Kind::NotVerified,
+            ConsoleError::Oath(o) => o.kind(),
+            ConsoleError::Aws(a) => a.kind(),
+            ConsoleError::Operator(f) => f.kind,
+            ConsoleError::Abandoned { .. } => Kind::Other,
+        }
+    }
+}
+
+impl From<SlotError> for ConsoleError {
+    fn from(e: SlotError) -> Self {
+        match e {
+            SlotError::Oath(o) => ConsoleError::Oath(o),
+            other => ConsoleError::Slot(other),
+        }
+    }
 }
 
 impl From<CodeError> for ConsoleError {
@@ -128,63 +177,6 @@ impl From<CodeError> for ConsoleError {
             CodeError::Mismatch => ConsoleError::CheckFailed,
             CodeError::Oath(o) => ConsoleError::Oath(o),
         }
-    }
-}
-
-/// The key-side checks before the secret is asked for: room, and no
-/// credential with that id unless `force`.
-pub fn check_key(
-    key: &mut OathSession<'_>,
-    capacity: usize,
-    id: &CredentialId,
-    force: bool,
-) -> Result<(), ConsoleError> {
-    match credential::slot_for(key, capacity, id)? {
-        Slot::Taken if !force => Err(ConsoleError::CredentialExists {
-            id: id.to_id_string(),
-        }),
-        Slot::Full => Err(ConsoleError::KeyFull { capacity }),
-        _ => Ok(()),
-    }
-}
-
-/// What [`write`] left on the key, for [`codes_now`] and [`credential::remove_credential`].
-#[derive(Debug)]
-pub struct Written {
-    pub credential: Credential,
-    pub touch: bool,
-}
-
-/// A failed write: the error, and whether a credential may now be on the
-/// key (so the caller can offer to delete it).
-#[derive(Debug)]
-pub struct WriteFailure {
-    pub error: ConsoleError,
-    pub credential: Option<Vec<u8>>,
-}
-
-/// Writes `seed` under `id` and checks it: the key's codes for the current
-/// window must equal the host's own computation from `seed`. Returns the
-/// checked codes (the first ones to show).
-pub fn write(
-    key: &mut OathSession<'_>,
-    id: &CredentialId,
-    seed: &SecretBytes,
-    touch: bool,
-    on_touch: &mut dyn FnMut(u8, u8),
-) -> Result<(Written, ConsoleCodes), WriteFailure> {
-    let credential =
-        credential::put_aws_credential(key, id, seed, touch).map_err(|f| WriteFailure {
-            error: f.error.into(),
-            credential: f.maybe_written,
-        })?;
-    let written = Written { credential, touch };
-    match codes_now(key, &written, seed, on_touch) {
-        Ok(c) => Ok((written, c)),
-        Err(error) => Err(WriteFailure {
-            error,
-            credential: Some(written.credential.raw_id.clone()),
-        }),
     }
 }
 
@@ -260,14 +252,16 @@ pub enum Verification {
     UserDevice { serial: String, waited_ms: u64 },
 }
 
-/// Polls IAM until the console step shows, or `timeout` passes.
-/// `on_wait(elapsed, timeout)` is called before each poll after the first.
+/// Polls IAM until the console step shows, or `timeout` passes (an
+/// [`crate::progress::Event::Waiting`] before each poll after the first).
+/// `id` is the credential's id, named in a timeout's hint.
 pub async fn wait_verified<I: IamApi>(
     iam: &I,
     baseline: &Baseline,
     timeout: Duration,
     poll: Duration,
-    on_wait: &mut dyn FnMut(Duration, Duration),
+    id: &str,
+    progress: &mut dyn Progress,
 ) -> Result<Verification, ConsoleError> {
     if matches!(
         baseline,
@@ -277,35 +271,31 @@ pub async fn wait_verified<I: IamApi>(
     ) {
         return Ok(Verification::RootAlreadyEnabled);
     }
-    let started = Instant::now();
-    loop {
-        let waited_ms = started.elapsed().as_millis() as u64;
-        match baseline {
-            Baseline::Root { .. } => {
-                if iam.account_mfa_enabled().await? {
-                    return Ok(Verification::RootMfaEnabled { waited_ms });
-                }
-            }
-            Baseline::User { user, devices } => {
-                let now = iam.list_mfa_devices(user).await?;
-                if let Some(d) = now.into_iter().find(|d| !devices.contains(&d.serial)) {
-                    return Ok(Verification::UserDevice {
-                        serial: d.serial,
-                        waited_ms,
-                    });
-                }
-            }
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= timeout {
-            return Err(not_verified(baseline, timeout));
-        }
-        on_wait(elapsed, timeout);
-        tokio::time::sleep(poll.min(timeout - elapsed)).await;
+    let found = wait::poll(timeout, poll, progress, || async {
+        Ok::<_, ConsoleError>(match baseline {
+            Baseline::Root { .. } => iam.account_mfa_enabled().await?.then_some(None),
+            Baseline::User { user, devices } => iam
+                .list_mfa_devices(user)
+                .await?
+                .into_iter()
+                .find(|d| !devices.contains(&d.serial))
+                .map(|d| Some(d.serial)),
+        })
+    })
+    .await?;
+    match found {
+        Some((None, waited)) => Ok(Verification::RootMfaEnabled {
+            waited_ms: waited.as_millis() as u64,
+        }),
+        Some((Some(serial), waited)) => Ok(Verification::UserDevice {
+            serial,
+            waited_ms: waited.as_millis() as u64,
+        }),
+        None => Err(not_verified(baseline, timeout, id)),
     }
 }
 
-fn not_verified(baseline: &Baseline, timeout: Duration) -> ConsoleError {
+fn not_verified(baseline: &Baseline, timeout: Duration, id: &str) -> ConsoleError {
     let (what, hint) = match baseline {
         Baseline::Root { .. } => (
             "the root user's MFA".to_string(),
@@ -326,7 +316,9 @@ fn not_verified(baseline: &Baseline, timeout: Duration) -> ConsoleError {
     ConsoleError::NotVerified {
         what,
         waited_secs: timeout.as_secs(),
-        hint,
+        hint: format!(
+            "{hint} (to take it off the key if the console step was abandoned: mfakey oath delete \"{id}\")"
+        ),
     }
 }
 

@@ -3,7 +3,8 @@
 //! ListMFADevices for that user (or the caller, for root) and names it.
 
 use crate::aws::{AwsError, IamApi};
-use std::time::{Duration, Instant};
+use crate::progress::Progress;
+use std::time::Duration;
 
 /// Whose security key: an IAM user, or the caller itself (root signs in
 /// with its own credentials; ListMFADevices without a user name).
@@ -58,6 +59,63 @@ pub async fn baseline<I: IamApi>(iam: &I, owner: &KeyOwner) -> Result<Vec<String
         .collect())
 }
 
+/// What the operator does in the console to register the key.
+pub fn console_steps(owner: &KeyOwner) -> Vec<String> {
+    vec![
+        format!("Open {}", owner.console_url()),
+        "  1. Under Multi-factor authentication (MFA) choose Assign MFA device; name it.".into(),
+        "  2. Choose Passkey or security key, then Next.".into(),
+        "  3. Follow the browser: enter the key's PIN and touch the key.".into(),
+        "  (AWS does not accept security keys through virtual machines or remote desktops.)".into(),
+    ]
+}
+
+/// A key AWS now shows, and what AWS says it is certified as (GetMFADevice;
+/// `Err`: why that could not be read).
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub device_serial: String,
+    pub certifications: Result<Vec<(String, String)>, String>,
+}
+
+/// `fido2 register`: reads what the owner has, lets the operator act in the
+/// console (`show_steps`), and waits for the new security key.
+pub async fn register<I: IamApi>(
+    iam: &I,
+    owner: &KeyOwner,
+    timeout: Duration,
+    poll: Duration,
+    show_steps: &mut dyn FnMut(&[String]),
+    progress: &mut dyn Progress,
+) -> Result<Registered, SecurityKeyError> {
+    let before = baseline(iam, owner).await?;
+    show_steps(&console_steps(owner));
+    let device_serial = wait_for_security_key(iam, owner, &before, timeout, poll, progress).await?;
+    let certifications = certifications(iam, &device_serial)
+        .await
+        .map_err(|e| e.to_string());
+    Ok(Registered {
+        device_serial,
+        certifications,
+    })
+}
+
+/// A key about to be registered must have a FIDO2 PIN (AWS asks for it;
+/// a key without one holds no passkey safely): sets one from `ask` when
+/// there is none. What the key says of itself afterwards.
+pub fn ensure_pin(
+    dev: &mut dyn crate::fido2::Fido2Device,
+    info: crate::fido2::Fido2Info,
+    ask: &mut dyn FnMut() -> Result<crate::secret::SecretString, crate::error::Failure>,
+) -> Result<crate::fido2::Fido2Info, crate::error::Failure> {
+    if info.options.client_pin != Some(false) {
+        return Ok(info);
+    }
+    let new_pin = ask()?;
+    crate::manage::fido2::set_pin(dev, &info, &new_pin)?;
+    Ok(crate::manage::fido2::describe(dev)?)
+}
+
 /// Whether an MFA device serial is a FIDO security key's.
 pub fn is_security_key(serial: &str) -> bool {
     serial.contains(":u2f/")
@@ -80,26 +138,32 @@ pub async fn wait_for_security_key<I: IamApi>(
     before: &[String],
     timeout: Duration,
     poll: Duration,
-    on_wait: &mut dyn FnMut(Duration, Duration),
+    progress: &mut dyn Progress,
 ) -> Result<String, SecurityKeyError> {
-    let started = Instant::now();
-    loop {
+    let found = super::wait::poll(timeout, poll, progress, || async {
         let now = iam.list_mfa_devices(owner.iam_name()).await?;
-        if let Some(d) = now
-            .into_iter()
-            .find(|d| is_security_key(&d.serial) && !before.contains(&d.serial))
-        {
-            return Ok(d.serial);
+        Ok::<_, SecurityKeyError>(
+            now.into_iter()
+                .find(|d| is_security_key(&d.serial) && !before.contains(&d.serial))
+                .map(|d| d.serial),
+        )
+    })
+    .await?;
+    match found {
+        Some((serial, _)) => Ok(serial),
+        None => Err(SecurityKeyError::NotSeen {
+            who: owner.describe(),
+            waited_secs: timeout.as_secs(),
+        }),
+    }
+}
+
+impl crate::error::Classify for SecurityKeyError {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            SecurityKeyError::Aws(a) => a.kind(),
+            SecurityKeyError::NotSeen { .. } => crate::error::Kind::NotVerified,
         }
-        let elapsed = started.elapsed();
-        if elapsed >= timeout {
-            return Err(SecurityKeyError::NotSeen {
-                who: owner.describe(),
-                waited_secs: timeout.as_secs(),
-            });
-        }
-        on_wait(elapsed, timeout);
-        tokio::time::sleep(poll.min(timeout - elapsed)).await;
     }
 }
 
@@ -107,6 +171,7 @@ pub async fn wait_for_security_key<I: IamApi>(
 mod tests {
     use super::*;
     use crate::aws::fake::FakeIam;
+    use crate::progress::Event;
 
     const MS: Duration = Duration::from_millis(5);
     const U2F: &str = "arn:aws:iam::123456789012:u2f/user/bob/yubikey-ABCDEF";
@@ -134,7 +199,11 @@ mod tests {
                 iam.add_other_mfa_device("bob", U2F);
             };
             let mut waits = 0;
-            let mut on_wait = |_, _| waits += 1;
+            let mut on_wait = |e: Event| {
+                if matches!(e, Event::Waiting { .. }) {
+                    waits += 1
+                }
+            };
             let wait = wait_for_security_key(
                 &iam,
                 &bob,
@@ -169,7 +238,7 @@ mod tests {
                 &before,
                 Duration::from_millis(50),
                 MS,
-                &mut |_, _| {},
+                &mut crate::progress::Quiet,
             )
             .await
             .unwrap_err();

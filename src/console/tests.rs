@@ -2,8 +2,10 @@
 
 use super::*;
 use crate::aws::fake::{FakeIam, Op};
+use crate::credential::{Placement, Removal};
 use crate::oath::otp;
 use crate::oath::HashAlgorithm;
+use crate::progress::{Event, Quiet};
 use crate::virtual_key::{Config, SharedVirtualKey, TouchPolicy, VirtualYubiKey};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -25,6 +27,38 @@ fn seed() -> SecretBytes {
 }
 
 const MS: Duration = Duration::from_millis(5);
+
+/// A failed write, and what may be on the key.
+type Failed = (ConsoleError, Option<Vec<u8>>);
+
+/// The console flow's write: the secret onto the key, then its codes checked.
+fn write(
+    s: &mut OathSession<'_>,
+    id: &CredentialId,
+    seed: &SecretBytes,
+    touch: bool,
+    on_touch: &mut dyn FnMut(u8, u8),
+) -> Result<(Written, ConsoleCodes), Failed> {
+    let w = credential::write(s, id, &Placement::Direct, seed, touch)
+        .map_err(|f| (f.error.into(), f.maybe_written))?;
+    match codes_now(s, &w, seed, on_touch) {
+        Ok(c) => Ok((w, c)),
+        Err(e) => Err((e, Some(w.credential.raw_id.clone()))),
+    }
+}
+
+fn check_key(
+    s: &mut OathSession<'_>,
+    capacity: usize,
+    id: &CredentialId,
+    force: bool,
+) -> Result<Placement, SlotError> {
+    credential::placement(s, capacity, id, force, "0123456789abcdef")
+}
+
+fn remove(s: &mut OathSession<'_>, raw: &[u8]) -> bool {
+    credential::delete_proven_in_session(s, raw).unwrap() == Removal::Deleted
+}
 
 #[test]
 fn ids_follow_aws_labels_and_fit() {
@@ -85,21 +119,25 @@ fn write_checks_codes_and_hands_out_the_current_pair() {
     // The id is now taken; --force lets it through.
     assert!(matches!(
         check_key(&mut s, 64, &id, false),
-        Err(ConsoleError::CredentialExists { .. })
+        Err(SlotError::Exists { .. })
     ));
-    check_key(&mut s, 64, &id, true).unwrap();
+    // With --force the new one goes beside it until it is proven.
+    assert!(matches!(
+        check_key(&mut s, 64, &id, true).unwrap(),
+        Placement::Beside { .. }
+    ));
     // Capacity reached for another id.
     let other = ConsoleTarget::User("bob".into())
         .credential_id("acme", None)
         .unwrap();
     assert!(matches!(
         check_key(&mut s, 1, &other, false),
-        Err(ConsoleError::KeyFull { capacity: 1 })
+        Err(SlotError::Full { capacity: 1 })
     ));
-    assert!(crate::credential::remove_credential(&mut s, &w.credential.raw_id).unwrap());
+    assert!(remove(&mut s, &w.credential.raw_id));
     assert!(s.list().unwrap().is_empty());
     // Removing again is fine: it was not there.
-    assert!(!crate::credential::remove_credential(&mut s, &w.credential.raw_id).unwrap());
+    assert!(!remove(&mut s, &w.credential.raw_id));
 }
 
 #[test]
@@ -107,13 +145,10 @@ fn touch_timeout_reports_the_credential_that_was_written() {
     let mut t = key(TouchPolicy::Timeout);
     let mut s = OathSession::select(&mut t).unwrap();
     let id = ConsoleTarget::Root.credential_id("acme", None).unwrap();
-    let f = write(&mut s, &id, &seed(), true, &mut |_, _| {}).unwrap_err();
-    assert!(matches!(
-        f.error,
-        ConsoleError::Oath(OathError::TouchTimeout)
-    ));
-    assert_eq!(f.credential.as_deref(), Some(id.to_bytes().as_slice()));
-    assert!(crate::credential::remove_credential(&mut s, &id.to_bytes()).unwrap());
+    let (error, credential) = write(&mut s, &id, &seed(), true, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(error, ConsoleError::Oath(OathError::TouchTimeout)));
+    assert_eq!(credential.as_deref(), Some(id.to_bytes().as_slice()));
+    assert!(remove(&mut s, &id.to_bytes()));
     assert!(s.list().unwrap().is_empty());
 }
 
@@ -131,7 +166,12 @@ fn root_verification_waits_until_account_mfa_enabled() {
             }
         );
         let mut waits = 0;
-        let v = wait_verified(&iam, &b, Duration::from_secs(5), MS, &mut |_, _| waits += 1)
+        let mut count = |e: Event| {
+            if matches!(e, Event::Waiting { .. }) {
+                waits += 1
+            }
+        };
+        let v = wait_verified(&iam, &b, Duration::from_secs(5), MS, "id", &mut count)
             .await
             .unwrap();
         assert!(matches!(v, Verification::RootMfaEnabled { .. }), "{v:?}");
@@ -146,15 +186,23 @@ fn root_verification_times_out_and_says_so() {
     rt().block_on(async {
         let b = baseline(&iam, &ConsoleTarget::Root).await.unwrap();
         let mut last = None;
-        let e = wait_verified(&iam, &b, Duration::from_millis(60), MS, &mut |el, to| {
-            last = Some((el, to))
-        })
-        .await
-        .unwrap_err();
+        let mut note = |e: Event| {
+            if let Event::Waiting {
+                elapsed_ms,
+                timeout_ms,
+            } = e
+            {
+                last = Some((elapsed_ms, timeout_ms))
+            }
+        };
+        let e = wait_verified(&iam, &b, Duration::from_millis(60), MS, "the-id", &mut note)
+            .await
+            .unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, ConsoleError::NotVerified { .. }));
         assert!(msg.contains("AccountMFAEnabled 0"), "{msg}");
         assert!(msg.contains("stays on the key"), "{msg}");
+        assert!(msg.contains("mfakey oath delete \"the-id\""), "{msg}");
         let (el, to) = last.expect("progress reported");
         assert!(el < to);
     });
@@ -166,7 +214,7 @@ fn root_already_enabled_cannot_be_told_apart() {
     iam.set_root_mfa_from_call(Some(1));
     rt().block_on(async {
         let b = baseline(&iam, &ConsoleTarget::Root).await.unwrap();
-        let v = wait_verified(&iam, &b, Duration::from_secs(1), MS, &mut |_, _| {})
+        let v = wait_verified(&iam, &b, Duration::from_secs(1), MS, "id", &mut Quiet)
             .await
             .unwrap();
         assert_eq!(v, Verification::RootAlreadyEnabled);
@@ -187,8 +235,8 @@ fn user_device_appears_never_appears_or_appears_for_another_user() {
             tokio::time::sleep(Duration::from_millis(30)).await;
             iam.add_other_mfa_device("bob", "arn:aws:iam::123456789012:mfa/bob-console");
         };
-        let mut quiet = |_, _| {};
-        let wait = wait_verified(&iam, &b, Duration::from_secs(5), MS, &mut quiet);
+        let mut quiet = Quiet;
+        let wait = wait_verified(&iam, &b, Duration::from_secs(5), MS, "id", &mut quiet);
         let (v, ()) = tokio::join!(wait, added);
         match v.unwrap() {
             Verification::UserDevice { serial, .. } => {
@@ -199,7 +247,7 @@ fn user_device_appears_never_appears_or_appears_for_another_user() {
 
         // Never appears: the old device does not count.
         let b = baseline(&iam, &bob).await.unwrap();
-        let e = wait_verified(&iam, &b, Duration::from_millis(50), MS, &mut |_, _| {})
+        let e = wait_verified(&iam, &b, Duration::from_millis(50), MS, "id", &mut Quiet)
             .await
             .unwrap_err();
         assert!(e.to_string().contains("no new device for bob"), "{e}");
@@ -207,7 +255,7 @@ fn user_device_appears_never_appears_or_appears_for_another_user() {
         // Appears for another user: still not bob's.
         let b = baseline(&iam, &bob).await.unwrap();
         iam.add_other_mfa_device("carol", "arn:aws:iam::123456789012:mfa/carol");
-        let e = wait_verified(&iam, &b, Duration::from_millis(50), MS, &mut |_, _| {})
+        let e = wait_verified(&iam, &b, Duration::from_millis(50), MS, "id", &mut Quiet)
             .await
             .unwrap_err();
         assert!(matches!(e, ConsoleError::NotVerified { .. }));
@@ -227,7 +275,7 @@ fn iam_errors_while_waiting_are_reported() {
     );
     rt().block_on(async {
         let b = baseline(&iam, &ConsoleTarget::Root).await.unwrap();
-        let e = wait_verified(&iam, &b, Duration::from_secs(1), MS, &mut |_, _| {})
+        let e = wait_verified(&iam, &b, Duration::from_secs(1), MS, "id", &mut Quiet)
             .await
             .unwrap_err();
         assert!(matches!(

@@ -1,17 +1,21 @@
 //! Enrolling an IAM user's virtual MFA device onto a key, transactionally:
-//! preflight → create → write → check → enable → verify, and on any failure
-//! after create, undo in reverse (credential off the key, device deactivated
-//! if it got enabled, device deleted). Every step is journaled first.
+//! preflight → create → write → check → enable → verify (→ settle, for a
+//! replacement), each step journaled before it is acted on further; on any
+//! failure after the create, the undo engine removes what this run made.
 
-use crate::credential::{self, unix_now, CodeError, Slot, PERIOD};
-use crate::undo::journal::{new_run_id, Entry, Event, Journal, JournalError};
 pub mod naming;
+pub mod preflight;
 
-use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
-use crate::oath::{Credential, CredentialId, OathError, OathSession};
+use crate::aws::{AwsError, CreatedDevice, IamApi};
+use crate::credential::{self, unix_now, CodeError, Placement, Proof, SlotError, PERIOD};
+use crate::oath::{Credential, OathError, OathSession};
+use crate::progress::{Event, Progress, Step};
 use crate::secret::SecretBytes;
+use crate::undo::journal::{new_run_id, Entry, Event as JEvent, Journal, JournalError};
+use crate::undo::{self, Made, MadeCredential, Ownership, TAG_RUN};
+use preflight::Plan;
 use serde::Serialize;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How far the host clock may be from AWS's. The codes come from the host
 /// clock; AWS checks them against its own. Half a 30-second step keeps the
@@ -23,20 +27,11 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15);
 /// IAM's limit of MFA devices per user.
 pub const MAX_MFA_DEVICES: usize = 8;
 
-/// Tag keys mfakey puts on the devices it creates (`cleanup` finds them by these).
+/// Tag keys mfakey puts on the devices it creates (`cleanup` finds them by
+/// these; the undo engine by [`TAG_RUN`]).
 pub const TAG_MANAGED: &str = "mfakey:managed";
 pub const TAG_KEY_SERIAL: &str = "mfakey:key-serial";
 pub const TAG_USER: &str = "mfakey:user";
-
-/// A device's tags: those the listing carried, else ListMFADeviceTags (AWS's
-/// ListVirtualMFADevices returns none). Unreadable tags count as none: a
-/// device is never taken for mfakey's on a guess.
-pub async fn tags_of<I: IamApi>(iam: &I, d: &VirtualMfaDevice) -> Vec<(String, String)> {
-    if !d.tags.is_empty() {
-        return d.tags.clone();
-    }
-    iam.mfa_device_tags(&d.serial).await.unwrap_or_default()
-}
 
 #[derive(Clone, Debug)]
 pub struct EnrollOptions {
@@ -49,7 +44,8 @@ pub struct EnrollOptions {
     /// Shown after `@` in the credential id; default the account alias, else its id.
     pub account_label: Option<String>,
     pub tags: Vec<(String, String)>,
-    /// Overwrite a credential with the same id on the key.
+    /// Replace a credential with the same id on the key (only once the new
+    /// one is proven).
     pub force: bool,
 }
 
@@ -58,47 +54,6 @@ pub struct KeyTarget<'s, 't> {
     pub session: &'s mut OathSession<'t>,
     pub serial: Option<u32>,
     pub capacity: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Preflight,
-    Create,
-    Write,
-    Check,
-    Enable,
-    Verify,
-    Rollback,
-}
-
-impl Step {
-    /// The step's name in progress lines and JSON events (as serialized).
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Preflight => "preflight",
-            Step::Create => "create",
-            Step::Write => "write",
-            Step::Check => "check",
-            Step::Enable => "enable",
-            Step::Verify => "verify",
-            Step::Rollback => "rollback",
-        }
-    }
-}
-
-/// What the operator should hear about while it runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    Step(Step),
-    /// Touch number `n` of `of` is awaited.
-    Touch {
-        n: u8,
-        of: u8,
-    },
-    /// AWS refused the codes once; trying with a later pair.
-    RetryCodes,
-    Undo(String),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -135,12 +90,8 @@ pub enum EnrollError {
     },
     #[error("the host clock is {skew_secs} s away from AWS's; codes would be refused. Set the clock (NTP) and try again (bound: {} s)", MAX_CLOCK_SKEW.as_secs())]
     ClockSkew { skew_secs: i64 },
-    #[error(
-        "the key's OATH applet is full ({capacity} credentials): delete one or use another key"
-    )]
-    KeyFull { capacity: usize },
-    #[error("the key already holds \"{id}\": pass --force to overwrite it")]
-    CredentialExists { id: String },
+    #[error(transparent)]
+    Slot(SlotError),
     #[error(
         "the key's codes differ from the codes of the seed AWS issued: the write did not take"
     )]
@@ -164,6 +115,14 @@ pub enum EnrollError {
         left: Vec<String>,
         journal: String,
     },
+    #[error("{user} is enrolled ({serial}), but moving the new credential over the one it replaces failed ({cause}): the new one is on the key as \"{temp}\"; insert the key and run `mfakey recover` (journal {journal})")]
+    NotSettled {
+        user: String,
+        serial: String,
+        temp: String,
+        cause: Box<OathError>,
+        journal: String,
+    },
 }
 
 impl EnrollError {
@@ -177,6 +136,50 @@ impl EnrollError {
     }
 }
 
+impl crate::error::Classify for EnrollError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        if matches!(
+            self,
+            EnrollError::RollbackIncomplete { .. } | EnrollError::NotSettled { .. }
+        ) {
+            return Kind::RollbackIncomplete;
+        }
+        match self.root() {
+            EnrollError::Invalid { .. } => Kind::InvalidArgument,
+            EnrollError::TooManyDevices { .. } => Kind::TooManyDevices,
+            EnrollError::DeviceNameTaken { .. } => Kind::DeviceNameTaken,
+            EnrollError::ClockSkew { .. } => Kind::ClockSkew,
+            EnrollError::Slot(s) => s.kind(),
+            EnrollError::CheckFailed => Kind::CheckFailed,
+            EnrollError::NotVerified { .. } => Kind::NotVerified,
+            EnrollError::Aws(a) => a.kind(),
+            EnrollError::Oath(o) => o.kind(),
+            EnrollError::Journal(j) => j.kind(),
+            _ => Kind::Other,
+        }
+    }
+}
+
+impl From<SlotError> for EnrollError {
+    fn from(e: SlotError) -> Self {
+        match e {
+            SlotError::Oath(o) => EnrollError::Oath(o),
+            other => EnrollError::Slot(other),
+        }
+    }
+}
+
+impl From<CodeError> for EnrollError {
+    fn from(e: CodeError) -> Self {
+        match e {
+            CodeError::Mismatch => EnrollError::CheckFailed,
+            CodeError::Oath(o) => EnrollError::Oath(o),
+        }
+    }
+}
+
+/// Step times.
 struct Clock {
     started: Instant,
     last: Instant,
@@ -202,422 +205,393 @@ impl Clock {
     }
 }
 
-/// What a run has done so far, for rollback.
-#[derive(Default)]
-struct Done {
-    device: Option<String>,
-    credential: Option<Vec<u8>>,
-    enable_attempted: bool,
-}
-
-struct Run<'a> {
+/// One enrollment under way: what it works with and what it has made.
+struct Enrollment<'a, 's, 't, I> {
+    iam: &'a I,
+    key: KeyTarget<'s, 't>,
+    opts: &'a EnrollOptions,
+    plan: Plan,
     journal: &'a mut Journal,
     base: Entry,
+    made: Made,
+    clock: Clock,
+    progress: &'a mut dyn Progress,
 }
 
-impl Run<'_> {
-    fn log(&mut self, event: Event, detail: Option<String>) -> Result<(), JournalError> {
-        let mut e = self.base.clone();
-        e.ts = unix_now();
-        e.event = event;
-        e.detail = detail;
-        self.journal.append(&e)
-    }
-}
-
-/// Enrolls `opts.user`'s new virtual MFA device onto the key.
+/// Enrolls `opts.user`'s new virtual MFA device onto the key. The journal
+/// must be open (shared); every step is recorded in it first.
 pub async fn enroll<I: IamApi>(
     iam: &I,
-    key: KeyTarget<'_, '_>,
+    mut key: KeyTarget<'_, '_>,
     opts: &EnrollOptions,
     journal: &mut Journal,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn Progress,
 ) -> Result<EnrollReport, EnrollError> {
-    let mut clock = Clock::new();
-    progress(Progress::Step(Step::Preflight));
-    let mut key = key;
-    let plan = preflight(iam, &mut key, opts).await?;
-    clock.lap(Step::Preflight);
-
-    let mut run = Run {
-        journal,
-        base: Entry {
-            ts: 0,
-            run: new_run_id(),
-            event: Event::Begin,
-            user: opts.user.clone(),
+    let clock = Clock::new();
+    let run = new_run_id();
+    progress.event(Event::Step {
+        user: opts.user.clone(),
+        step: Step::Preflight,
+    });
+    let plan = preflight::preflight(iam, &mut key, opts, &run).await?;
+    let mut e = Enrollment {
+        base: begin_entry(opts, &plan, key.serial, &run),
+        made: Made {
+            run,
             account_id: Some(plan.account_id.clone()),
-            device_serial: None,
+            user: opts.user.clone(),
             key_serial: key.serial,
-            device_name: Some(plan.device_name.clone()),
-            credential_id: Some(plan.cred_id.to_id_string()),
-            detail: None,
+            ..Made::default()
         },
-    };
-    run.log(Event::Begin, None)?;
-
-    progress(Progress::Step(Step::Create));
-    let mut tags = vec![
-        (TAG_MANAGED.to_string(), "true".to_string()),
-        (TAG_USER.to_string(), opts.user.clone()),
-    ];
-    if let Some(s) = key.serial {
-        tags.push((TAG_KEY_SERIAL.to_string(), s.to_string()));
-    }
-    tags.extend(opts.tags.iter().cloned());
-    let created = create_device(iam, &plan, opts, &tags).await?;
-    run.base.device_serial = Some(created.serial.clone());
-    let mut done = Done {
-        device: Some(created.serial.clone()),
-        ..Done::default()
-    };
-    if let Err(e) = run.log(Event::Created, None) {
-        // The device exists but is not journaled: remove it now.
-        let _ = iam.delete_virtual_mfa_device(&created.serial).await;
-        return Err(e.into());
-    }
-    clock.lap(Step::Create);
-
-    let result = finish(
         iam,
-        key.session,
+        key,
         opts,
-        &plan,
-        &created.serial,
-        &created.seed,
-        &mut done,
-        &mut run,
-        &mut clock,
+        plan,
+        journal,
+        clock,
         progress,
-    )
-    .await;
+    };
+    e.log(JEvent::Begin, None)?;
+    e.clock.lap(Step::Preflight);
+    let created = e.create().await?;
+    let result = e.finish(&created.serial, &created.seed).await;
     drop(created);
     match result {
-        Ok(()) => {
-            run.log(Event::Done, None)?;
-            Ok(EnrollReport {
-                user: opts.user.clone(),
-                account_id: plan.account_id,
-                device_serial: done.device.unwrap_or_default(),
-                key_serial: key.serial,
-                credential_id: plan.cred_id.to_id_string(),
-                touch: opts.touch,
-                total_ms: clock.started.elapsed().as_secs_f64() * 1e3,
-                steps: clock.steps,
-                journal: run.journal.path().display().to_string(),
-            })
+        Ok(()) => e.done(),
+        Err(cause @ EnrollError::NotSettled { .. }) => Err(cause),
+        Err(cause) => Err(e.rollback(cause).await),
+    }
+}
+
+/// The journal line every line of the run starts from.
+fn begin_entry(opts: &EnrollOptions, plan: &Plan, key_serial: Option<u32>, run: &str) -> Entry {
+    Entry {
+        ts: 0,
+        run: run.to_string(),
+        event: JEvent::Begin,
+        user: opts.user.clone(),
+        account_id: Some(plan.account_id.clone()),
+        device_serial: None,
+        key_serial,
+        device_name: Some(plan.device_name.clone()),
+        credential_id: Some(plan.cred_id.to_id_string()),
+        written_as: None,
+        proof: None,
+        detail: None,
+    }
+}
+
+impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
+    fn log(&mut self, event: JEvent, detail: Option<String>) -> Result<(), JournalError> {
+        let mut line = self.base.clone();
+        line.ts = unix_now();
+        line.event = event;
+        line.detail = detail;
+        self.journal.append(&line)
+    }
+
+    fn step(&mut self, step: Step) {
+        self.progress.event(Event::Step {
+            user: self.opts.user.clone(),
+            step,
+        });
+    }
+
+    fn tags(&self) -> Vec<(String, String)> {
+        let mut tags = vec![
+            (crate::enroll::TAG_MANAGED.to_string(), "true".to_string()),
+            (TAG_USER.to_string(), self.opts.user.clone()),
+            (TAG_RUN.to_string(), self.made.run.clone()),
+        ];
+        if let Some(s) = self.key.serial {
+            tags.push((TAG_KEY_SERIAL.to_string(), s.to_string()));
         }
-        Err(cause) => {
-            progress(Progress::Step(Step::Rollback));
-            Err(rollback(
-                iam,
-                key.session,
-                &opts.user,
-                done,
-                &mut run,
-                cause,
-                progress,
-            )
-            .await)
-        }
+        tags.extend(self.opts.tags.iter().cloned());
+        tags
     }
-}
 
-struct Plan {
-    account_id: String,
-    device_name: String,
-    cred_id: CredentialId,
-}
-
-async fn preflight<I: IamApi>(
-    iam: &I,
-    key: &mut KeyTarget<'_, '_>,
-    opts: &EnrollOptions,
-) -> Result<Plan, EnrollError> {
-    if opts.user.is_empty() {
-        return Err(EnrollError::Invalid {
-            what: "user name",
-            why: "it is empty".into(),
-        });
-    }
-    if !naming::valid_path(&opts.path) {
-        return Err(EnrollError::Invalid {
-            what: "--path",
-            why: format!(
-                "\"{}\" must start and end with / (for example /team/)",
-                opts.path
-            ),
-        });
-    }
-    let device_name = match &opts.device_name {
-        Some(n) => n.clone(),
-        None => naming::default_device_name(&opts.user, key.serial),
-    };
-    if !naming::valid_device_name(&device_name) {
-        return Err(EnrollError::Invalid {
-            what: "device name",
-            why: format!("\"{device_name}\" must be 1 to 226 of A-Z a-z 0-9 _+=,.@-"),
-        });
-    }
-    // Four independent reads (the alias and AWS's clock come in one answer):
-    // one round trip's latency, not four.
-    let (user, devices, virtuals, (alias, server, host)) = tokio::try_join!(
-        iam.get_user(&opts.user),
-        iam.list_mfa_devices(&opts.user),
-        iam.list_virtual_mfa_devices(false),
-        iam.account_alias_and_clocks(),
-    )?;
-    if devices.len() >= MAX_MFA_DEVICES {
-        return Err(EnrollError::TooManyDevices {
-            user: opts.user.clone(),
-            count: devices.len(),
-        });
-    }
-    if let Some(d) = virtuals
-        .iter()
-        .find(|d| d.serial.rsplit('/').next() == Some(device_name.as_str()))
-    {
-        let ours = d.user.is_none() && tags_of(iam, d).await.iter().any(|(k, _)| k == TAG_MANAGED);
-        let hint = match (&d.user, ours) {
-            (Some(u), _) => format!(", assigned to {u}: choose another --device-name"),
-            (None, true) => format!(
-                ", left unassigned by an earlier mfakey run: remove it with `mfakey cleanup --delete` (or `aws iam delete-virtual-mfa-device --serial-number {}`)",
-                d.serial
-            ),
-            (None, false) => format!(
-                ", unassigned: remove it with `aws iam delete-virtual-mfa-device --serial-number {}` or choose another --device-name",
-                d.serial
-            ),
-        };
-        return Err(EnrollError::DeviceNameTaken {
-            name: device_name,
-            serial: d.serial.clone(),
-            hint,
-        });
-    }
-    check_clock(server, host)?;
-
-    let label = opts
-        .account_label
-        .clone()
-        .or(alias)
-        .unwrap_or_else(|| user.account_id.clone());
-    let cred_id = naming::credential_id(&opts.user, &label, &user.account_id);
-    cred_id.check_len()?;
-    check_key(key.session, key.capacity, &cred_id, opts.force)?;
-    Ok(Plan {
-        account_id: user.account_id,
-        device_name,
-        cred_id,
-    })
-}
-
-fn check_clock(server: SystemTime, host: SystemTime) -> Result<(), EnrollError> {
-    let skew = match host.duration_since(server) {
-        Ok(d) => d.as_secs_f64(),
-        Err(e) => -e.duration().as_secs_f64(),
-    };
-    if skew.abs() > MAX_CLOCK_SKEW.as_secs_f64() {
-        return Err(EnrollError::ClockSkew {
-            skew_secs: skew.round() as i64,
-        });
-    }
-    Ok(())
-}
-
-/// Key-side preflight: a free slot, and no credential with our id unless --force.
-fn check_key(
-    key: &mut OathSession<'_>,
-    capacity: usize,
-    id: &CredentialId,
-    force: bool,
-) -> Result<(), EnrollError> {
-    match credential::slot_for(key, capacity, id)? {
-        Slot::Taken if !force => Err(EnrollError::CredentialExists {
-            id: id.to_id_string(),
-        }),
-        Slot::Full => Err(EnrollError::KeyFull { capacity }),
-        _ => Ok(()),
-    }
-}
-
-async fn create_device<I: IamApi>(
-    iam: &I,
-    plan: &Plan,
-    opts: &EnrollOptions,
-    tags: &[(String, String)],
-) -> Result<crate::aws::CreatedDevice, EnrollError> {
-    let find_ours = || async {
-        iam.list_virtual_mfa_devices(true)
-            .await
-            .ok()?
-            .into_iter()
-            .find(|d| {
-                d.serial.rsplit('/').next() == Some(plan.device_name.as_str()) && d.user.is_none()
-            })
-    };
-    match iam
-        .create_virtual_mfa_device(&plan.device_name, &opts.path, tags)
-        .await
-    {
-        Ok(created) => Ok(created),
-        Err(AwsError::EntityAlreadyExists { .. }) => {
-            // Preflight saw no such device: the first attempt's answer was lost
-            // and the SDK's retry found our own device. Its seed went with that
-            // answer, so replace it.
-            if let Some(d) = find_ours().await {
-                iam.delete_virtual_mfa_device(&d.serial).await?;
+    /// Creates the device. A create whose answer was lost may still have
+    /// made it: what carries this run's tag is this run's, and is replaced
+    /// (its seed went with the lost answer) or removed.
+    async fn create(&mut self) -> Result<CreatedDevice, EnrollError> {
+        self.step(Step::Create);
+        let tags = self.tags();
+        let (name, path) = (self.plan.device_name.clone(), self.opts.path.clone());
+        let (name, path) = (name.as_str(), path.as_str());
+        let created = match self.iam.create_virtual_mfa_device(name, path, &tags).await {
+            Ok(created) => created,
+            Err(AwsError::EntityAlreadyExists { .. }) => {
+                // Preflight saw no such device: the SDK's retry met our own.
+                self.remove_lost_create().await?;
+                self.iam
+                    .create_virtual_mfa_device(name, path, &tags)
+                    .await?
             }
-            Ok(iam
-                .create_virtual_mfa_device(&plan.device_name, &opts.path, tags)
-                .await?)
-        }
-        Err(e) => {
-            // The device may exist with its answer lost: remove it if IAM can
-            // be reached; if not, the journal's Begin line lets `recover` do it.
-            if !matches!(
-                e,
-                AwsError::AccessDenied { .. } | AwsError::LimitExceeded { .. }
-            ) {
-                if let Some(d) = find_ours().await {
-                    let _ = iam.delete_virtual_mfa_device(&d.serial).await;
+            Err(e) => {
+                // Best effort; if IAM cannot be reached, the Begin line
+                // lets `recover` find the device by name and run tag.
+                if !matches!(
+                    e,
+                    AwsError::AccessDenied { .. } | AwsError::LimitExceeded { .. }
+                ) {
+                    let _ = self.remove_lost_create().await;
                 }
-            }
-            Err(e.into())
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn finish<I: IamApi>(
-    iam: &I,
-    key: &mut OathSession<'_>,
-    opts: &EnrollOptions,
-    plan: &Plan,
-    serial: &str,
-    seed: &SecretBytes,
-    done: &mut Done,
-    run: &mut Run<'_>,
-    clock: &mut Clock,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(), EnrollError> {
-    progress(Progress::Step(Step::Write));
-    // Journaled before the write: from here on the credential may be on the
-    // key, and `recover` looks for it.
-    run.log(Event::Written, None)?;
-    let cred =
-        credential::put_aws_credential(key, &plan.cred_id, seed, opts.touch).map_err(|f| {
-            done.credential = f.maybe_written;
-            EnrollError::from(f.error)
-        })?;
-    done.credential = Some(cred.raw_id.clone());
-    clock.lap(Step::Write);
-
-    progress(Progress::Step(Step::Check));
-    let step = unix_now() / PERIOD;
-    let (c1, c2) = codes_from_key(key, &cred, seed, step, opts.touch, progress)?;
-    clock.lap(Step::Check);
-
-    progress(Progress::Step(Step::Enable));
-    done.enable_attempted = true;
-    match iam.enable_mfa_device(&opts.user, serial, &c1, &c2).await {
-        Ok(()) => {}
-        Err(AwsError::InvalidAuthenticationCode) => {
-            progress(Progress::RetryCodes);
-            let later = (unix_now() / PERIOD).max(step + 1);
-            let (c1, c2) = codes_from_key(key, &cred, seed, later, opts.touch, progress)?;
-            iam.enable_mfa_device(&opts.user, serial, &c1, &c2).await?;
-        }
-        Err(e) => {
-            // The request may have taken effect with its answer lost: look.
-            let attached = iam.list_mfa_devices(&opts.user).await.ok();
-            if !attached.is_some_and(|ds| ds.iter().any(|d| d.serial == serial)) {
                 return Err(e.into());
             }
+        };
+        self.made.device = Some(created.serial.clone());
+        self.base.device_serial = Some(created.serial.clone());
+        if let Err(e) = self.log(JEvent::Created, None) {
+            // The device exists but is not journaled: remove it now.
+            let _ = self.iam.delete_virtual_mfa_device(&created.serial).await;
+            return Err(e.into());
+        }
+        self.clock.lap(Step::Create);
+        Ok(created)
+    }
+
+    /// Deletes the unassigned device of the planned name if it is this run's.
+    async fn remove_lost_create(&mut self) -> Result<(), EnrollError> {
+        let name = self.plan.device_name.clone();
+        let lost = self
+            .iam
+            .list_virtual_mfa_devices(true)
+            .await?
+            .into_iter()
+            .find(|d| d.serial.rsplit('/').next() == Some(name.as_str()) && d.user.is_none());
+        let Some(d) = lost else { return Ok(()) };
+        match undo::ownership(self.iam, &self.plan.account_id, &self.made.run, &d.serial).await? {
+            Ownership::Ours => Ok(self.iam.delete_virtual_mfa_device(&d.serial).await?),
+            Ownership::Gone => Ok(()),
+            Ownership::NotOurs(_) => Err(EnrollError::DeviceNameTaken {
+                name,
+                hint: ": another program made it a moment ago; choose another --device-name".into(),
+                serial: d.serial,
+            }),
         }
     }
-    run.log(Event::Enabled, None)?;
-    clock.lap(Step::Enable);
 
-    progress(Progress::Step(Step::Verify));
-    let devices = iam.list_mfa_devices(&opts.user).await?;
-    if !devices.iter().any(|d| d.serial == serial) {
-        return Err(EnrollError::NotVerified {
-            user: opts.user.clone(),
-            serial: serial.to_string(),
-        });
+    /// Write, check, enable, verify, settle.
+    async fn finish(&mut self, serial: &str, seed: &SecretBytes) -> Result<(), EnrollError> {
+        let proof = Proof::of(seed)?;
+        let cred = self.write(seed, &proof)?;
+        self.step(Step::Check);
+        let step = unix_now() / PERIOD;
+        let (c1, c2) = self.codes(&cred, seed, step)?;
+        self.clock.lap(Step::Check);
+        self.enable(serial, &cred, seed, step, (c1, c2)).await?;
+        self.verify(serial).await?;
+        self.settle(serial, seed, &proof)
     }
-    clock.lap(Step::Verify);
-    Ok(())
-}
 
-fn codes_from_key(
-    key: &mut OathSession<'_>,
-    cred: &Credential,
-    seed: &SecretBytes,
-    step: u64,
-    touch: bool,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(String, String), EnrollError> {
-    let mut on_touch = |n, of| progress(Progress::Touch { n, of });
-    credential::codes_from_key(key, cred, seed, step, touch, &mut on_touch).map_err(|e| match e {
-        CodeError::Mismatch => EnrollError::CheckFailed,
-        CodeError::Oath(o) => EnrollError::Oath(o),
-    })
-}
-
-async fn rollback<I: IamApi>(
-    iam: &I,
-    key: &mut OathSession<'_>,
-    user: &str,
-    done: Done,
-    run: &mut Run<'_>,
-    cause: EnrollError,
-    progress: &mut dyn FnMut(Progress),
-) -> EnrollError {
-    let mut undone = Vec::new();
-    let mut left = Vec::new();
-    if let Some(raw) = &done.credential {
-        let what = format!("credential \"{}\" on the key", String::from_utf8_lossy(raw));
-        progress(Progress::Undo(what.clone()));
-        match credential::remove_credential(key, raw) {
-            Ok(_) => undone.push(what),
-            Err(e) => left.push(format!("{what} ({e})")),
+    fn write(&mut self, seed: &SecretBytes, proof: &Proof) -> Result<Credential, EnrollError> {
+        self.step(Step::Write);
+        let written_as = match &self.plan.placement {
+            Placement::Direct => self.plan.cred_id.clone(),
+            Placement::Beside { temp } => temp.clone(),
+        };
+        self.base.proof = Some(proof.clone());
+        if matches!(self.plan.placement, Placement::Beside { .. }) {
+            self.base.written_as = Some(written_as.to_id_string());
         }
-    }
-    if let Some(serial) = &done.device {
-        if done.enable_attempted {
-            let what = format!("MFA device {serial} enabled for {user}");
-            match iam.deactivate_mfa_device(user, serial).await {
-                Ok(()) => {
-                    progress(Progress::Undo(what.clone()));
-                    undone.push(format!("deactivated {serial}"));
-                }
-                // Never enabled: nothing to deactivate.
-                Err(AwsError::NoSuchEntity { .. }) => {}
-                Err(e) => left.push(format!("{what} ({e})")),
+        // From here on the credential may be on the key: `recover` looks.
+        self.log(JEvent::Writing, None)?;
+        // An acknowledged PUT to an id that was free when this same
+        // exclusive session looked is proof enough; a lost answer is not.
+        let made_at = |raw: Vec<u8>, proven_in_session| MadeCredential {
+            written_as: raw,
+            replaces: None,
+            proof: Some(proof.clone()),
+            proven_in_session,
+        };
+        let placement = self.plan.placement.clone();
+        match credential::write(
+            self.key.session,
+            &self.plan.cred_id,
+            &placement,
+            seed,
+            self.opts.touch,
+        ) {
+            Ok(w) => {
+                self.made.credential = Some(made_at(w.credential.raw_id.clone(), true));
+                self.log(JEvent::Written, None)?;
+                self.clock.lap(Step::Write);
+                Ok(w.credential)
+            }
+            Err(f) => {
+                self.made.credential = f.maybe_written.map(|raw| made_at(raw, false));
+                Err(f.error.into())
             }
         }
-        let what = format!("virtual MFA device {serial}");
-        progress(Progress::Undo(what.clone()));
-        match iam.delete_virtual_mfa_device(serial).await {
-            Ok(()) | Err(AwsError::NoSuchEntity { .. }) => undone.push(format!("deleted {serial}")),
-            Err(e) => left.push(format!("{what} ({e})")),
+    }
+
+    fn codes(
+        &mut self,
+        cred: &Credential,
+        seed: &SecretBytes,
+        step: u64,
+    ) -> Result<(String, String), EnrollError> {
+        let user = self.opts.user.clone();
+        let progress = &mut *self.progress;
+        let mut on_touch = |n, of| {
+            progress.event(Event::Touch {
+                user: Some(user.clone()),
+                n,
+                of,
+            })
+        };
+        Ok(credential::codes_from_key(
+            self.key.session,
+            cred,
+            seed,
+            step,
+            self.opts.touch,
+            &mut on_touch,
+        )?)
+    }
+
+    /// EnableMFADevice with the checked codes; once more with a later pair
+    /// if AWS refuses them; an error whose request may have acted is
+    /// checked against ListMFADevices.
+    async fn enable(
+        &mut self,
+        serial: &str,
+        cred: &Credential,
+        seed: &SecretBytes,
+        step: u64,
+        (c1, c2): (String, String),
+    ) -> Result<(), EnrollError> {
+        self.step(Step::Enable);
+        self.made.enable_attempted = true;
+        let user = self.opts.user.clone();
+        match self.iam.enable_mfa_device(&user, serial, &c1, &c2).await {
+            Ok(()) => {}
+            Err(AwsError::InvalidAuthenticationCode) => {
+                self.progress
+                    .event(Event::RetryCodes { user: user.clone() });
+                let later = (unix_now() / PERIOD).max(step + 1);
+                let (c1, c2) = self.codes(cred, seed, later)?;
+                self.iam.enable_mfa_device(&user, serial, &c1, &c2).await?;
+            }
+            Err(e) => {
+                let attached = self.iam.list_mfa_devices(&user).await.ok();
+                if !attached.is_some_and(|ds| ds.iter().any(|d| d.serial == serial)) {
+                    return Err(e.into());
+                }
+            }
+        }
+        self.log(JEvent::Enabled, None)?;
+        self.clock.lap(Step::Enable);
+        Ok(())
+    }
+
+    async fn verify(&mut self, serial: &str) -> Result<(), EnrollError> {
+        self.step(Step::Verify);
+        let devices = self.iam.list_mfa_devices(&self.opts.user).await?;
+        if !devices.iter().any(|d| d.serial == serial) {
+            return Err(EnrollError::NotVerified {
+                user: self.opts.user.clone(),
+                serial: serial.to_string(),
+            });
+        }
+        self.clock.lap(Step::Verify);
+        Ok(())
+    }
+
+    /// A replacement: now that the enrollment stands, the new seed goes over
+    /// the credential it replaces.
+    fn settle(
+        &mut self,
+        serial: &str,
+        seed: &SecretBytes,
+        proof: &Proof,
+    ) -> Result<(), EnrollError> {
+        let Placement::Beside { temp } = self.plan.placement.clone() else {
+            return Ok(());
+        };
+        self.step(Step::Settle);
+        self.log(JEvent::Replacing, None)?;
+        if let Some(c) = self.made.credential.as_mut() {
+            c.replaces = Some(self.plan.cred_id.to_bytes());
+        }
+        let written = credential::Written {
+            credential: Credential {
+                id: temp.clone(),
+                raw_id: temp.to_bytes(),
+                algorithm: crate::oath::HashAlgorithm::Sha1,
+                touch: Some(self.opts.touch),
+            },
+            id: self.plan.cred_id.clone(),
+            placement: self.plan.placement.clone(),
+            touch: self.opts.touch,
+        };
+        let user = self.opts.user.clone();
+        let progress = &mut *self.progress;
+        let mut on_touch = |n, of| {
+            progress.event(Event::Touch {
+                user: Some(user.clone()),
+                n,
+                of,
+            })
+        };
+        match credential::settle(self.key.session, &written, seed, proof, &mut on_touch) {
+            Ok(_) => {
+                self.clock.lap(Step::Settle);
+                Ok(())
+            }
+            Err(cause) => Err(EnrollError::NotSettled {
+                user: self.opts.user.clone(),
+                serial: serial.to_string(),
+                temp: temp.to_id_string(),
+                cause: Box::new(cause),
+                journal: self.journal.path().display().to_string(),
+            }),
         }
     }
-    let journal = run.journal.path().display().to_string();
-    if left.is_empty() {
-        let _ = run.log(Event::RolledBack, Some(cause.to_string()));
-        EnrollError::RolledBack {
-            cause: Box::new(cause),
-            undone,
-        }
-    } else {
-        let _ = run.log(Event::RollbackFailed, Some(left.join("; ")));
-        EnrollError::RollbackIncomplete {
-            cause: Box::new(cause),
-            left,
-            journal,
+
+    fn done(mut self) -> Result<EnrollReport, EnrollError> {
+        self.log(JEvent::Done, None)?;
+        Ok(EnrollReport {
+            user: self.opts.user.clone(),
+            account_id: self.plan.account_id.clone(),
+            device_serial: self.made.device.clone().unwrap_or_default(),
+            key_serial: self.key.serial,
+            credential_id: self.plan.cred_id.to_id_string(),
+            touch: self.opts.touch,
+            total_ms: self.clock.started.elapsed().as_secs_f64() * 1e3,
+            steps: self.clock.steps,
+            journal: self.journal.path().display().to_string(),
+        })
+    }
+
+    /// Undoes what this run made, through the undo engine; the error says
+    /// what became of it.
+    async fn rollback(mut self, cause: EnrollError) -> EnrollError {
+        self.step(Step::Rollback);
+        let account = self.plan.account_id.clone();
+        let outcome = undo::undo(
+            self.iam,
+            &account,
+            &self.made,
+            Some(&mut *self.key.session),
+            &mut *self.progress,
+        )
+        .await;
+        let journal = self.journal.path().display().to_string();
+        if outcome.complete() {
+            let _ = self.log(JEvent::RolledBack, Some(cause.to_string()));
+            EnrollError::RolledBack {
+                cause: Box::new(cause),
+                undone: outcome.done,
+            }
+        } else {
+            let left: Vec<String> = outcome.left.into_iter().chain(outcome.refused).collect();
+            let _ = self.log(JEvent::RollbackFailed, Some(left.join("; ")));
+            EnrollError::RollbackIncomplete {
+                cause: Box::new(cause),
+                left,
+                journal,
+            }
         }
     }
 }

@@ -1,20 +1,24 @@
 //! The enrollment workflow against the in-process virtual key and the fake
 //! IAM (which, unlike moto, checks the two codes against the seed it issued).
 
-use super::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget, Progress};
+use super::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget};
 use crate::aws::fake::{FakeIam, Op};
 use crate::aws::{AwsError, IamApi};
+use crate::credential::SlotError;
 use crate::oath::{CredentialData, CredentialId, HashAlgorithm, OathSession, OathType};
+use crate::progress::Outcome;
+use crate::progress::{Event as P, Quiet};
 use crate::secret::{to_base32, SecretBytes};
 use crate::transport::{Transport, TransportError};
-use crate::undo::journal::{self, Entry, Event, Journal};
-use crate::undo::recover::{recover_run, Outcome};
+use crate::undo::journal::{self, Entry, Event, Journal, Lock};
+use crate::undo::recover::recover_run;
 use crate::version::Version;
 use crate::virtual_key::{Config, SharedVirtualKey, TouchPolicy, VirtualYubiKey};
 use std::cell::Cell;
 use std::rc::Rc;
 
 const ALICE_ID: &str = "Amazon Web Services:alice@123456789012";
+const ACCOUNT: &str = "123456789012";
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -61,7 +65,7 @@ struct World {
     iam: FakeIam,
     key: SharedVirtualKey,
     dir: tempfile::TempDir,
-    events: Vec<Progress>,
+    events: Vec<P>,
 }
 
 impl World {
@@ -91,7 +95,7 @@ impl World {
         o: &EnrollOptions,
     ) -> Result<EnrollReport, EnrollError> {
         let mut session = OathSession::select(t).unwrap();
-        let mut journal = Journal::open(&self.journal_path()).unwrap();
+        let mut journal = Journal::open(&self.journal_path(), Lock::Shared).unwrap();
         let events = &mut self.events;
         let target = KeyTarget {
             session: &mut session,
@@ -174,6 +178,7 @@ fn enrolls_with_codes_aws_accepts() {
         vec![
             Event::Begin,
             Event::Created,
+            Event::Writing,
             Event::Written,
             Event::Enabled,
             Event::Done
@@ -211,13 +216,21 @@ fn touch_credentials_announce_each_touch() {
     let touches: Vec<_> = w
         .events
         .iter()
-        .filter(|e| matches!(e, Progress::Touch { .. }))
+        .filter(|e| matches!(e, P::Touch { .. }))
         .collect();
     assert_eq!(
         touches,
         vec![
-            &Progress::Touch { n: 1, of: 2 },
-            &Progress::Touch { n: 2, of: 2 }
+            &P::Touch {
+                user: Some("alice".into()),
+                n: 1,
+                of: 2
+            },
+            &P::Touch {
+                user: Some("alice".into()),
+                n: 2,
+                of: 2
+            }
         ]
     );
     assert_eq!(w.key.with(|k| k.touch_count()), 2);
@@ -229,7 +242,9 @@ fn refused_codes_are_retried_once_with_a_later_pair() {
     w.iam
         .fail_nth(Op::EnableMfaDevice, 1, AwsError::InvalidAuthenticationCode);
     let r = w.run(&opts("alice")).unwrap();
-    assert!(w.events.contains(&Progress::RetryCodes));
+    assert!(w.events.contains(&P::RetryCodes {
+        user: "alice".into()
+    }));
     assert_eq!(w.iam.calls_of(Op::EnableMfaDevice).len(), 2);
     assert_eq!(
         w.iam.assigned_user(&r.device_serial).as_deref(),
@@ -377,9 +392,16 @@ fn key_pulled_out_at_each_step() {
             assert_eq!(open.len(), 1);
             let mut t = w.key.clone();
             let mut s = OathSession::select(&mut t).unwrap();
-            let mut j = Journal::open(&w.journal_path()).unwrap();
+            let mut j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
             let r = rt()
-                .block_on(recover_run(&w.iam, &open[0], Some(&mut s), &mut j))
+                .block_on(recover_run(
+                    &w.iam,
+                    ACCOUNT,
+                    &open[0],
+                    Some(&mut s),
+                    &mut j,
+                    &mut Quiet,
+                ))
                 .unwrap();
             assert_eq!(r.outcome, Outcome::RolledBack, "at {fail_at}: {r:?}");
         }
@@ -463,7 +485,7 @@ fn key_side_preflight() {
     }
     let mut t = w.key.clone();
     let mut session = OathSession::select(&mut t).unwrap();
-    let mut journal = Journal::open(&w.journal_path()).unwrap();
+    let mut journal = Journal::open(&w.journal_path(), Lock::Shared).unwrap();
     let target = KeyTarget {
         session: &mut session,
         serial: Some(1),
@@ -475,10 +497,13 @@ fn key_side_preflight() {
             target,
             &opts("alice"),
             &mut journal,
-            &mut |_| {},
+            &mut Quiet,
         ))
         .unwrap_err();
-    assert!(matches!(e, EnrollError::KeyFull { capacity: 32 }), "{e}");
+    assert!(
+        matches!(e, EnrollError::Slot(SlotError::Full { capacity: 32 })),
+        "{e}"
+    );
     assert!(w.iam.calls_of(Op::CreateVirtualMfaDevice).is_empty());
 
     // The same id already on the key: refused, then --force overwrites.
@@ -488,7 +513,7 @@ fn key_side_preflight() {
     o.device_name = Some("alice-second".into());
     assert!(matches!(
         w.run(&o).unwrap_err(),
-        EnrollError::CredentialExists { .. }
+        EnrollError::Slot(SlotError::Exists { .. })
     ));
     o.force = true;
     w.run(&o).unwrap();
@@ -507,9 +532,16 @@ fn recover_finishes_a_run_that_had_completed() {
         .collect();
     let mut t = w.key.clone();
     let mut s = OathSession::select(&mut t).unwrap();
-    let mut j = Journal::open(&w.dir.path().join("j2")).unwrap();
+    let mut j = Journal::open(&w.dir.path().join("j2"), Lock::Exclusive).unwrap();
     let out = rt()
-        .block_on(recover_run(&w.iam, &entries, Some(&mut s), &mut j))
+        .block_on(recover_run(
+            &w.iam,
+            ACCOUNT,
+            &entries,
+            Some(&mut s),
+            &mut j,
+            &mut Quiet,
+        ))
         .unwrap();
     assert_eq!(out.outcome, Outcome::Finished);
     assert_eq!(
@@ -540,10 +572,12 @@ fn recover_without_the_key_says_so() {
         EnrollError::RollbackIncomplete { .. }
     ));
     let open = journal::unfinished(&journal::read(&w.journal_path()).unwrap());
-    let mut j = Journal::open(&w.journal_path()).unwrap();
+    let mut j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
     // The key is not here (and IAM still throttles deletes): incomplete, and it says why.
     let out = rt()
-        .block_on(recover_run(&w.iam, &open[0], None, &mut j))
+        .block_on(recover_run(
+            &w.iam, ACCOUNT, &open[0], None, &mut j, &mut Quiet,
+        ))
         .unwrap();
     assert_eq!(out.outcome, Outcome::Incomplete);
     assert!(
@@ -574,7 +608,7 @@ fn touch_timeout_during_check_rolls_back() {
 
 #[test]
 fn step_names_are_their_json_names() {
-    use super::Step;
+    use crate::progress::Step;
     for s in [
         Step::Preflight,
         Step::Create,
@@ -582,6 +616,7 @@ fn step_names_are_their_json_names() {
         Step::Check,
         Step::Enable,
         Step::Verify,
+        Step::Settle,
         Step::Rollback,
     ] {
         assert_eq!(serde_json::to_value(s).unwrap(), s.name());
@@ -590,7 +625,10 @@ fn step_names_are_their_json_names() {
 
 #[test]
 fn a_refused_put_wrote_nothing_a_lost_answer_may_have() {
-    use crate::credential::put_aws_credential;
+    use crate::credential::{write, Placement};
+    let put_aws_credential = |s: &mut OathSession<'_>, id: &CredentialId, seed, touch| {
+        write(s, id, &Placement::Direct, seed, touch).map(|w| w.credential)
+    };
     let seed = SecretBytes::new(vec![7u8; 20]);
     let id = |n: usize| super::naming::credential_id(&format!("u{n}"), "acct", "123456789012");
     // A full key refuses (6A84): nothing may be on it.

@@ -3,7 +3,7 @@
 //! block PIN use until re-inserted, 0 retries blocks the PIN for good, and
 //! a wrong PIN costs a retry.
 
-use super::ops::to_hex;
+use super::format::to_hex;
 use super::{Fido2Credential, Fido2Device, Fido2Error, Fido2Info, Fido2Options};
 use crate::secret::SecretString;
 

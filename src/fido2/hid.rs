@@ -6,7 +6,7 @@
 //! JSON ([`LibraryNotes`]). It panics in a few places (HID API
 //! initialisation): those are caught and reported as errors.
 
-use super::ops::{aaguid_string, firmware_string, to_hex};
+use super::format::{aaguid_string, firmware_string, to_hex};
 use super::{access, Fido2Credential, Fido2Device, Fido2Error, Fido2Info, Fido2Options};
 use crate::secret::SecretString;
 use ctap_hid_fido2::public_key_credential_descriptor::PublicKeyCredentialDescriptor;

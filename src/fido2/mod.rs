@@ -3,7 +3,7 @@
 //! implementations: [`hid::HidDevice`] (the `ctap-hid-fido2` crate over
 //! `/dev/hidraw*`) and [`fake::FakeFido2`] (in memory, for tests). The rules
 //! (PIN length, retries, blocked PIN, "cannot hold a passkey") live in
-//! [`ops`], written once against the trait.
+//! the `manage::fido2` job, written once against the trait.
 //!
 //! The JSON shapes of [`Fido2Info`] and [`Fido2Credential`] are part of
 //! mfakey's output (`fido2 info`, `fido2 credentials list`): keep them stable.
@@ -11,8 +11,8 @@
 pub mod access;
 #[cfg(test)]
 pub mod fake;
+pub mod format;
 pub mod hid;
-pub mod ops;
 
 use crate::secret::SecretString;
 use serde::Serialize;
@@ -141,4 +141,27 @@ pub enum Fido2Error {
     NoSuchCredential(String),
     #[error("the FIDO key answered with an error: {0}")]
     Device(String),
+}
+
+impl crate::error::Classify for Fido2Error {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            Fido2Error::NoKey => Kind::NoFidoKey,
+            Fido2Error::NoPermission { .. } => Kind::NoPermission,
+            Fido2Error::SeveralKeys { .. } => Kind::SeveralKeys,
+            Fido2Error::NotFido2 => Kind::NoFido2,
+            Fido2Error::PinNotSet => Kind::PinNotSet,
+            Fido2Error::PinAlreadySet => Kind::PinAlreadySet,
+            Fido2Error::PinInvalid { .. } => Kind::WrongPin,
+            Fido2Error::PinAuthBlocked => Kind::PinAuthBlocked,
+            Fido2Error::PinBlocked => Kind::PinBlocked,
+            Fido2Error::PinTooShort { .. } | Fido2Error::PinTooLong | Fido2Error::PinPolicy => {
+                Kind::InvalidPin
+            }
+            Fido2Error::NoCredentialManagement => Kind::Unsupported,
+            Fido2Error::NoSuchCredential(_) => Kind::NoSuchCredential,
+            Fido2Error::Device(_) => Kind::Device,
+        }
+    }
 }

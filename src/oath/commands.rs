@@ -73,6 +73,14 @@ pub(crate) fn calculate(raw_id: &[u8], challenge: &[u8]) -> Result<Command, Oath
     command(ins::CALCULATE, 0x00, 0x01, body)
 }
 
+/// INS 0xA2 CALCULATE, full answer (P2 00): `71 id` `74 challenge`.
+pub(crate) fn calculate_full(raw_id: &[u8], challenge: &[u8]) -> Result<Command, OathError> {
+    let mut body = Vec::new();
+    tlv::push(&mut body, tag::NAME, raw_id);
+    tlv::push(&mut body, tag::CHALLENGE, challenge);
+    command(ins::CALCULATE, 0x00, 0x00, body)
+}
+
 /// INS 0xA4 CALCULATE ALL, truncated answers (P2 01): `74 08 challenge`.
 pub(crate) fn calculate_all(challenge: &[u8]) -> Result<Command, OathError> {
     let mut body = Vec::new();
@@ -220,6 +228,15 @@ pub(crate) fn parse_calculate(data: &[u8]) -> Result<(u8, u32), OathError> {
     match items.as_slice() {
         [(tag::TRUNCATED, v)] => parse_truncated(v),
         _ => Err(malformed("CALCULATE answer is not one truncated code (76)")),
+    }
+}
+
+/// A full CALCULATE's answer: exactly one `75 [digits][hmac]`; the HMAC.
+pub(crate) fn parse_calculate_full(data: &[u8]) -> Result<Vec<u8>, OathError> {
+    let items = tlv::parse_all(data)?;
+    match items.as_slice() {
+        [(tag::RESPONSE, v)] if v.len() > 1 => Ok(v[1..].to_vec()),
+        _ => Err(malformed("full CALCULATE answer is not one response (75)")),
     }
 }
 

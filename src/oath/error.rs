@@ -70,3 +70,25 @@ impl From<crate::tlv::TlvError> for OathError {
         OathError::Malformed(e.to_string())
     }
 }
+
+impl crate::error::Classify for OathError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            OathError::Transport(t) => t.kind(),
+            OathError::NotAvailable => Kind::OathNotAvailable,
+            OathError::Locked => Kind::Locked,
+            OathError::WrongPassword => Kind::WrongPassword,
+            OathError::KeyFull { .. } => Kind::KeyFull,
+            OathError::NoSuchCredential(_) => Kind::NoSuchCredential,
+            OathError::TouchTimeout => Kind::TouchTimeout,
+            OathError::IdTooLong { .. } => Kind::IdTooLong,
+            OathError::InvalidCredential(_) | OathError::EmptyPassword => Kind::InvalidArgument,
+            OathError::Unsupported { .. } => Kind::Unsupported,
+            OathError::Status { .. }
+            | OathError::Malformed(_)
+            | OathError::MutualAuthFailed
+            | OathError::Random(_) => Kind::Oath,
+        }
+    }
+}

@@ -28,6 +28,12 @@ pub fn hotp(secret: &SecretBytes, alg: HashAlgorithm, digits: u8, counter: u64) 
     generate(secret, alg, digits, 1, counter)
 }
 
+/// What a SHA-1 credential holding `secret` answers a full CALCULATE of
+/// `challenge` with: HMAC-SHA1(secret, challenge), untruncated.
+pub fn full_response(secret: &SecretBytes, challenge: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    super::password::hmac(HashAlgorithm::Sha1, secret.expose(), challenge)
+}
+
 /// Formats a card's truncated answer: `(value & 0x7fffffff) % 10^digits`,
 /// zero-padded on the left to `digits`.
 pub fn format_truncated(digits: u8, value: u32) -> String {

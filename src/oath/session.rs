@@ -134,6 +134,15 @@ impl<'t> OathSession<'t> {
         Ok(())
     }
 
+    /// Unlocks with `password` when the applet has one (a locked applet and
+    /// no password: [`OathError::Locked`]); does nothing otherwise.
+    pub fn unlock_if_locked(&mut self, password: Option<&SecretString>) -> Result<(), OathError> {
+        if !self.is_locked() {
+            return Ok(());
+        }
+        self.unlock(password.ok_or(OathError::Locked)?)
+    }
+
     /// LIST: every credential with its type and algorithm (touch unknown).
     pub fn list(&mut self) -> Result<Vec<Credential>, OathError> {
         let data = self.run(&commands::list(), "LIST", locked)?;
@@ -226,6 +235,24 @@ impl<'t> OathSession<'t> {
         })?;
         let (digits, value) = commands::parse_calculate(&data)?;
         Ok(make_code(&cred.id, timestamp, digits, value))
+    }
+
+    /// CALCULATE with a full answer: the credential's HMAC of `challenge`
+    /// as it is (no truncation). Touch and absence mean what they mean for
+    /// [`OathSession::calculate`].
+    pub fn calculate_response(
+        &mut self,
+        raw_id: &[u8],
+        challenge: &[u8],
+    ) -> Result<Vec<u8>, OathError> {
+        let cmd = commands::calculate_full(raw_id, challenge)?;
+        let is_locked = self.locked;
+        let data = self.run(&cmd, "CALCULATE", |sw| match sw {
+            Sw::SecurityStatusNotSatisfied if is_locked => Some(OathError::Locked),
+            Sw::SecurityStatusNotSatisfied => Some(OathError::TouchTimeout),
+            _ => missing_or_locked(sw, raw_id),
+        })?;
+        commands::parse_calculate_full(&data)
     }
 
     /// LIST, then CALCULATE ALL at `timestamp` (challenge for a 30 s

@@ -154,3 +154,20 @@ pub fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+impl crate::error::Classify for TransportError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            TransportError::NoService => Kind::PcscNotRunning,
+            TransportError::NoReaders => Kind::NoReader,
+            TransportError::NoCard(_) => Kind::NoKey,
+            TransportError::CardRemoved => Kind::KeyRemoved,
+            TransportError::CardReset => Kind::KeyReset,
+            TransportError::InUse(_) => Kind::KeyInUse,
+            TransportError::Pcsc(_) | TransportError::Malformed(_) | TransportError::Io(_) => {
+                Kind::Device
+            }
+        }
+    }
+}

@@ -1,23 +1,16 @@
-//! Finishing or undoing enrollments a killed run left behind (`mfakey
-//! recover`), and removing unassigned devices mfakey created (`cleanup`).
+//! `mfakey recover`: finishing or undoing enrollments a killed run left
+//! unfinished, by what their journal lines say and what IAM and the key
+//! show now; and `cleanup`, which lists and removes unassigned devices
+//! mfakey created. Every removal goes through the undo engine's rules.
 
-use super::journal::{Entry, Event, Journal, JournalError};
+use super::journal::{Entry, Event as JEvent, Journal, JournalError};
+use super::{holdings, ownership, Made, MadeCredential, Ownership};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
-use crate::credential::unix_now;
-use crate::enroll::{tags_of, TAG_MANAGED, TAG_USER};
-use crate::oath::OathSession;
+use crate::credential::{self, unix_now, Holding, Removal};
+use crate::enroll::TAG_MANAGED;
+use crate::oath::{OathError, OathSession};
+use crate::progress::{Outcome, Progress};
 use serde::Serialize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The enrollment had in fact completed (device enabled, credential on the key).
-    Finished,
-    /// Everything it created is gone.
-    RolledBack,
-    /// Something needs the key (or AWS) and could not be done now.
-    Incomplete,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RecoveredRun {
@@ -38,18 +31,35 @@ pub enum RecoverError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("a journal run with no lines")]
-    EmptyRun,
 }
 
-/// What a run's journal lines say it got to.
+impl crate::error::Classify for RecoverError {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            RecoverError::Aws(a) => a.kind(),
+            RecoverError::Journal(j) => j.kind(),
+        }
+    }
+}
+
+/// What a run's journal lines say it made and got to.
+#[derive(Clone, Debug)]
 pub struct RunState {
-    /// The most informative line: the last one that names the device, else the last.
+    pub made: Made,
+    /// The line to continue the journal from (the last naming the device).
     pub last: Entry,
-    /// Whether the credential may be on the key.
-    pub written: bool,
+    pub device_name: Option<String>,
+    pub credential_id: Option<String>,
 }
 
+impl RunState {
+    /// Whether the credential may be on the key.
+    pub fn written(&self) -> bool {
+        self.made.credential.is_some()
+    }
+}
+
+/// Reads a run's lines (`None`: no lines).
 pub fn state(entries: &[Entry]) -> Option<RunState> {
     let last = entries
         .iter()
@@ -57,166 +67,267 @@ pub fn state(entries: &[Entry]) -> Option<RunState> {
         .find(|e| e.device_serial.is_some())
         .or(entries.last())?
         .clone();
+    let find = |f: fn(&Entry) -> Option<&String>| entries.iter().rev().find_map(f).cloned();
+    let writing = entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e.event, JEvent::Writing | JEvent::Written));
+    let credential_id = find(|e| e.credential_id.as_ref());
+    let credential = writing.map(|w| {
+        let final_id = w.credential_id.clone().unwrap_or_default().into_bytes();
+        let replacing = entries.iter().any(|e| e.event == JEvent::Replacing);
+        MadeCredential {
+            written_as: w
+                .written_as
+                .clone()
+                .map(String::into_bytes)
+                .unwrap_or_else(|| final_id.clone()),
+            replaces: (replacing && w.written_as.is_some()).then_some(final_id),
+            proof: w.proof.clone(),
+            proven_in_session: false,
+        }
+    });
     Some(RunState {
-        written: entries.iter().any(|e| e.event == Event::Written),
+        made: Made {
+            run: last.run.clone(),
+            account_id: find(|e| e.account_id.as_ref()),
+            user: last.user.clone(),
+            key_serial: entries.iter().rev().find_map(|e| e.key_serial),
+            device: find(|e| e.device_serial.as_ref()),
+            enable_attempted: false,
+            credential,
+        },
+        device_name: find(|e| e.device_name.as_ref()),
+        credential_id,
         last,
     })
 }
 
-/// Finishes or undoes one unfinished run. `key` is the run's key, opened and
-/// unlocked, or `None` when it is not present.
+/// Finishes or undoes one unfinished run. `caller_account` is the account
+/// of the credentials in use; `key` is the run's key, opened and unlocked,
+/// or `None` when it is not present.
 pub async fn recover_run<I: IamApi>(
     iam: &I,
+    caller_account: &str,
     entries: &[Entry],
     key: Option<&mut OathSession<'_>>,
     journal: &mut Journal,
+    progress: &mut dyn Progress,
 ) -> Result<RecoveredRun, RecoverError> {
-    let st = state(entries).ok_or(RecoverError::EmptyRun)?;
-    let e = &st.last;
-    let mut actions = Vec::new();
-    let mut remaining = Vec::new();
-
-    // Which device: journaled, or (killed between create and its journal
-    // line) found by name among unassigned devices mfakey made for this user.
-    let mut device = e.device_serial.clone();
-    if device.is_none() {
-        if let Some(name) = &e.device_name {
-            for d in iam.list_virtual_mfa_devices(true).await? {
-                if d.serial.rsplit('/').next() == Some(name.as_str())
-                    && made_by_mfakey_for(iam, &d, &e.user).await
-                {
-                    device = Some(d.serial);
-                    break;
-                }
-            }
+    let Some(mut st) = state(entries) else {
+        return Err(JournalError::Corrupt {
+            path: journal.path().to_path_buf(),
+            line: 0,
+            message: "a run with no lines".into(),
         }
-    }
-    let attached = match &device {
-        Some(serial) => iam
-            .list_mfa_devices(&e.user)
-            .await?
-            .iter()
-            .any(|d| &d.serial == serial),
-        None => false,
+        .into());
     };
-    let cred_raw = e.credential_id.as_ref().map(|c| c.as_bytes().to_vec());
-    let mut key = key;
-    let on_key = match (&mut key, &cred_raw) {
-        (Some(s), Some(raw)) if st.written => match s.list() {
-            Ok(list) => Some(list.iter().any(|c| &c.raw_id == raw)),
-            Err(_) => None,
-        },
-        (_, _) if !st.written => Some(false),
-        _ => None,
-    };
-
-    let outcome = if attached && on_key == Some(true) {
-        actions
-            .push("the enrollment had completed: device enabled and credential on the key".into());
-        Outcome::Finished
-    } else if attached && on_key.is_none() {
-        remaining.push(format!(
-            "insert key {} so its credential can be checked",
-            e.key_serial
-                .map_or("(unknown serial)".into(), |s| s.to_string())
+    let mut report = Report::default();
+    if let Some(other) = st.made.account_id.as_ref().filter(|a| *a != caller_account) {
+        report.refused.push(format!(
+            "the journal's run for {} is in account {other}, but these credentials are of account {caller_account}: nothing was touched; recover it with credentials of account {other}",
+            st.made.user
         ));
-        Outcome::Incomplete
     } else {
-        // Not a usable enrollment: undo whatever exists.
-        if st.written {
-            match (&mut key, &cred_raw) {
-                (Some(s), Some(raw)) => match crate::credential::remove_credential(s, raw) {
-                    Ok(true) => actions.push(format!(
-                        "deleted credential \"{}\" from the key",
-                        lossy(raw)
-                    )),
-                    Ok(false) => {}
-                    Err(err) => {
-                        remaining.push(format!("credential \"{}\" on the key ({err})", lossy(raw)))
-                    }
-                },
-                (None, Some(raw)) => remaining.push(format!(
-                    "credential \"{}\" may be on key {}: insert it and run recover again",
-                    lossy(raw),
-                    e.key_serial
-                        .map_or("(unknown serial)".into(), |s| s.to_string())
-                )),
-                _ => {}
-            }
+        if st.made.device.is_none() {
+            st.made.device = find_lost_create(iam, caller_account, &st).await?;
         }
-        if let Some(serial) = &device {
-            if attached {
-                match iam.deactivate_mfa_device(&e.user, serial).await {
-                    Ok(()) | Err(AwsError::NoSuchEntity { .. }) => {
-                        actions.push(format!("deactivated {serial}"))
-                    }
-                    Err(err) => {
-                        remaining.push(format!("{serial} still enabled for {} ({err})", e.user))
-                    }
-                }
-            }
-            match iam.delete_virtual_mfa_device(serial).await {
-                Ok(()) => actions.push(format!("deleted virtual MFA device {serial}")),
-                Err(AwsError::NoSuchEntity { .. }) => {}
-                Err(err) => remaining.push(format!("virtual MFA device {serial} ({err})")),
-            }
-        }
-        if remaining.is_empty() {
-            Outcome::RolledBack
-        } else {
-            Outcome::Incomplete
+        recover_made(iam, caller_account, &mut st, key, progress, &mut report).await?;
+    }
+    let outcome = report.outcome();
+    let mut line = st.last.clone();
+    line.ts = unix_now();
+    line.device_serial = st.made.device.clone();
+    (line.event, line.detail) = match outcome {
+        Outcome::Finished => (JEvent::Done, Some("completed, found by recover".into())),
+        Outcome::RolledBack => (JEvent::RolledBack, Some("undone by recover".into())),
+        Outcome::Incomplete | Outcome::Refused => {
+            (JEvent::RollbackFailed, Some(report.remaining().join("; ")))
         }
     };
-
-    let mut line = e.clone();
-    line.ts = unix_now();
-    line.device_serial = device.clone();
-    match outcome {
-        Outcome::Finished => {
-            line.event = Event::Done;
-            line.detail = Some("completed, found by recover".into());
-            journal.append(&line)?;
-        }
-        Outcome::RolledBack => {
-            line.event = Event::RolledBack;
-            line.detail = Some("undone by recover".into());
-            journal.append(&line)?;
-        }
-        Outcome::Incomplete => {
-            line.event = Event::RollbackFailed;
-            line.detail = Some(remaining.join("; "));
-            journal.append(&line)?;
-        }
-    }
+    journal.append(&line)?;
     Ok(RecoveredRun {
-        run: e.run.clone(),
-        user: e.user.clone(),
-        key_serial: e.key_serial,
-        device_serial: device,
-        credential_id: e.credential_id.clone(),
+        run: st.made.run.clone(),
+        user: st.made.user.clone(),
+        key_serial: st.made.key_serial,
+        device_serial: st.made.device.clone(),
+        credential_id: st.credential_id.clone(),
         outcome,
-        actions,
-        remaining,
+        remaining: report.remaining(),
+        actions: report.actions,
     })
 }
 
-fn lossy(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).into_owned()
+#[derive(Default)]
+struct Report {
+    finished: bool,
+    actions: Vec<String>,
+    left: Vec<String>,
+    refused: Vec<String>,
 }
 
-async fn made_by_mfakey_for<I: IamApi>(iam: &I, d: &VirtualMfaDevice, user: &str) -> bool {
-    let tags = tags_of(iam, d).await;
-    tags.iter().any(|(k, _)| k == TAG_MANAGED)
-        && tags.iter().any(|(k, v)| k == TAG_USER && v == user)
+impl Report {
+    fn outcome(&self) -> Outcome {
+        if !self.refused.is_empty() {
+            Outcome::Refused
+        } else if !self.left.is_empty() {
+            Outcome::Incomplete
+        } else if self.finished {
+            Outcome::Finished
+        } else {
+            Outcome::RolledBack
+        }
+    }
+
+    fn remaining(&self) -> Vec<String> {
+        self.refused.iter().chain(&self.left).cloned().collect()
+    }
+}
+
+/// A device the run created but did not journal (killed between the create
+/// and its line): the unassigned device of the planned name that carries
+/// the run's tag.
+async fn find_lost_create<I: IamApi>(
+    iam: &I,
+    caller_account: &str,
+    st: &RunState,
+) -> Result<Option<String>, AwsError> {
+    let Some(name) = &st.device_name else {
+        return Ok(None);
+    };
+    for d in iam.list_virtual_mfa_devices(true).await? {
+        if d.serial.rsplit('/').next() == Some(name.as_str())
+            && ownership(iam, caller_account, &st.made.run, &d.serial).await? == Ownership::Ours
+        {
+            return Ok(Some(d.serial));
+        }
+    }
+    Ok(None)
+}
+
+/// Finished when the device is enabled and the key proves it holds the
+/// run's seed; waiting for the key when it is enabled and the key is not
+/// here; undone otherwise.
+async fn recover_made<I: IamApi>(
+    iam: &I,
+    caller_account: &str,
+    st: &mut RunState,
+    mut key: Option<&mut OathSession<'_>>,
+    progress: &mut dyn Progress,
+    report: &mut Report,
+) -> Result<(), RecoverError> {
+    let attached = match &st.made.device {
+        Some(serial) => match iam.list_mfa_devices(&st.made.user).await {
+            Ok(ds) => ds.iter().any(|d| &d.serial == serial),
+            Err(AwsError::NoSuchEntity { .. }) => false,
+            Err(e) => return Err(e.into()),
+        },
+        None => false,
+    };
+    let held = match (&st.made.credential, key.as_deref_mut()) {
+        (Some(c), Some(k)) => match holdings(k, c) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                report.left.push(format!("the key could not be read ({e})"));
+                return Ok(());
+            }
+        },
+        _ => None,
+    };
+    let on_key =
+        held.is_some_and(|(first, last)| first == Holding::Ours || last == Some(Holding::Ours));
+    if attached && on_key {
+        report.finished = true;
+        report
+            .actions
+            .push("the enrollment had completed: device enabled and credential on the key".into());
+        if let (Some(c), Some(k), Some(h)) = (&st.made.credential, key, held) {
+            settle_replacement(k, c, h, report);
+        }
+        return Ok(());
+    }
+    if attached && st.made.credential.is_some() && held.is_none() {
+        report.left.push(format!(
+            "insert key {} so its credential can be checked",
+            st.made
+                .key_serial
+                .map_or("(unknown serial)".into(), |s| s.to_string())
+        ));
+        return Ok(());
+    }
+    st.made.enable_attempted = attached;
+    let out = super::undo(iam, caller_account, &st.made, key, progress).await;
+    report.actions.extend(out.done);
+    report.left.extend(out.left);
+    report.refused.extend(out.refused);
+    Ok(())
+}
+
+/// A finished replacement: the temporary copy goes once the credential's
+/// own id holds the new seed; if the move never happened, both stay.
+fn settle_replacement(
+    key: &mut OathSession<'_>,
+    c: &MadeCredential,
+    (first, last): (Holding, Option<Holding>),
+    report: &mut Report,
+) {
+    let (Some(final_id), Some(proof)) = (&c.replaces, &c.proof) else {
+        return;
+    };
+    let temp = String::from_utf8_lossy(&c.written_as).into_owned();
+    let id = String::from_utf8_lossy(final_id).into_owned();
+    match (first, last) {
+        (Holding::Ours, Some(Holding::Ours)) => {
+            match credential::delete_proven(key, &c.written_as, proof) {
+                Ok(Removal::Deleted) => report
+                    .actions
+                    .push(format!("deleted the temporary copy \"{temp}\"")),
+                Ok(_) => {}
+                Err(e) => report
+                    .left
+                    .push(format!("the temporary copy \"{temp}\" on the key ({e})")),
+            }
+        }
+        (Holding::Ours, _) => report.actions.push(format!(
+            "the new credential is on the key as \"{temp}\"; \"{id}\" still holds the one it was to replace: delete that one when it is no longer needed, then rename \"{temp}\" (mfakey oath rename)"
+        )),
+        _ => {}
+    }
 }
 
 /// Unassigned virtual MFA devices that mfakey created (by its tag).
 pub async fn leftovers<I: IamApi>(iam: &I) -> Result<Vec<VirtualMfaDevice>, AwsError> {
     let mut ours = Vec::new();
     for d in iam.list_virtual_mfa_devices(true).await? {
-        if d.user.is_none() && tags_of(iam, &d).await.iter().any(|(k, _)| k == TAG_MANAGED) {
+        let tags = if d.tags.is_empty() {
+            iam.mfa_device_tags(&d.serial).await.unwrap_or_default()
+        } else {
+            d.tags.clone()
+        };
+        if d.user.is_none() && tags.iter().any(|(k, _)| k == TAG_MANAGED) {
             ours.push(d);
         }
     }
     Ok(ours)
+}
+
+/// Deletes the given leftovers; what was deleted.
+pub async fn delete_leftovers<I: IamApi>(
+    iam: &I,
+    found: &[VirtualMfaDevice],
+) -> Result<Vec<String>, AwsError> {
+    let mut deleted = Vec::new();
+    for d in found {
+        match iam.delete_virtual_mfa_device(&d.serial).await {
+            Ok(()) => deleted.push(d.serial.clone()),
+            Err(AwsError::NoSuchEntity { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
+}
+
+/// Whether `e` means the key is gone (so its credential cannot be looked at).
+pub fn key_lost(e: &OathError) -> bool {
+    matches!(e, OathError::Transport(_))
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::fido2::fake::FakeFido2;
+use crate::fido2::format::{aaguid_string, firmware_string, to_hex};
 
 fn s(v: &str) -> SecretString {
     SecretString::new(v.to_string())

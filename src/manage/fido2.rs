@@ -1,7 +1,8 @@
-//! The rules around the trait's calls, written once: a key without FIDO2,
+//! The FIDO2 commands' rules around the trait's calls, written once: a key without FIDO2,
 //! PIN length, retries after a wrong PIN, a blocked PIN.
 
-use super::{Fido2Credential, Fido2Device, Fido2Error, Fido2Info};
+use crate::fido2::format::from_hex;
+use crate::fido2::{Fido2Credential, Fido2Device, Fido2Error, Fido2Info};
 use crate::secret::SecretString;
 
 /// Longest PIN CTAP2 takes, in UTF-8 bytes.
@@ -118,46 +119,6 @@ fn with_retries<T>(
     }
 }
 
-/// Lower-case hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// An AAGUID (16 bytes) as a UUID string; other lengths as plain hex.
-pub fn aaguid_string(bytes: &[u8]) -> String {
-    let h = to_hex(bytes);
-    if bytes.len() != 16 {
-        return h;
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// getInfo's firmwareVersion: YubiKeys put `major << 16 | minor << 8 | patch`.
-pub fn firmware_string(v: u32) -> Option<String> {
-    match v {
-        0 => None,
-        v if v > 0xFFFF => Some(format!("{}.{}.{}", v >> 16, (v >> 8) & 0xFF, v & 0xFF)),
-        v => Some(v.to_string()),
-    }
-}
-
 #[cfg(test)]
-#[path = "ops_tests.rs"]
+#[path = "fido2_tests.rs"]
 mod tests;

@@ -1,0 +1,305 @@
+//! Rendering, in one place: a command's report (text, or one JSON document
+//! with `schema_version`), its error, and the progress events of a job
+//! (lines on stderr for one-key commands; for `bulk`, a live line on a
+//! terminal, plain lines otherwise, or JSON lines with `--json`).
+
+use crate::error::Failure;
+use crate::progress::{Event, Outcome, Progress, Step};
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+}
+
+/// What a command produced.
+pub struct Report {
+    pub json: Value,
+    pub text: String,
+}
+
+impl Report {
+    pub fn new(json: Value, text: impl Into<String>) -> Self {
+        Report {
+            json,
+            text: text.into(),
+        }
+    }
+}
+
+impl Output {
+    pub fn report(&self, report: &Report) {
+        if self.json {
+            let mut doc = json!({ "schema_version": SCHEMA_VERSION });
+            if let (Some(d), Some(r)) = (doc.as_object_mut(), report.json.as_object()) {
+                for (k, v) in r {
+                    d.insert(k.clone(), v.clone());
+                }
+            }
+            println!("{doc}");
+        } else if !report.text.is_empty() {
+            println!("{}", report.text.trim_end());
+        }
+    }
+
+    /// Errors go to stderr as text, and also to stdout as JSON with `--json`.
+    pub fn error(&self, e: &Failure) {
+        eprintln!("error: {}", e.message);
+        if self.json {
+            self.error_json_only(e);
+        }
+    }
+
+    /// The JSON error document alone (the text was printed by someone else).
+    pub fn error_json_only(&self, e: &Failure) {
+        println!(
+            "{}",
+            json!({
+                "schema_version": SCHEMA_VERSION,
+                "error": { "kind": e.kind.name(), "message": e.message, "exit_code": e.exit_code() },
+            })
+        );
+    }
+
+    /// A line for the operator (prompts, touch requests, progress): stderr.
+    pub fn notice(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+/// How progress events are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// One-key commands: a line on stderr for what needs the operator.
+    Notices,
+    /// `bulk --json`: one JSON line per event on stdout, flushed.
+    JsonLines,
+    /// `bulk` on a terminal: a live status line on stdout.
+    Live,
+    /// `bulk` otherwise: plain lines on stdout.
+    Lines,
+}
+
+/// The one renderer of [`Event`]s.
+pub struct Renderer {
+    mode: Mode,
+    verbose: bool,
+    line_open: bool,
+    user_started: Instant,
+    n: String,
+    /// What a console verification waits for (the first wait says so).
+    pub waiting_for: Option<String>,
+}
+
+impl Renderer {
+    /// For one-key commands: notices on stderr.
+    pub fn notices(verbose: bool) -> Self {
+        Self::with(Mode::Notices, verbose)
+    }
+
+    /// For `bulk`: JSON lines, a live line on a terminal, or plain lines.
+    pub fn desk(json: bool, verbose: bool) -> Self {
+        let mode = if json {
+            Mode::JsonLines
+        } else if std::io::stdout().is_terminal() {
+            Mode::Live
+        } else {
+            Mode::Lines
+        };
+        Self::with(mode, verbose)
+    }
+
+    fn with(mode: Mode, verbose: bool) -> Self {
+        Renderer {
+            mode,
+            verbose,
+            line_open: false,
+            user_started: Instant::now(),
+            n: String::new(),
+            waiting_for: None,
+        }
+    }
+
+    /// Ends a live line so what follows starts on its own.
+    pub fn end_live(&mut self) {
+        if self.line_open {
+            self.say("");
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        if self.mode == Mode::Notices {
+            eprintln!("{line}");
+            return;
+        }
+        let mut o = std::io::stdout().lock();
+        if self.line_open {
+            let _ = write!(o, "\r\x1b[2K");
+            self.line_open = false;
+        }
+        let _ = writeln!(o, "{line}");
+        let _ = o.flush();
+    }
+
+    fn status(&mut self, line: &str) {
+        if self.mode == Mode::Live {
+            let mut o = std::io::stdout().lock();
+            let _ = write!(o, "\r\x1b[2K{line}");
+            let _ = o.flush();
+            self.line_open = true;
+        } else if self.verbose {
+            self.say(line);
+        }
+    }
+
+    fn json_line(&mut self, e: &Event) {
+        let mut v = serde_json::to_value(e).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("schema_version".into(), json!(SCHEMA_VERSION));
+        }
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{v}");
+        let _ = o.flush();
+    }
+
+    fn notice(&mut self, e: &Event) {
+        match e {
+            Event::Touch { n, of, .. } => eprintln!("Touch your YubiKey ({n} of {of})..."),
+            Event::RetryCodes { .. } => {
+                eprintln!("AWS refused the codes; trying once more with a later pair")
+            }
+            Event::Undo { what } => eprintln!("undoing: {what}"),
+            Event::Step {
+                step: Step::Rollback,
+                ..
+            } => eprintln!("a step failed: rolling back"),
+            Event::Step {
+                step: Step::Verify, ..
+            } if self.waiting_for.is_some() => {
+                eprintln!("{}", self.waiting_for.as_deref().unwrap_or_default())
+            }
+            Event::Step { step, .. } if self.verbose => eprintln!("step: {}", step.name()),
+            Event::Waiting {
+                elapsed_ms,
+                timeout_ms,
+            } => eprintln!(
+                "  not yet ({} s of {} s)",
+                elapsed_ms / 1000,
+                timeout_ms / 1000
+            ),
+            Event::Recovered { .. } => self.desk_line(e),
+            _ => {}
+        }
+    }
+
+    fn desk_line(&mut self, e: &Event) {
+        let secs = self.user_started.elapsed().as_secs();
+        match e {
+            Event::Recovered {
+                user,
+                outcome,
+                actions,
+                remaining,
+            } => {
+                self.say(&format!(
+                    "earlier enrollment of {user}: {}",
+                    outcome_word(*outcome)
+                ));
+                for a in actions {
+                    self.say(&format!("  done: {a}"));
+                }
+                for a in remaining {
+                    self.say(&format!("  left: {a}"));
+                }
+            }
+            Event::UserCreated { user, groups } => {
+                let g = if groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(", added to {}", groups.join(", "))
+                };
+                self.say(&format!("created IAM user {user}{g}"))
+            }
+            Event::AlreadyEnrolled { user, .. } => {
+                self.say(&format!("{user}: already enrolled by this run"))
+            }
+            Event::Next {
+                user,
+                n,
+                of,
+                key_serial,
+            } => {
+                self.user_started = Instant::now();
+                self.n = format!("[{n}/{of}]");
+                let pin = key_serial.map_or(String::new(), |s| format!(" {s}"));
+                self.say(&format!("{} next: {user} — insert key{pin}", self.n));
+            }
+            Event::KeyInserted { reader, serial } => {
+                self.user_started = Instant::now();
+                let line = format!(
+                    "{} key {} in \"{reader}\"",
+                    self.n,
+                    serial.map_or("(serial unknown)".into(), |s| s.to_string())
+                );
+                if self.mode == Mode::Live {
+                    self.status(&line)
+                } else {
+                    let shown = line.trim_start_matches(&self.n).trim_start().to_string();
+                    self.say(&format!("  {shown}"))
+                }
+            }
+            Event::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
+            Event::Step { user, step } => {
+                let n = self.n.clone();
+                self.status(&format!("{n} {user}: {} ({secs} s)", step.name()))
+            }
+            Event::Touch { user, n, of } => self.say(&format!(
+                "  {}: touch the key ({n} of {of})",
+                user.as_deref().unwrap_or("the key")
+            )),
+            Event::Enrolled {
+                user,
+                key_serial,
+                device_arn,
+                ms,
+                ..
+            } => self.say(&format!(
+                "  enrolled {user} on key {}: {device_arn} ({ms:.0} ms)",
+                key_serial.map_or("?".into(), |s| s.to_string())
+            )),
+            Event::Failed { user, error, retry } => {
+                self.say(&format!("  FAILED {user}: {error}"));
+                if *retry {
+                    self.say(&format!("  {user} waits for a key again"));
+                }
+            }
+            Event::RemoveKey { .. } => self.say("  remove the key"),
+            Event::Interrupted => self.say("interrupted"),
+            Event::RetryCodes { .. } | Event::Undo { .. } | Event::Waiting { .. } => {}
+        }
+    }
+}
+
+/// How a recovered run ended, in words.
+pub fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Finished => "was complete",
+        Outcome::RolledBack => "undone",
+        Outcome::Incomplete => "INCOMPLETE",
+        Outcome::Refused => "REFUSED (not provably mfakey's: left alone)",
+    }
+}
+
+impl Progress for Renderer {
+    fn event(&mut self, e: Event) {
+        match self.mode {
+            Mode::JsonLines => self.json_line(&e),
+            Mode::Notices => self.notice(&e),
+            Mode::Live | Mode::Lines => self.desk_line(&e),
+        }
+    }
+}

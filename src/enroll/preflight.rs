@@ -1,0 +1,220 @@
+//! Preflight: everything that can refuse an enrollment is looked at before
+//! anything is made. The IAM half ([`user_facts`]) is shared with
+//! `bulk --dry-run`, which reports the same refusals row by row.
+
+use super::naming;
+use super::{EnrollError, EnrollOptions, KeyTarget, MAX_CLOCK_SKEW, MAX_MFA_DEVICES, TAG_MANAGED};
+use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
+use crate::credential::{self, Placement};
+use crate::oath::CredentialId;
+use std::time::SystemTime;
+
+/// What an enrollment will make, decided by preflight.
+pub(crate) struct Plan {
+    pub account_id: String,
+    pub device_name: String,
+    pub cred_id: CredentialId,
+    pub placement: Placement,
+}
+
+/// A device of the account with the name an enrollment wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameTaken {
+    pub serial: String,
+    /// The user it is enabled for, if any.
+    pub user: Option<String>,
+    /// Unassigned and tagged by mfakey: left by an earlier run.
+    pub left_by_mfakey: bool,
+}
+
+impl NameTaken {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match (&self.user, self.left_by_mfakey) {
+            (Some(u), _) => format!(", assigned to {u}: choose another --device-name"),
+            (None, true) => format!(
+                ", left unassigned by an earlier mfakey run: remove it with `mfakey cleanup --delete` (or `aws iam delete-virtual-mfa-device --serial-number {}`)",
+                self.serial
+            ),
+            (None, false) => format!(
+                ", unassigned: remove it with `aws iam delete-virtual-mfa-device --serial-number {}` or choose another --device-name",
+                self.serial
+            ),
+        }
+    }
+}
+
+/// The device of the account named `name`, if any. AWS's listing carries no
+/// tags: they are read for an unassigned match only (unreadable tags: not
+/// taken for mfakey's).
+pub async fn name_taken<I: IamApi>(
+    iam: &I,
+    virtuals: &[VirtualMfaDevice],
+    name: &str,
+) -> Option<NameTaken> {
+    let d = virtuals
+        .iter()
+        .find(|d| d.serial.rsplit('/').next() == Some(name))?;
+    let left_by_mfakey = d.user.is_none() && {
+        let tags = if d.tags.is_empty() {
+            iam.mfa_device_tags(&d.serial).await.unwrap_or_default()
+        } else {
+            d.tags.clone()
+        };
+        tags.iter().any(|(k, _)| k == TAG_MANAGED)
+    };
+    Some(NameTaken {
+        serial: d.serial.clone(),
+        user: d.user.clone(),
+        left_by_mfakey,
+    })
+}
+
+/// Refuses a user at IAM's limit of MFA devices.
+pub fn room_for_one_more(user: &str, devices: usize) -> Result<(), EnrollError> {
+    if devices >= MAX_MFA_DEVICES {
+        return Err(EnrollError::TooManyDevices {
+            user: user.to_string(),
+            count: devices,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the options that need neither IAM nor the key; the device name.
+fn check_options(opts: &EnrollOptions, key_serial: Option<u32>) -> Result<String, EnrollError> {
+    if opts.user.is_empty() {
+        return Err(EnrollError::Invalid {
+            what: "user name",
+            why: "it is empty".into(),
+        });
+    }
+    if !naming::valid_path(&opts.path) {
+        return Err(EnrollError::Invalid {
+            what: "--path",
+            why: format!(
+                "\"{}\" must start and end with / (for example /team/)",
+                opts.path
+            ),
+        });
+    }
+    let device_name = match &opts.device_name {
+        Some(n) => n.clone(),
+        None => naming::default_device_name(&opts.user, key_serial),
+    };
+    if !naming::valid_device_name(&device_name) {
+        return Err(EnrollError::Invalid {
+            what: "device name",
+            why: format!("\"{device_name}\" must be 1 to 226 of A-Z a-z 0-9 _+=,.@-"),
+        });
+    }
+    Ok(device_name)
+}
+
+/// Preflight for one enrollment: the options, then four independent IAM
+/// reads at once (one round trip's latency, not four; the alias and AWS's
+/// clock come in one answer), then the key: a free slot, and no credential
+/// with the id unless `--force` (which then needs a slot beside it).
+pub(crate) async fn preflight<I: IamApi>(
+    iam: &I,
+    key: &mut KeyTarget<'_, '_>,
+    opts: &EnrollOptions,
+    run: &str,
+) -> Result<Plan, EnrollError> {
+    let device_name = check_options(opts, key.serial)?;
+    let (user, devices, virtuals, (alias, server, host)) = tokio::try_join!(
+        iam.get_user(&opts.user),
+        iam.list_mfa_devices(&opts.user),
+        iam.list_virtual_mfa_devices(false),
+        iam.account_alias_and_clocks(),
+    )?;
+    room_for_one_more(&opts.user, devices.len())?;
+    if let Some(taken) = name_taken(iam, &virtuals, &device_name).await {
+        return Err(EnrollError::DeviceNameTaken {
+            name: device_name,
+            hint: taken.hint(),
+            serial: taken.serial,
+        });
+    }
+    check_clock(server, host)?;
+    let label = opts
+        .account_label
+        .clone()
+        .or(alias)
+        .unwrap_or_else(|| user.account_id.clone());
+    let cred_id = naming::credential_id(&opts.user, &label, &user.account_id);
+    cred_id.check_len()?;
+    let placement = credential::placement(key.session, key.capacity, &cred_id, opts.force, run)?;
+    Ok(Plan {
+        account_id: user.account_id,
+        device_name,
+        cred_id,
+        placement,
+    })
+}
+
+/// Refuses a host clock too far from AWS's (`server`: IAM's `Date`;
+/// `host`: this machine's clock when that answer arrived).
+pub fn check_clock(server: SystemTime, host: SystemTime) -> Result<(), EnrollError> {
+    let skew = match host.duration_since(server) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    };
+    if skew.abs() > MAX_CLOCK_SKEW.as_secs_f64() {
+        return Err(EnrollError::ClockSkew {
+            skew_secs: skew.round() as i64,
+        });
+    }
+    Ok(())
+}
+
+/// What IAM says of one user, for `bulk --dry-run`: the refusals preflight
+/// would make, as text (none: it would go through).
+pub async fn user_facts<I: IamApi>(
+    iam: &I,
+    user: &str,
+    device_name: Option<&str>,
+    virtuals: &[VirtualMfaDevice],
+) -> Result<UserFacts, AwsError> {
+    let mut facts = UserFacts::default();
+    match iam.get_user(user).await {
+        Ok(_) => match iam.list_mfa_devices(user).await {
+            Ok(ds) => {
+                if let Err(e) = room_for_one_more(user, ds.len()) {
+                    facts.problems.push(e.to_string());
+                }
+                facts.mfa_devices = Some(ds.len());
+            }
+            Err(e) => facts
+                .problems
+                .push(format!("cannot list {user}'s MFA devices: {e}")),
+        },
+        Err(AwsError::NoSuchEntity { .. }) => facts.missing = true,
+        Err(e @ (AwsError::AccessDenied { .. } | AwsError::NoCredentials { .. })) => {
+            facts.problems.push(e.to_string())
+        }
+        Err(e) => return Err(e),
+    }
+    if let Some(name) = device_name {
+        if let Some(taken) = name_taken(iam, virtuals, name).await {
+            facts.problems.push(
+                EnrollError::DeviceNameTaken {
+                    name: name.to_string(),
+                    hint: taken.hint(),
+                    serial: taken.serial,
+                }
+                .to_string(),
+            );
+        }
+    }
+    Ok(facts)
+}
+
+/// See [`user_facts`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserFacts {
+    /// IAM has no such user.
+    pub missing: bool,
+    pub mfa_devices: Option<usize>,
+    pub problems: Vec<String>,
+}

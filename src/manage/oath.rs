@@ -1,0 +1,164 @@
+//! A key's OATH credentials by hand (`mfakey oath …`): which credential a
+//! name designates, and the writes (add, delete, rename, password, reset),
+//! each refusing what would clobber something unasked.
+
+use crate::credential::unix_now;
+use crate::oath::{
+    Code, CodeResult, Credential, CredentialData, CredentialId, OathError, OathSession,
+};
+use crate::secret::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManageError {
+    #[error("no credential matches \"{0}\" on the key (see `mfakey oath list`)")]
+    NoMatch(String),
+    #[error("\"{name}\" matches several credentials: {}; give more of the name", .hits.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", "))]
+    Ambiguous { name: String, hits: Vec<String> },
+    #[error("the key already holds \"{0}\"; add --force to overwrite it")]
+    Exists(String),
+    #[error("a credential \"{0}\" already exists on the key")]
+    RenameTaken(String),
+    #[error(transparent)]
+    Oath(#[from] OathError),
+}
+
+impl crate::error::Classify for ManageError {
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
+        match self {
+            ManageError::NoMatch(_) => Kind::NoSuchCredential,
+            ManageError::Ambiguous { .. } => Kind::AmbiguousCredential,
+            ManageError::Exists(_) | ManageError::RenameTaken(_) => Kind::CredentialExists,
+            ManageError::Oath(o) => o.kind(),
+        }
+    }
+}
+
+/// LIST, with touch learned from CALCULATE ALL (LIST does not say it).
+pub fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>, OathError> {
+    let all = s.calculate_all(unix_now())?;
+    Ok(all
+        .into_iter()
+        .map(|(mut c, r)| {
+            c.touch = match r {
+                CodeResult::TouchRequired => Some(true),
+                CodeResult::Code(_) => Some(false),
+                CodeResult::Hotp => None,
+            };
+            c
+        })
+        .collect())
+}
+
+/// The credential NAME designates among `creds`: its exact id, else the
+/// only one whose id contains NAME (case-insensitive).
+pub fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, ManageError> {
+    if let Some(c) = creds
+        .iter()
+        .find(|c| c.id.to_id_string() == name || c.raw_id == name.as_bytes())
+    {
+        return Ok(c.clone());
+    }
+    let needle = name.to_lowercase();
+    let mut hits: Vec<Credential> = creds
+        .into_iter()
+        .filter(|c| c.id.to_id_string().to_lowercase().contains(&needle))
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(ManageError::NoMatch(name.to_string())),
+        _ => Err(ManageError::Ambiguous {
+            name: name.to_string(),
+            hits: hits.iter().map(|c| c.id.to_string()).collect(),
+        }),
+    }
+}
+
+/// PUT, refusing to overwrite a credential with the same id unless `force`.
+pub fn add(
+    s: &mut OathSession<'_>,
+    data: &CredentialData,
+    force: bool,
+) -> Result<Credential, ManageError> {
+    let raw = data.id.to_bytes();
+    if !force && s.list()?.iter().any(|c| c.raw_id == raw) {
+        return Err(ManageError::Exists(data.id.to_string()));
+    }
+    let mut cred = s.put(data)?;
+    cred.touch = Some(data.touch);
+    Ok(cred)
+}
+
+/// DELETE of the credential NAME designates; its id.
+pub fn delete(s: &mut OathSession<'_>, name: &str) -> Result<CredentialId, ManageError> {
+    let cred = pick(s.list()?, name)?;
+    s.delete(&cred.raw_id)?;
+    Ok(cred.id)
+}
+
+/// RENAME of the credential OLD designates to `[issuer:]name`, refusing a
+/// name another credential has; (from, to).
+pub fn rename(
+    s: &mut OathSession<'_>,
+    old: &str,
+    new: &str,
+) -> Result<(CredentialId, CredentialId), ManageError> {
+    let cred = pick(s.list()?, old)?;
+    let (issuer, name) = split_issuer(new);
+    let new_id = CredentialId::new(issuer, name, cred.id.oath_type, cred.id.period);
+    new_id.check_len()?;
+    if s.list()?.iter().any(|c| c.raw_id == new_id.to_bytes()) {
+        return Err(ManageError::RenameTaken(new_id.to_string()));
+    }
+    s.rename(&cred.raw_id, &new_id)?;
+    Ok((cred.id, new_id))
+}
+
+/// `issuer:name` → (Some(issuer), name), split at the first colon as Yubico's tools do.
+pub fn split_issuer(s: &str) -> (Option<&str>, &str) {
+    match s.split_once(':') {
+        Some((i, n)) if !i.is_empty() => (Some(i), n),
+        _ => (None, s),
+    }
+}
+
+pub fn set_password(s: &mut OathSession<'_>, new: &SecretString) -> Result<(), ManageError> {
+    Ok(s.set_password(new)?)
+}
+
+pub fn clear_password(s: &mut OathSession<'_>) -> Result<(), ManageError> {
+    Ok(s.clear_password()?)
+}
+
+/// RESET: every credential and the password gone.
+pub fn reset(s: &mut OathSession<'_>) -> Result<(), ManageError> {
+    Ok(s.reset()?)
+}
+
+/// One credential's code (a touch or HOTP credential computed on its own;
+/// `on_touch` before a touch).
+pub fn code_of(
+    s: &mut OathSession<'_>,
+    all: Vec<(Credential, CodeResult)>,
+    name: &str,
+    now: u64,
+    on_touch: &mut dyn FnMut(),
+) -> Result<(Credential, Option<bool>, Code), ManageError> {
+    let chosen = pick(all.iter().map(|(c, _)| c.clone()).collect(), name)?;
+    let Some((cred, result)) = all.into_iter().find(|(c, _)| c.raw_id == chosen.raw_id) else {
+        return Err(ManageError::NoMatch(name.to_string()));
+    };
+    Ok(match result {
+        CodeResult::Code(code) => (cred, Some(false), code),
+        CodeResult::TouchRequired => {
+            on_touch();
+            let code = s.calculate(&cred, now)?;
+            (cred, Some(true), code)
+        }
+        CodeResult::Hotp => {
+            let code = s.calculate(&cred, now)?;
+            (cred, None, code)
+        }
+    })
+}

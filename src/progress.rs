@@ -1,0 +1,152 @@
+//! What the operator hears while a job runs: one event type for every job
+//! (enrollment, console flows, bulk, recover), sent to a [`Progress`]. The
+//! command line renders them (lines on stderr, a live line, or JSON lines);
+//! nothing below it prints.
+
+use serde::Serialize;
+
+/// A step of an enrollment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Preflight,
+    Create,
+    Write,
+    Check,
+    Enable,
+    Verify,
+    /// A replacement moved over the credential it replaces (`--force`).
+    Settle,
+    Rollback,
+}
+
+impl Step {
+    /// The step's name in progress lines and JSON events (as serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Create => "create",
+            Step::Write => "write",
+            Step::Check => "check",
+            Step::Enable => "enable",
+            Step::Verify => "verify",
+            Step::Settle => "settle",
+            Step::Rollback => "rollback",
+        }
+    }
+}
+
+/// How an unfinished enrollment ended when it was recovered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The enrollment had in fact completed (device enabled, credential on the key).
+    Finished,
+    /// Everything it created is gone.
+    RolledBack,
+    /// Something needs the key (or AWS) and could not be done now.
+    Incomplete,
+    /// The journal names something mfakey cannot prove it made: left alone.
+    Refused,
+}
+
+/// One thing worth telling the operator. Serialized as one JSON line
+/// (`bulk --json`), tagged by `event`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// An enrollment step begins.
+    Step {
+        user: String,
+        step: Step,
+    },
+    /// Touch number `n` of `of` is awaited (`user`: whose credential).
+    Touch {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        n: u8,
+        of: u8,
+    },
+    /// AWS refused the codes once; trying with a later pair.
+    RetryCodes {
+        user: String,
+    },
+    /// Something made is being undone.
+    Undo {
+        what: String,
+    },
+    /// Waiting for AWS to show what the console did.
+    Waiting {
+        elapsed_ms: u64,
+        timeout_ms: u64,
+    },
+    /// An unfinished enrollment of an earlier run was finished or undone.
+    Recovered {
+        user: String,
+        outcome: Outcome,
+        actions: Vec<String>,
+        remaining: Vec<String>,
+    },
+    AlreadyEnrolled {
+        user: String,
+        device_arn: Option<String>,
+    },
+    /// `--create-users` created the user and added it to `groups`.
+    UserCreated {
+        user: String,
+        groups: Vec<String>,
+    },
+    /// Insert a key for `user` (`n` of `of`).
+    Next {
+        user: String,
+        n: usize,
+        of: usize,
+        key_serial: Option<u32>,
+    },
+    KeyInserted {
+        reader: String,
+        serial: Option<u32>,
+    },
+    KeySkipped {
+        reader: String,
+        serial: Option<u32>,
+        reason: String,
+    },
+    Enrolled {
+        user: String,
+        key_serial: Option<u32>,
+        device_arn: String,
+        credential_id: String,
+        /// From the key's insertion to this event.
+        ms: f64,
+    },
+    Failed {
+        user: String,
+        error: String,
+        /// The user waits for another key (the key was pulled).
+        retry: bool,
+    },
+    RemoveKey {
+        reader: String,
+        serial: Option<u32>,
+    },
+    Interrupted,
+}
+
+/// Where a job's events go.
+pub trait Progress {
+    fn event(&mut self, e: Event);
+}
+
+impl<F: FnMut(Event)> Progress for F {
+    fn event(&mut self, e: Event) {
+        self(e)
+    }
+}
+
+/// A [`Progress`] that drops everything.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn event(&mut self, _: Event) {}
+}
