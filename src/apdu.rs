@@ -15,6 +15,7 @@ use zeroize::Zeroize;
 pub enum ApduError {
     #[error("command data is {0} bytes; an APDU carries at most 65535")]
     DataTooLong(usize),
+    #[cfg(test)]
     #[error("expected length {0} is over the 65536 an APDU can ask for")]
     LeTooLarge(u32),
 }
@@ -86,6 +87,7 @@ impl Command {
     }
 
     /// Sets the expected response length (0 is not "none": use 256 or 65536 for "all").
+    #[cfg(test)]
     pub fn with_le(mut self, le: u32) -> Result<Self, ApduError> {
         if le > 65_536 {
             return Err(ApduError::LeTooLarge(le));
@@ -98,14 +100,6 @@ impl Command {
     pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
         self
-    }
-
-    pub fn is_sensitive(&self) -> bool {
-        self.sensitive
-    }
-
-    pub fn data(&self) -> &[u8] {
-        &self.data
     }
 
     /// Encodes the command, short form when it fits, extended otherwise.
@@ -210,8 +204,6 @@ impl Sw {
 }
 
 impl StatusWord {
-    pub const OK: StatusWord = StatusWord(0x9000);
-
     pub fn from_bytes(sw1: u8, sw2: u8) -> Self {
         StatusWord(u16::from_be_bytes([sw1, sw2]))
     }

@@ -1,29 +1,36 @@
 //! mfakey: AWS MFA onto YubiKeys.
 //!
-//! Layers, each depending only on those below it (see docs/ARCHITECTURE.md):
-//! `cli → workflow → {oath, management, device, aws} → apdu, tlv → transport`.
-//! `virtual_key` is a card, not a client: it sits beside the stack and is
-//! reached through a transport.
+//! The jobs an administrator does each have a folder (see
+//! docs/ARCHITECTURE.md): `enroll`, `console`, `bulk`, `audit`, `manage`,
+//! with `undo` (the one undo engine and its journal) and `credential` (AWS's
+//! TOTP credential on a key) shared by them. Below them, the protocol
+//! layers: `oath`, `management`, `device`, `fido2`, `aws`, then `apdu`,
+//! `tlv` and `transport`. `cli` parses, calls one job, and renders.
+//!
+//! The public API is deliberately small: the command line's entry point,
+//! the AWS client surface the integration tests drive against a local IAM
+//! server, the secret types, and (for tests only, behind the `testing`
+//! feature) the virtual YubiKey.
 
-pub mod apdu;
-pub mod audit;
+pub(crate) mod apdu;
+pub(crate) mod audit;
 pub mod aws;
-pub mod bulk;
+pub(crate) mod bulk;
 pub mod cli;
-pub mod console;
-pub mod credential;
-pub mod device;
-pub mod enroll;
-pub mod error;
-pub mod fido2;
-pub mod manage;
-pub mod management;
-pub mod oath;
-pub mod progress;
+pub(crate) mod console;
+pub(crate) mod credential;
+pub(crate) mod device;
+pub(crate) mod enroll;
+pub(crate) mod error;
+pub(crate) mod fido2;
+pub(crate) mod manage;
+pub(crate) mod management;
+pub(crate) mod oath;
+pub(crate) mod progress;
 pub mod secret;
-pub mod tlv;
-pub mod transport;
-pub mod undo;
+pub(crate) mod tlv;
+pub(crate) mod transport;
+pub(crate) mod undo;
 pub mod version;
 #[cfg(any(test, feature = "testing"))]
 pub mod virtual_key;

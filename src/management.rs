@@ -97,6 +97,7 @@ impl FormFactor {
         }
     }
 
+    #[cfg(any(test, feature = "testing"))]
     pub fn code(self) -> u8 {
         match self {
             FormFactor::Unknown => 0,

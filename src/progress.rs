@@ -145,8 +145,10 @@ impl<F: FnMut(Event)> Progress for F {
 }
 
 /// A [`Progress`] that drops everything.
+#[cfg(test)]
 pub struct Quiet;
 
+#[cfg(test)]
 impl Progress for Quiet {
     fn event(&mut self, _: Event) {}
 }

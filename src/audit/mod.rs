@@ -180,17 +180,6 @@ impl From<AwsError> for CheckFail {
     }
 }
 
-/// Check ids, in the order they run.
-pub const CHECKS: [&str; 8] = [
-    "root-mfa",
-    "root-access-keys",
-    "root-usage",
-    "admin-besides-root",
-    "user-mfa",
-    "mfa-hardware",
-    "unassigned-mfa",
-    "cloudtrail",
-];
 
 struct Ctx {
     checks: Vec<CheckResult>,

@@ -14,6 +14,7 @@ pub struct Accounts<'a, I> {
 
 impl<'a, I> Accounts<'a, I> {
     /// Every row in the command line's account.
+    #[cfg(test)]
     pub fn single(iam: &'a I) -> Self {
         Accounts {
             default: iam,

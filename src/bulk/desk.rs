@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 /// A key opened at the desk.
 pub struct DeskKey {
-    pub reader: String,
     pub serial: Option<u32>,
     pub capacity: usize,
     pub transport: Box<dyn Transport + Send>,
@@ -89,7 +88,6 @@ impl PcscDesk {
             match device::open(&self.pcsc, sel, Access::Exclusive, None) {
                 Ok(k) => {
                     return Ok(DeskKey {
-                        reader: k.reader,
                         serial: k.info.serial,
                         capacity: k.info.oath_capacity(),
                         transport: k.transport,

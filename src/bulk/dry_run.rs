@@ -4,7 +4,7 @@ use super::manifest::Row;
 use super::{account_key, Accounts};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::enroll::naming;
-use crate::enroll::MAX_MFA_DEVICES;
+use crate::enroll::preflight;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -40,48 +40,22 @@ pub async fn check<I: IamApi>(
             virtuals_of.insert(key.clone(), v);
         }
         let virtuals = &virtuals_of[&key];
-        let mut problems = Vec::new();
         let device_name = row.device_name.clone().or_else(|| {
             row.key_serial
                 .map(|s| naming::default_device_name(&row.user, Some(s)))
         });
-        let mut count = None;
-        let mut create = false;
-        match iam.get_user(&row.user).await {
-            Ok(_) => match iam.list_mfa_devices(&row.user).await {
-                Ok(ds) => {
-                    if ds.len() >= MAX_MFA_DEVICES {
-                        problems.push(format!(
-                            "{} already has {} MFA devices (IAM's limit is {MAX_MFA_DEVICES})",
-                            row.user,
-                            ds.len()
-                        ));
-                    }
-                    count = Some(ds.len());
-                }
-                Err(e) => problems.push(format!("cannot list {}'s MFA devices: {e}", row.user)),
-            },
-            Err(AwsError::NoSuchEntity { .. }) if create_users => create = true,
-            Err(AwsError::NoSuchEntity { .. }) => problems.push(format!(
-                "no IAM user {} (create it first, or pass --create-users)",
-                row.user
-            )),
-            Err(e @ (AwsError::AccessDenied { .. } | AwsError::NoCredentials { .. })) => {
-                problems.push(e.to_string())
-            }
-            Err(e) => return Err(e),
+        let facts = preflight::user_facts(iam, &row.user, device_name.as_deref(), virtuals).await?;
+        let (create, mut problems) = (facts.missing && create_users, facts.problems);
+        if facts.missing && !create_users {
+            problems.insert(
+                0,
+                format!(
+                    "no IAM user {} (create it first, or pass --create-users)",
+                    row.user
+                ),
+            );
         }
-        if let Some(name) = &device_name {
-            if let Some(d) = virtuals
-                .iter()
-                .find(|d| d.serial.rsplit('/').next() == Some(name.as_str()))
-            {
-                problems.push(format!(
-                    "a virtual MFA device named {name} already exists ({})",
-                    d.serial
-                ));
-            }
-        }
+        let count = facts.mfa_devices;
         out.push(RowCheck {
             line: row.line,
             user: row.user.clone(),
@@ -105,7 +79,7 @@ mod tests {
         let iam = FakeIam::new();
         iam.add_user("alice");
         iam.add_user("carol");
-        for i in 0..MAX_MFA_DEVICES {
+        for i in 0..crate::enroll::MAX_MFA_DEVICES {
             iam.add_other_mfa_device("carol", &format!("arn:aws:iam::123456789012:u2f/c{i}"));
         }
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -105,7 +105,6 @@ impl Desk for ScriptedDesk {
             None => Box::new(a.key.clone()),
         };
         Ok(DeskKey {
-            reader: format!("reader-{}", a.serial),
             serial: Some(a.serial),
             capacity: 64,
             transport,
@@ -115,7 +114,6 @@ impl Desk for ScriptedDesk {
     fn open_serial(&mut self, serial: u32) -> Option<DeskKey> {
         let (_, k) = self.present.iter().find(|(s, _)| *s == serial)?;
         Some(DeskKey {
-            reader: "present".into(),
             serial: Some(serial),
             capacity: 64,
             transport: Box::new(k.clone()),

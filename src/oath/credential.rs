@@ -87,11 +87,6 @@ pub struct Credential {
     pub touch: Option<bool>,
 }
 
-impl Credential {
-    pub fn oath_type(&self) -> OathType {
-        self.id.oath_type
-    }
-}
 
 impl std::fmt::Display for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

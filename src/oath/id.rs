@@ -88,6 +88,7 @@ impl CredentialId {
 
     /// The same credential under a new issuer and name, keeping type and
     /// period (what RENAME should be given).
+    #[cfg(test)]
     pub fn renamed(&self, issuer: Option<&str>, name: &str) -> Self {
         CredentialId::new(issuer, name, self.oath_type, self.period)
     }

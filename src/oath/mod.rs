@@ -26,8 +26,7 @@ use serde::Serialize;
 pub use credential::{Code, CodeResult, Credential, CredentialData};
 pub use error::OathError;
 pub use id::{CredentialId, MAX_ID_LEN};
-pub use password::derive_key;
-pub use session::{OathSession, SelectInfo};
+pub use session::OathSession;
 
 /// AID of the OATH applet.
 pub const OATH_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];
@@ -75,8 +74,6 @@ pub mod tag {
 
 /// Credential properties (tag `78`, written without a length byte).
 pub mod prop {
-    /// HOTP: a challenge must always be higher than the previous one.
-    pub const ONLY_INCREASING: u8 = 0x01;
     /// Codes need a touch (firmware 4.2.4+).
     pub const REQUIRE_TOUCH: u8 = 0x02;
 }

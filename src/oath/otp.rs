@@ -24,6 +24,7 @@ pub fn totp(
 }
 
 /// The RFC 4226 code of `secret` at `counter`.
+#[cfg(test)]
 pub fn hotp(secret: &SecretBytes, alg: HashAlgorithm, digits: u8, counter: u64) -> String {
     generate(secret, alg, digits, 1, counter)
 }

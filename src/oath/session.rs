@@ -9,6 +9,7 @@ use crate::apdu::{transmit_chained, Command, Sw};
 use crate::secret::{SecretBytes, SecretString};
 use crate::transport::Transport;
 use crate::version::Version;
+#[cfg(test)]
 use sha2::Digest;
 use std::collections::HashMap;
 
@@ -63,10 +64,12 @@ impl<'t> OathSession<'t> {
         })
     }
 
+    #[cfg(test)]
     pub fn info(&self) -> &SelectInfo {
         &self.info
     }
 
+    #[cfg(test)]
     pub fn version(&self) -> Version {
         self.info.version
     }
@@ -83,6 +86,7 @@ impl<'t> OathSession<'t> {
 
     /// ykman's device id: base64 (no padding) of the first 16 bytes of
     /// SHA-256 of the salt. Changes with every RESET.
+    #[cfg(test)]
     pub fn device_id(&self) -> String {
         let digest = sha2::Sha256::digest(&self.info.salt);
         base64_no_pad(&digest[..16])
@@ -418,6 +422,7 @@ fn random_challenge() -> Result<[u8; CHALLENGE_LEN], OathError> {
 }
 
 /// Standard base64 without `=` padding.
+#[cfg(test)]
 fn base64_no_pad(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);

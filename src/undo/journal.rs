@@ -373,6 +373,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Reads every entry of the journal at `path` without locking it (a
 /// missing file is an empty journal), with the same trust rules as
 /// [`Journal::open`].
+#[cfg(test)]
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
     read_lines(path)
 }

@@ -8,7 +8,7 @@ use super::{holdings, ownership, Made, MadeCredential, Ownership};
 use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
 use crate::credential::{self, unix_now, Holding, Removal};
 use crate::enroll::TAG_MANAGED;
-use crate::oath::{OathError, OathSession};
+use crate::oath::OathSession;
 use crate::progress::{Outcome, Progress};
 use serde::Serialize;
 
@@ -325,9 +325,4 @@ pub async fn delete_leftovers<I: IamApi>(
         }
     }
     Ok(deleted)
-}
-
-/// Whether `e` means the key is gone (so its credential cannot be looked at).
-pub fn key_lost(e: &OathError) -> bool {
-    matches!(e, OathError::Transport(_))
 }
