@@ -12,7 +12,7 @@ use zeroize::Zeroize;
 /// Errors building an APDU.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ApduError {
+pub(crate) enum ApduError {
     #[error("command data is {0} bytes; an APDU carries at most 65535")]
     DataTooLong(usize),
     #[cfg(test)]
@@ -23,7 +23,7 @@ pub enum ApduError {
 /// One command APDU. `sensitive` marks data that holds key material: traces
 /// print it as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Command {
+pub(crate) struct Command {
     pub cla: u8,
     pub ins: u8,
     pub p1: u8,
@@ -60,7 +60,7 @@ impl std::fmt::Debug for Command {
 
 impl Command {
     /// A case-1 command: header only.
-    pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
+    pub(crate) fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
         Command {
             cla,
             ins,
@@ -73,7 +73,7 @@ impl Command {
     }
 
     /// Attaches command data.
-    pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Result<Self, ApduError> {
+    pub(crate) fn with_data(mut self, data: impl Into<Vec<u8>>) -> Result<Self, ApduError> {
         let data = data.into();
         if data.len() > 65_535 {
             let n = data.len();
@@ -97,13 +97,13 @@ impl Command {
     }
 
     /// Marks the data as key material: traces redact it.
-    pub fn sensitive(mut self) -> Self {
+    pub(crate) fn sensitive(mut self) -> Self {
         self.sensitive = true;
         self
     }
 
     /// Encodes the command, short form when it fits, extended otherwise.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data.len() + 9);
         out.extend_from_slice(&[self.cla, self.ins, self.p1, self.p2]);
         let short = self.data.len() <= 255 && self.le.is_none_or(|le| le <= 256);
@@ -140,12 +140,12 @@ impl Command {
 
 /// A status word (SW1 SW2), with the ranges that carry a value decoded.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StatusWord(pub u16);
+pub(crate) struct StatusWord(pub u16);
 
 /// The decoded meaning of a [`StatusWord`]. Unknown words stay raw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Sw {
+pub(crate) enum Sw {
     /// 9000
     Ok,
     /// 61xx: xx more bytes are waiting (00 means 256 or more).
@@ -190,7 +190,7 @@ impl Sw {
     /// What cards answer a SELECT of an applet they do not have (or have
     /// turned off): 6A82, 6A86, 6B00, 6D00, 6E00 and 6999. One list for
     /// every SELECT (the Management and OATH ones each had part of it).
-    pub fn means_no_applet(self) -> bool {
+    pub(crate) fn means_no_applet(self) -> bool {
         matches!(
             self,
             Sw::NotFound
@@ -204,15 +204,15 @@ impl Sw {
 }
 
 impl StatusWord {
-    pub fn from_bytes(sw1: u8, sw2: u8) -> Self {
+    pub(crate) fn from_bytes(sw1: u8, sw2: u8) -> Self {
         StatusWord(u16::from_be_bytes([sw1, sw2]))
     }
 
-    pub fn is_ok(self) -> bool {
+    pub(crate) fn is_ok(self) -> bool {
         self.0 == 0x9000
     }
 
-    pub fn decode(self) -> Sw {
+    pub(crate) fn decode(self) -> Sw {
         match self.0 {
             0x9000 => Sw::Ok,
             0x6581 => Sw::MemoryFailure,
@@ -279,7 +279,7 @@ impl std::fmt::Display for StatusWord {
 
 /// A response APDU: data and status word. The data is zeroized on drop.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Response {
+pub(crate) struct Response {
     data: Vec<u8>,
     pub sw: StatusWord,
 }
@@ -297,12 +297,12 @@ impl std::fmt::Debug for Response {
 }
 
 impl Response {
-    pub fn new(data: Vec<u8>, sw: StatusWord) -> Self {
+    pub(crate) fn new(data: Vec<u8>, sw: StatusWord) -> Self {
         Response { data, sw }
     }
 
     /// Splits raw bytes from the card into data and status word.
-    pub fn from_bytes(mut raw: Vec<u8>) -> Result<Self, TransportError> {
+    pub(crate) fn from_bytes(mut raw: Vec<u8>) -> Result<Self, TransportError> {
         if raw.len() < 2 {
             let n = raw.len();
             raw.zeroize();
@@ -318,19 +318,19 @@ impl Response {
         })
     }
 
-    pub fn data(&self) -> &[u8] {
+    pub(crate) fn data(&self) -> &[u8] {
         &self.data
     }
 
     /// Takes the data out (the response is left empty).
-    pub fn into_data(mut self) -> Vec<u8> {
+    pub(crate) fn into_data(mut self) -> Vec<u8> {
         std::mem::take(&mut self.data)
     }
 }
 
 /// Sends `cmd`, and while the card answers `61xx`, sends `send_remaining_ins`
 /// (with the command's CLA) and appends what comes back.
-pub fn transmit_chained(
+pub(crate) fn transmit_chained(
     transport: &mut dyn Transport,
     cmd: &Command,
     send_remaining_ins: u8,
@@ -352,13 +352,16 @@ pub fn transmit_chained(
     Ok(Response::new(data, resp.sw))
 }
 
-pub use crate::transport::hex;
+pub(crate) use crate::transport::hex;
 
 /// Sends one command and splits the answer into data and status word. The
 /// encoded bytes are wiped afterwards (PUT carries a seed, SET CODE an
 /// access key), and a sensitive command's data is marked as such for the
 /// transport (traces redact it).
-pub fn send(transport: &mut dyn Transport, cmd: &Command) -> Result<Response, TransportError> {
+pub(crate) fn send(
+    transport: &mut dyn Transport,
+    cmd: &Command,
+) -> Result<Response, TransportError> {
     let bytes = zeroize::Zeroizing::new(cmd.to_bytes());
     let raw = if cmd.sensitive && !cmd.data.is_empty() {
         transport.transmit_secret(&bytes, cmd.data_range())?

@@ -17,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// AWS's TOTP parameters: SHA-1, 6 digits, 30 s.
-pub const PERIOD: u64 = 30;
-pub const DIGITS: u8 = 6;
+pub(crate) const PERIOD: u64 = 30;
+pub(crate) const DIGITS: u8 = 6;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CodeError {
+pub(crate) enum CodeError {
     /// The key's code differs from the host's: the key does not hold the seed.
     #[error("the key's codes differ from the seed's codes: the write did not take")]
     Mismatch,
@@ -30,7 +30,7 @@ pub enum CodeError {
     Oath(#[from] OathError),
 }
 
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -40,7 +40,7 @@ pub fn unix_now() -> u64 {
 /// The codes of steps `step-1` and `step` from the key, each checked against
 /// the host's computation from the seed. The key has no clock: both come at
 /// once. `on_touch(n, of)` is called before each read of a touch credential.
-pub fn codes_from_key(
+pub(crate) fn codes_from_key(
     key: &mut OathSession<'_>,
     cred: &Credential,
     seed: &SecretBytes,
@@ -75,7 +75,7 @@ pub fn codes_from_key(
 /// byte is `FF`, a TOTP step some 10^13 years away, so the value is no code
 /// AWS would ever accept, and an HMAC reveals nothing of its key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proof {
+pub(crate) struct Proof {
     /// 8 bytes, hex.
     pub challenge: String,
     /// 20 bytes, hex.
@@ -84,7 +84,7 @@ pub struct Proof {
 
 /// What a key holds under an id, as far as a [`Proof`] tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Holding {
+pub(crate) enum Holding {
     /// The seed the proof was made from.
     Ours,
     /// Some other seed.
@@ -95,7 +95,7 @@ pub enum Holding {
 
 impl Proof {
     /// A proof of `seed` with a fresh random challenge.
-    pub fn of(seed: &SecretBytes) -> Result<Proof, OathError> {
+    pub(crate) fn of(seed: &SecretBytes) -> Result<Proof, OathError> {
         let mut challenge = [0u8; 8];
         getrandom::fill(&mut challenge).map_err(|e| OathError::Random(e.to_string()))?;
         challenge[0] = 0xFF;
@@ -108,7 +108,11 @@ impl Proof {
 
     /// Asks the key what it holds under `raw_id` (a full CALCULATE; a touch
     /// credential waits for a touch). The comparison is constant-time.
-    pub fn held_by(&self, key: &mut OathSession<'_>, raw_id: &[u8]) -> Result<Holding, OathError> {
+    pub(crate) fn held_by(
+        &self,
+        key: &mut OathSession<'_>,
+        raw_id: &[u8],
+    ) -> Result<Holding, OathError> {
         let (Some(challenge), Some(want)) = (unhex(&self.challenge), unhex(&self.response)) else {
             // A journal line that is not ours to trust: nothing is proven.
             return Ok(Holding::Other);
@@ -148,7 +152,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// Where a new credential is written while it is being proven.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Placement {
+pub(crate) enum Placement {
     /// Under its own id: no credential has that id.
     Direct,
     /// Under `temp`, beside the credential with its id, which stays
@@ -157,7 +161,7 @@ pub enum Placement {
 }
 
 /// The temporary id of a credential written beside the one it replaces.
-pub fn temp_id(run: &str) -> CredentialId {
+pub(crate) fn temp_id(run: &str) -> CredentialId {
     let tail: String = run
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -169,7 +173,7 @@ pub fn temp_id(run: &str) -> CredentialId {
 /// Why a credential cannot go onto the key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SlotError {
+pub(crate) enum SlotError {
     #[error("the key already holds \"{id}\": pass --force to replace it")]
     Exists { id: String },
     #[error(
@@ -195,7 +199,7 @@ impl crate::error::Classify for SlotError {
 
 /// The key-side check before anything is made: where a credential with
 /// `id` would go. `run` names the temporary id of a replacement.
-pub fn placement(
+pub(crate) fn placement(
     key: &mut OathSession<'_>,
     capacity: usize,
     id: &CredentialId,
@@ -221,7 +225,7 @@ pub fn placement(
 
 /// A credential written and not yet settled.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub(crate) struct Written {
     /// Where the new seed is (its own id, or the temporary one).
     pub credential: Credential,
     /// The id it gets in the end.
@@ -233,14 +237,14 @@ pub struct Written {
 /// A failed write: the error, and the raw id the seed may have reached (a
 /// lost answer may hide a completed write; a refusal wrote nothing).
 #[derive(Debug)]
-pub struct PutFailure {
+pub(crate) struct PutFailure {
     pub error: OathError,
     pub maybe_written: Option<Vec<u8>>,
 }
 
 /// Writes AWS's credential (SHA-1, [`DIGITS`], [`PERIOD`]) for `seed` as
 /// `placement` says: under `id`, or beside the credential that has it.
-pub fn write(
+pub(crate) fn write(
     key: &mut OathSession<'_>,
     id: &CredentialId,
     placement: &Placement,
@@ -290,7 +294,7 @@ fn put(
 /// own id (over the credential it replaces), proven there, and the
 /// temporary copy is deleted. A credential written directly is already in
 /// place. `on_touch` is called before a touch credential is proven.
-pub fn settle(
+pub(crate) fn settle(
     key: &mut OathSession<'_>,
     written: &Written,
     seed: &SecretBytes,
@@ -319,7 +323,7 @@ pub fn settle(
 
 /// What [`delete_proven`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Removal {
+pub(crate) enum Removal {
     Deleted,
     /// There was no such credential.
     Absent,
@@ -329,7 +333,7 @@ pub enum Removal {
 
 /// Deletes the credential `raw_id` only when the key proves it holds the
 /// seed `proof` was made from.
-pub fn delete_proven(
+pub(crate) fn delete_proven(
     key: &mut OathSession<'_>,
     raw_id: &[u8],
     proof: &Proof,
@@ -348,7 +352,7 @@ pub fn delete_proven(
 /// Deletes a credential this very session wrote and proved (its codes were
 /// read from the key and matched the seed, over an exclusive connection
 /// nobody else could use meanwhile): the proof is already in hand.
-pub fn delete_proven_in_session(
+pub(crate) fn delete_proven_in_session(
     key: &mut OathSession<'_>,
     raw_id: &[u8],
 ) -> Result<Removal, OathError> {

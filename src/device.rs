@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// Which key the user asked for.
 #[derive(Clone, Debug, Default)]
-pub struct Selector {
+pub(crate) struct Selector {
     /// Exact reader name, or a substring that matches exactly one reader.
     pub reader: Option<String>,
     pub serial: Option<u32>,
@@ -16,14 +16,14 @@ pub struct Selector {
 
 /// A key seen in a reader.
 #[derive(Clone, Debug, Serialize)]
-pub struct KeySummary {
+pub(crate) struct KeySummary {
     pub reader: String,
     pub serial: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum DeviceError {
+pub(crate) enum DeviceError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("no smart-card reader found: insert a YubiKey")]
@@ -81,7 +81,10 @@ fn keys_list(keys: &[KeySummary]) -> String {
 
 /// The readers `--reader NAME` names: an exact match wins, else the readers
 /// whose name contains NAME; exactly one must remain.
-pub fn match_reader<'a>(readers: &'a [Reader], name: &str) -> Result<&'a Reader, DeviceError> {
+pub(crate) fn match_reader<'a>(
+    readers: &'a [Reader],
+    name: &str,
+) -> Result<&'a Reader, DeviceError> {
     if let Some(r) = readers.iter().find(|r| r.name == name) {
         return Ok(r);
     }
@@ -104,7 +107,7 @@ pub fn match_reader<'a>(readers: &'a [Reader], name: &str) -> Result<&'a Reader,
 }
 
 /// The readers worth connecting to for `selector`, in order.
-pub fn candidate_readers(
+pub(crate) fn candidate_readers(
     readers: &[Reader],
     selector: &Selector,
 ) -> Result<Vec<String>, DeviceError> {
@@ -134,7 +137,7 @@ pub fn candidate_readers(
 }
 
 /// An open connection to the chosen key, with what it said about itself.
-pub struct OpenKey {
+pub(crate) struct OpenKey {
     pub reader: String,
     pub info: DeviceInfo,
     pub transport: Box<dyn Transport + Send>,
@@ -143,7 +146,7 @@ pub struct OpenKey {
 /// A reader whose card could not be read, and why (another program holds
 /// it, it was reset or pulled out while we looked).
 #[derive(Clone, Debug, Serialize)]
-pub struct Unavailable {
+pub(crate) struct Unavailable {
     pub reader: String,
     pub reason: String,
 }
@@ -151,7 +154,7 @@ pub struct Unavailable {
 /// Every YubiKey present (in `only`, if given), each read once through a
 /// shared connection. Cards that are not YubiKeys are skipped; cards that
 /// cannot be read right now are returned apart.
-pub fn list_keys(
+pub(crate) fn list_keys(
     pcsc: &Pcsc,
     only: Option<&str>,
     trace: Option<&TraceSink>,
@@ -242,7 +245,7 @@ fn connect_and_identify(
 /// One candidate reader is connected to directly with `access`. Several are
 /// first identified through shared connections (which leave the cards as
 /// they were), then the chosen one is connected to with `access`.
-pub fn open(
+pub(crate) fn open(
     pcsc: &Pcsc,
     selector: &Selector,
     access: Access,

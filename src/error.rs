@@ -6,24 +6,24 @@
 use std::fmt;
 
 /// Exit codes (README.md, "Exit codes").
-pub mod exit {
-    pub const OTHER: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const DEVICE: u8 = 3;
-    pub const AUTH: u8 = 4;
-    pub const REFUSED: u8 = 5;
-    pub const AWS: u8 = 6;
-    pub const ROLLBACK: u8 = 7;
+pub(crate) mod exit {
+    pub(crate) const OTHER: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const DEVICE: u8 = 3;
+    pub(crate) const AUTH: u8 = 4;
+    pub(crate) const REFUSED: u8 = 5;
+    pub(crate) const AWS: u8 = 6;
+    pub(crate) const ROLLBACK: u8 = 7;
     /// `audit`: a finding at or above `--fail-on`.
-    pub const FINDINGS: u8 = 8;
+    pub(crate) const FINDINGS: u8 = 8;
     /// `audit`: nothing at or above `--fail-on`, but some checks could not tell.
-    pub const INCOMPLETE: u8 = 9;
+    pub(crate) const INCOMPLETE: u8 = 9;
 }
 
 /// What kind of failure a command ended with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Kind {
+pub(crate) enum Kind {
     // Usage and input.
     InvalidArgument,
     InvalidSecret,
@@ -101,7 +101,7 @@ pub enum Kind {
 
 impl Kind {
     /// The one table: each kind's JSON name and exit code.
-    pub const fn spec(self) -> (&'static str, u8) {
+    pub(crate) const fn spec(self) -> (&'static str, u8) {
         use exit::*;
         use Kind::*;
         match self {
@@ -181,30 +181,30 @@ impl Kind {
     }
 
     /// The name in JSON error documents (`error.kind`).
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         self.spec().0
     }
 
     /// The process's exit code.
-    pub const fn exit_code(self) -> u8 {
+    pub(crate) const fn exit_code(self) -> u8 {
         self.spec().1
     }
 }
 
 /// An error that knows its [`Kind`].
-pub trait Classify {
+pub(crate) trait Classify {
     fn kind(&self) -> Kind;
 }
 
 /// What a command ended with, as it reaches the user: a kind and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub kind: Kind,
     pub message: String,
 }
 
 impl Failure {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
         Failure {
             kind,
             message: message.into(),
@@ -212,11 +212,11 @@ impl Failure {
     }
 
     /// Bad usage or input (exit 2).
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure::new(Kind::InvalidArgument, message)
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }
 }

@@ -9,9 +9,9 @@ use crate::version::Version;
 use serde::Serialize;
 
 /// `A0 00 00 05 27 47 11 17`
-pub const MANAGEMENT_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x47, 0x11, 0x17];
+pub(crate) const MANAGEMENT_AID: [u8; 8] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x47, 0x11, 0x17];
 /// `A0 00 00 03 08`
-pub const PIV_AID: [u8; 5] = [0xA0, 0x00, 0x00, 0x03, 0x08];
+pub(crate) const PIV_AID: [u8; 5] = [0xA0, 0x00, 0x00, 0x03, 0x08];
 
 const INS_SELECT: u8 = 0xA4;
 /// INS 0x1D READ CONFIG (P1 = page)
@@ -30,23 +30,23 @@ const TAG_MORE_DATA: u8 = 0x10;
 
 /// Application bits as READ CONFIG reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Capabilities(pub u16);
+pub(crate) struct Capabilities(pub u16);
 
 impl Capabilities {
-    pub const OTP: u16 = 0x01;
-    pub const U2F: u16 = 0x02;
-    pub const OPENPGP: u16 = 0x08;
-    pub const PIV: u16 = 0x10;
-    pub const OATH: u16 = 0x20;
-    pub const HSMAUTH: u16 = 0x100;
-    pub const FIDO2: u16 = 0x200;
+    pub(crate) const OTP: u16 = 0x01;
+    pub(crate) const U2F: u16 = 0x02;
+    pub(crate) const OPENPGP: u16 = 0x08;
+    pub(crate) const PIV: u16 = 0x10;
+    pub(crate) const OATH: u16 = 0x20;
+    pub(crate) const HSMAUTH: u16 = 0x100;
+    pub(crate) const FIDO2: u16 = 0x200;
 
-    pub fn has(self, bit: u16) -> bool {
+    pub(crate) fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
     }
 
     /// Names of the set bits, lower case.
-    pub fn names(self) -> Vec<&'static str> {
+    pub(crate) fn names(self) -> Vec<&'static str> {
         [
             (Self::OTP, "otp"),
             (Self::U2F, "u2f"),
@@ -84,7 +84,7 @@ pub enum FormFactor {
 }
 
 impl FormFactor {
-    pub fn from_code(code: u8) -> Self {
+    pub(crate) fn from_code(code: u8) -> Self {
         match code & 0x0F {
             0x01 => FormFactor::UsbAKeychain,
             0x02 => FormFactor::UsbANano,
@@ -112,7 +112,7 @@ impl FormFactor {
     }
 
     /// The kebab-case name used in output and on the command line.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FormFactor::Unknown => "unknown",
             FormFactor::UsbAKeychain => "usb-a-keychain",
@@ -138,7 +138,7 @@ impl std::str::FromStr for FormFactor {
 
 /// What the key says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DeviceInfo {
+pub(crate) struct DeviceInfo {
     pub serial: Option<u32>,
     pub version: Version,
     pub form_factor: FormFactor,
@@ -150,19 +150,19 @@ pub struct DeviceInfo {
 
 impl DeviceInfo {
     /// OATH credential slots: 32 before firmware 5.7.0, 64 from it.
-    pub fn oath_capacity(&self) -> usize {
+    pub(crate) fn oath_capacity(&self) -> usize {
         self.version.oath_capacity()
     }
 
     /// Whether an application is enabled over USB (or, lacking that, NFC).
-    pub fn enabled(&self, bit: u16) -> bool {
+    pub(crate) fn enabled(&self, bit: u16) -> bool {
         self.usb_enabled.has(bit) || self.nfc_enabled.is_some_and(|c| c.has(bit))
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ManagementError {
+pub(crate) enum ManagementError {
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("this card has no YubiKey Management applet (is it a YubiKey?)")]
@@ -191,7 +191,7 @@ fn select(t: &mut dyn Transport, aid: &[u8]) -> Result<Option<Vec<u8>>, Manageme
 /// Reads serial, firmware, form factor and enabled applications. Selects the
 /// Management applet (and the PIV applet if the serial is missing), so the
 /// caller must SELECT its own applet afterwards.
-pub fn read_device_info(t: &mut dyn Transport) -> Result<DeviceInfo, ManagementError> {
+pub(crate) fn read_device_info(t: &mut dyn Transport) -> Result<DeviceInfo, ManagementError> {
     let select_answer = select(t, &MANAGEMENT_AID)?.ok_or(ManagementError::NotAYubiKey)?;
     let default_version = version_from_select(&select_answer);
     let config = if default_version.is_none_or(|v| v >= Version(4, 1, 0)) {
@@ -303,7 +303,7 @@ fn read_config(
 
 /// PIV GET SERIAL (`00 F8 00 00`), YubiKey 5: the serial when READ CONFIG
 /// has none. `Ok(None)` when PIV is absent or does not know the command.
-pub fn piv_serial(t: &mut dyn Transport) -> Result<Option<u32>, ManagementError> {
+pub(crate) fn piv_serial(t: &mut dyn Transport) -> Result<Option<u32>, ManagementError> {
     if select(t, &PIV_AID)?.is_none() {
         return Ok(None);
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 /// A step of an enrollment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Step {
+pub(crate) enum Step {
     Preflight,
     Create,
     Write,
@@ -22,7 +22,7 @@ pub enum Step {
 
 impl Step {
     /// The step's name in progress lines and JSON events (as serialized).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Step::Preflight => "preflight",
             Step::Create => "create",
@@ -39,7 +39,7 @@ impl Step {
 /// How an unfinished enrollment ended when it was recovered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The enrollment had in fact completed (device enabled, credential on the key).
     Finished,
     /// Everything it created is gone.
@@ -54,7 +54,7 @@ pub enum Outcome {
 /// (`bulk --json`), tagged by `event`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// An enrollment step begins.
     Step {
         user: String,
@@ -134,7 +134,7 @@ pub enum Event {
 }
 
 /// Where a job's events go.
-pub trait Progress {
+pub(crate) trait Progress {
     fn event(&mut self, e: Event);
 }
 

@@ -4,20 +4,20 @@
 /// Errors reading a TLV stream from a card answer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("malformed TLV at offset {offset}: {what}")]
-pub struct TlvError {
+pub(crate) struct TlvError {
     pub offset: usize,
     pub what: &'static str,
 }
 
 /// Appends one TLV (tag, length, value) to `out`.
-pub fn push(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
+pub(crate) fn push(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
     out.push(tag);
     push_len(out, value.len());
     out.extend_from_slice(value);
 }
 
 /// Appends a BER length.
-pub fn push_len(out: &mut Vec<u8>, len: usize) {
+pub(crate) fn push_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
         out.push(len as u8);
     } else if len <= 0xFF {
@@ -31,7 +31,7 @@ pub fn push_len(out: &mut Vec<u8>, len: usize) {
 
 /// Iterates over `(tag, value)` pairs. Yields an error once and stops on a
 /// truncated or malformed stream; never panics.
-pub fn parse(data: &[u8]) -> Tlvs<'_> {
+pub(crate) fn parse(data: &[u8]) -> Tlvs<'_> {
     Tlvs {
         data,
         pos: 0,
@@ -40,12 +40,12 @@ pub fn parse(data: &[u8]) -> Tlvs<'_> {
 }
 
 /// Parses all TLVs, failing on the first malformed one.
-pub fn parse_all(data: &[u8]) -> Result<Vec<(u8, &[u8])>, TlvError> {
+pub(crate) fn parse_all(data: &[u8]) -> Result<Vec<(u8, &[u8])>, TlvError> {
     parse(data).collect()
 }
 
 /// The value of the first TLV with `tag`.
-pub fn find(data: &[u8], tag: u8) -> Result<Option<&[u8]>, TlvError> {
+pub(crate) fn find(data: &[u8], tag: u8) -> Result<Option<&[u8]>, TlvError> {
     for item in parse(data) {
         let (t, v) = item?;
         if t == tag {
@@ -55,7 +55,7 @@ pub fn find(data: &[u8], tag: u8) -> Result<Option<&[u8]>, TlvError> {
     Ok(None)
 }
 
-pub struct Tlvs<'a> {
+pub(crate) struct Tlvs<'a> {
     data: &'a [u8],
     pos: usize,
     failed: bool,

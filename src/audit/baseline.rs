@@ -15,10 +15,10 @@ use crate::aws::account::{
 };
 use crate::aws::AwsError;
 
-pub const DEFAULT_TRAIL: &str = "mfakey-account-trail";
+pub(crate) const DEFAULT_TRAIL: &str = "mfakey-account-trail";
 
 #[derive(Debug, Clone, Default)]
-pub struct BaselineOptions {
+pub(crate) struct BaselineOptions {
     pub trail_name: Option<String>,
     /// Default `mfakey-cloudtrail-<account>-<region>`.
     pub bucket: Option<String>,
@@ -30,7 +30,7 @@ pub struct BaselineOptions {
 /// One change the baseline makes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Change {
+pub(crate) enum Change {
     CreateBucket {
         bucket: String,
         region: String,
@@ -63,7 +63,7 @@ pub enum Change {
 
 impl Change {
     /// One line for people.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Change::CreateBucket { bucket, region, object_lock } => format!(
                 "create S3 bucket {bucket} in {region}{}",
@@ -89,7 +89,7 @@ impl Change {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub account_id: String,
     pub region: String,
     pub trail: String,
@@ -103,7 +103,7 @@ pub struct Plan {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BaselineError {
+pub(crate) enum BaselineError {
     #[error("{}", baseline_aws(.0))]
     Aws(#[from] AwsError),
     #[error("trail {trail} already logs to bucket {existing}, not {asked}: leave out --bucket, or choose another --trail-name")]
@@ -159,7 +159,7 @@ fn trail_arn(region: &str, account: &str, trail: &str) -> String {
 
 /// The two statements CloudTrail needs on its bucket, limited to this
 /// trail by `aws:SourceArn`.
-pub fn required_statements(bucket: &str, account: &str, source_arn: &str) -> Vec<Value> {
+pub(crate) fn required_statements(bucket: &str, account: &str, source_arn: &str) -> Vec<Value> {
     vec![
         json!({
             "Sid": "AWSCloudTrailAclCheck",
@@ -186,7 +186,7 @@ pub fn required_statements(bucket: &str, account: &str, source_arn: &str) -> Vec
 /// The bucket policy with the required statements, or `None` when the
 /// existing one already has them. Other statements are kept; ours replace
 /// statements with the same Sid.
-pub fn merged_policy(
+pub(crate) fn merged_policy(
     existing: Option<&str>,
     required: &[Value],
 ) -> Result<Option<String>, serde_json::Error> {
@@ -216,7 +216,7 @@ pub fn merged_policy(
 }
 
 /// CloudTrail's trail-name rules (an ARN is taken as it is).
-pub fn check_trail_name(name: &str) -> Result<(), BaselineError> {
+pub(crate) fn check_trail_name(name: &str) -> Result<(), BaselineError> {
     if name.starts_with("arn:") {
         return Ok(());
     }
@@ -247,7 +247,7 @@ pub fn check_trail_name(name: &str) -> Result<(), BaselineError> {
 }
 
 /// S3's bucket-name rules (general purpose buckets).
-pub fn check_bucket_name(name: &str) -> Result<(), BaselineError> {
+pub(crate) fn check_bucket_name(name: &str) -> Result<(), BaselineError> {
     let bad = |why| BaselineError::InvalidName {
         what: "bucket name",
         name: name.to_string(),
@@ -276,7 +276,7 @@ pub fn check_bucket_name(name: &str) -> Result<(), BaselineError> {
 }
 
 /// Reads what exists and lists the changes needed.
-pub async fn plan<A: BucketApi + TrailApi>(
+pub(crate) async fn plan<A: BucketApi + TrailApi>(
     api: &A,
     opts: &BaselineOptions,
 ) -> Result<Plan, BaselineError> {
@@ -477,7 +477,7 @@ fn all_management(existing: &[EventSelector]) -> Vec<EventSelector> {
 
 /// Makes the plan's changes in order, reporting each as it is done, then
 /// checks the trail logs.
-pub async fn apply<A: BucketApi + TrailApi>(
+pub(crate) async fn apply<A: BucketApi + TrailApi>(
     api: &A,
     plan: &Plan,
     done: &mut dyn FnMut(&Change),

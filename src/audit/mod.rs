@@ -3,10 +3,10 @@
 //! every IAM user), each check read-only. A check that cannot run (access
 //! denied, throttled) is reported as such and the others go on.
 
-pub mod baseline;
+pub(crate) mod baseline;
 #[cfg(test)]
 mod tests;
-pub mod trail;
+pub(crate) mod trail;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +22,7 @@ use crate::aws::AwsError;
 use crate::enroll::TAG_MANAGED;
 
 /// The permissions the audit needs.
-pub const AUDIT_POLICY_DOC: &str = "docs/audit-policy.json";
+pub(crate) const AUDIT_POLICY_DOC: &str = "docs/audit-policy.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,7 +58,7 @@ impl Severity {
 /// One thing found wrong. `id` is stable (scripts match on it); `subject`
 /// names the user, device or trail when the finding is about one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub id: &'static str,
     pub severity: Severity,
     pub subject: Option<String>,
@@ -70,7 +70,7 @@ pub struct Finding {
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
+pub(crate) enum CheckStatus {
     /// Ran; nothing found.
     Passed,
     /// Ran; see the findings with this check's ids.
@@ -84,14 +84,14 @@ pub enum CheckStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckResult {
+pub(crate) struct CheckResult {
     pub check: &'static str,
     pub status: CheckStatus,
     pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct AuditReport {
+pub(crate) struct AuditReport {
     pub checks: Vec<CheckResult>,
     /// Most severe first.
     pub findings: Vec<Finding>,
@@ -100,12 +100,12 @@ pub struct AuditReport {
 
 impl AuditReport {
     /// Findings at or above `at`.
-    pub fn count_at_or_above(&self, at: Severity) -> usize {
+    pub(crate) fn count_at_or_above(&self, at: Severity) -> usize {
         self.findings.iter().filter(|f| f.severity >= at).count()
     }
 
     /// True when some check could not tell (denied, error or unknown).
-    pub fn incomplete(&self) -> bool {
+    pub(crate) fn incomplete(&self) -> bool {
         self.checks.iter().any(|c| {
             matches!(
                 c.status,
@@ -116,7 +116,7 @@ impl AuditReport {
 }
 
 #[derive(Debug, Clone)]
-pub struct AuditOptions {
+pub(crate) struct AuditOptions {
     /// Root used within this many days is a finding.
     pub max_root_age_days: u64,
     /// Virtual-only MFA is `high` rather than `low`.
@@ -143,7 +143,7 @@ impl Default for AuditOptions {
 
 /// What the operator should hear while it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditProgress {
+pub(crate) enum AuditProgress {
     Check(&'static str),
     /// The credential report is being generated: waited so far, bound.
     ReportWaiting {
@@ -155,7 +155,7 @@ pub enum AuditProgress {
 /// Errors that stop the whole audit: without credentials no check can run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum AuditError {
+pub(crate) enum AuditError {
     #[error(transparent)]
     Aws(AwsError),
 }
@@ -179,7 +179,6 @@ impl From<AwsError> for CheckFail {
         CheckFail::Aws(e)
     }
 }
-
 
 struct Ctx {
     checks: Vec<CheckResult>,
@@ -231,7 +230,7 @@ impl Ctx {
 
 /// An AWS error in words that fit any service: [`AwsError`]'s own text
 /// speaks of IAM, the enroller's only service.
-pub fn describe_aws(e: &AwsError) -> String {
+pub(crate) fn describe_aws(e: &AwsError) -> String {
     match e {
         AwsError::Other { code, message } => format!("the AWS request failed: {code}: {message}"),
         AwsError::EndpointUnreachable { endpoint, detail } => format!(
@@ -242,7 +241,7 @@ pub fn describe_aws(e: &AwsError) -> String {
 }
 
 /// Runs every check. Only missing or expired credentials stop it early.
-pub async fn audit<A: AccountApi + TrailApi>(
+pub(crate) async fn audit<A: AccountApi + TrailApi>(
     api: &A,
     opts: &AuditOptions,
     progress: &mut dyn FnMut(AuditProgress),
@@ -442,7 +441,7 @@ async fn credential_report<A: AccountApi>(
 
 /// Seconds since the epoch of an ISO 8601 date as IAM writes them
 /// (`2026-11-27T10:00:00+00:00`, `…Z`, fractions ignored).
-pub fn parse_iso8601(s: &str) -> Option<i64> {
+pub(crate) fn parse_iso8601(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;

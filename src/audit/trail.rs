@@ -7,7 +7,7 @@ use crate::aws::account::{EventSelectors, ManagementEvents, Trail, TrailApi};
 use crate::aws::AwsError;
 
 /// Which management events the selectors record, basic or advanced.
-pub fn management_events(sel: &EventSelectors) -> ManagementEvents {
+pub(crate) fn management_events(sel: &EventSelectors) -> ManagementEvents {
     let (mut read, mut write) = (false, false);
     for s in sel.basic.iter().filter(|s| s.include_management) {
         match s.read_write {
@@ -127,7 +127,7 @@ fn weight(found: &[Finding]) -> u32 {
 
 /// The findings of the best trail (fewest and mildest shortcomings), or
 /// `cloudtrail-missing` when there is none.
-pub async fn check<T: TrailApi>(api: &T) -> Result<(Vec<Finding>, String), AwsError> {
+pub(crate) async fn check<T: TrailApi>(api: &T) -> Result<(Vec<Finding>, String), AwsError> {
     let trails = api.describe_trails().await?;
     if trails.is_empty() {
         return Ok((

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 /// The IAM client of each account a manifest names: the default one (the
 /// command line's), and one per `profile` / `role_arn` value.
-pub struct Accounts<'a, I> {
+pub(crate) struct Accounts<'a, I> {
     pub default: &'a I,
     /// Keyed by [`account_key`].
     pub by_key: HashMap<String, &'a I>,
@@ -23,7 +23,7 @@ impl<'a, I> Accounts<'a, I> {
     }
 
     /// The client for `row` (the default one for rows naming no account).
-    pub fn for_row(&self, row: &Row) -> &'a I {
+    pub(crate) fn for_row(&self, row: &Row) -> &'a I {
         account_key(row)
             .and_then(|k| self.by_key.get(&k).copied())
             .unwrap_or(self.default)
@@ -31,7 +31,7 @@ impl<'a, I> Accounts<'a, I> {
 }
 
 /// Which account a row names: `profile:NAME` or `role:ARN`; `None` for the default.
-pub fn account_key(row: &Row) -> Option<String> {
+pub(crate) fn account_key(row: &Row) -> Option<String> {
     match (&row.profile, &row.role_arn) {
         (Some(p), _) => Some(format!("profile:{p}")),
         (None, Some(r)) => Some(format!("role:{r}")),

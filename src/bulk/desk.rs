@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A key opened at the desk.
-pub struct DeskKey {
+pub(crate) struct DeskKey {
     pub serial: Option<u32>,
     pub capacity: usize,
     pub transport: Box<dyn Transport + Send>,
 }
 
-pub trait Desk {
+pub(crate) trait Desk {
     /// Blocks until a key is in a reader that this desk has not handed out
     /// since it was inserted; its reader. `None`: the run was interrupted.
     fn wait_for_key(&mut self) -> Result<Option<String>, TransportError>;
@@ -36,7 +36,7 @@ pub trait Desk {
 const WAKE: Duration = Duration::from_millis(500);
 
 /// Keys in PC/SC readers (all of them, or the one `--reader` names).
-pub struct PcscDesk {
+pub(crate) struct PcscDesk {
     pcsc: Pcsc,
     only: Option<String>,
     /// Readers whose present card has been handed out already.
@@ -45,7 +45,10 @@ pub struct PcscDesk {
 }
 
 impl PcscDesk {
-    pub fn new(only: Option<String>, stop: &'static AtomicBool) -> Result<Self, TransportError> {
+    pub(crate) fn new(
+        only: Option<String>,
+        stop: &'static AtomicBool,
+    ) -> Result<Self, TransportError> {
         Ok(PcscDesk {
             pcsc: Pcsc::establish()?,
             only,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// What IAM says about one row.
 #[derive(Clone, Debug, Serialize)]
-pub struct RowCheck {
+pub(crate) struct RowCheck {
     pub line: usize,
     pub user: String,
     /// The device name, when it does not depend on the key (given, or the key is pinned).
@@ -25,7 +25,7 @@ pub struct RowCheck {
 /// Checks every row: the user exists, has room for one more MFA device, and
 /// the device name is free (a missing user is fine with `create_users`).
 /// Read-only: creates nothing.
-pub async fn check<I: IamApi>(
+pub(crate) async fn check<I: IamApi>(
     accounts: &Accounts<'_, I>,
     rows: &[Row],
     create_users: bool,

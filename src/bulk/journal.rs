@@ -9,7 +9,7 @@ use std::path::Path;
 /// What the bulk journal says happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Mark {
+pub(crate) enum Mark {
     /// A run began (first line; `detail` says how many users).
     Start,
     /// An enrollment of `user` begins on `key_serial`.
@@ -27,7 +27,7 @@ pub enum Mark {
 
 /// One bulk journal line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
+pub(crate) struct Line {
     pub ts: u64,
     pub bulk_run: String,
     pub mark: Mark,
@@ -48,20 +48,20 @@ pub struct Line {
 }
 
 /// The two journals of a bulk run.
-pub struct Journals {
+pub(crate) struct Journals {
     pub bulk: Journal,
     pub enroll: Journal,
 }
 
 /// The enrollment journal that goes with a bulk journal.
-pub fn enroll_journal_path(bulk: &Path) -> std::path::PathBuf {
+pub(crate) fn enroll_journal_path(bulk: &Path) -> std::path::PathBuf {
     let mut s = bulk.as_os_str().to_owned();
     s.push(".enroll");
     s.into()
 }
 
 /// The bulk run id a journal holds (`None`: a new run).
-pub fn prior(lines: &[Line]) -> Option<String> {
+pub(crate) fn prior(lines: &[Line]) -> Option<String> {
     lines
         .iter()
         .find(|l| l.mark == Mark::Start)

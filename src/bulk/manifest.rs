@@ -6,7 +6,7 @@ use crate::enroll::naming;
 use std::path::Path;
 
 /// The columns a manifest may have; `user` is required.
-pub const COLUMNS: [&str; 7] = [
+pub(crate) const COLUMNS: [&str; 7] = [
     "user",
     "device_name",
     "touch",
@@ -18,7 +18,7 @@ pub const COLUMNS: [&str; 7] = [
 
 /// One user to enroll.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     /// Line number in the file (the header is line 1).
     pub line: usize,
     pub user: String,
@@ -35,7 +35,7 @@ pub struct Row {
 
 /// One problem in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowError {
+pub(crate) struct RowError {
     /// Line number (1 = the header).
     pub line: usize,
     pub message: String,
@@ -43,7 +43,7 @@ pub struct RowError {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ManifestError {
+pub(crate) enum ManifestError {
     #[error("cannot read the manifest {path}: {source}")]
     Read {
         path: String,
@@ -68,7 +68,7 @@ fn list(errors: &[RowError]) -> String {
 }
 
 /// Reads and checks the manifest at `path`.
-pub fn load(path: &Path) -> Result<Vec<Row>, ManifestError> {
+pub(crate) fn load(path: &Path) -> Result<Vec<Row>, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: path.display().to_string(),
         source,
@@ -77,7 +77,7 @@ pub fn load(path: &Path) -> Result<Vec<Row>, ManifestError> {
 }
 
 /// Parses and checks a manifest's text.
-pub fn parse(text: &str) -> Result<Vec<Row>, ManifestError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Row>, ManifestError> {
     let mut errors = Vec::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -253,14 +253,14 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 /// IAM user (and group) names: 1 to 64 of `A-Za-z0-9_+=,.@-`.
-pub fn valid_user_name(s: &str) -> bool {
+pub(crate) fn valid_user_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 /// `arn:<partition>:iam::<12 digits>:role/<path/>NAME`.
-pub fn valid_role_arn(s: &str) -> bool {
+pub(crate) fn valid_role_arn(s: &str) -> bool {
     let parts: Vec<&str> = s.splitn(6, ':').collect();
     let [arn, partition, iam, region, account, resource] = parts.as_slice() else {
         return false;

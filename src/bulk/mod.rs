@@ -5,12 +5,12 @@
 //! enrollment journal beside it lets half-done enrollments be finished or
 //! undone with [`recover_run`].
 
-pub mod accounts;
-pub mod desk;
-pub mod dry_run;
-pub mod journal;
-pub mod manifest;
-pub mod report;
+pub(crate) mod accounts;
+pub(crate) mod desk;
+pub(crate) mod dry_run;
+pub(crate) mod journal;
+pub(crate) mod manifest;
+pub(crate) mod report;
 #[cfg(test)]
 mod tests;
 
@@ -25,18 +25,18 @@ use crate::secret::SecretString;
 use crate::transport::TransportError;
 use crate::undo::journal::{self as enroll_journal, JournalError};
 use crate::undo::recover::recover_run;
-pub use accounts::{account_key, Accounts};
+pub(crate) use accounts::{account_key, Accounts};
 use journal::prior;
-pub use journal::{Journals, Line, Mark};
+pub(crate) use journal::{Journals, Line, Mark};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
 
 /// The tag that marks a device as enrolled by one bulk run.
-pub const TAG_BULK_RUN: &str = "mfakey:bulk-run";
+pub(crate) const TAG_BULK_RUN: &str = "mfakey:bulk-run";
 
 #[derive(Clone, Debug)]
-pub struct BulkOptions {
+pub(crate) struct BulkOptions {
     /// Touch for rows without a `touch` value.
     pub touch: bool,
     /// IAM path of the devices.
@@ -49,7 +49,7 @@ pub struct BulkOptions {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     Enrolled,
     /// Enrolled by this run before (resume).
     AlreadyEnrolled,
@@ -60,7 +60,7 @@ pub enum Status {
 
 /// One line of the report.
 #[derive(Clone, Debug, Serialize)]
-pub struct UserResult {
+pub(crate) struct UserResult {
     pub user: String,
     pub account: Option<String>,
     pub key_serial: Option<u32>,
@@ -73,7 +73,7 @@ pub struct UserResult {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BulkError {
+pub(crate) enum BulkError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -97,7 +97,7 @@ impl crate::error::Classify for BulkError {
 }
 
 /// What a bulk run did.
-pub struct Summary {
+pub(crate) struct Summary {
     pub bulk_run: String,
     pub results: Vec<UserResult>,
     pub interrupted: bool,
@@ -117,7 +117,7 @@ struct Loop<'a, I: IamApi, D: Desk> {
 }
 
 /// Runs (or with `resume_lines` non-empty, resumes) a bulk enrollment.
-pub async fn run<'a, I: IamApi, D: Desk>(
+pub(crate) async fn run<'a, I: IamApi, D: Desk>(
     accounts: &'a Accounts<'a, I>,
     desk: &'a mut D,
     rows: &'a [Row],

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// The report's columns, in order.
-pub const HEADER: [&str; 8] = [
+pub(crate) const HEADER: [&str; 8] = [
     "user",
     "account",
     "key_serial",
@@ -18,7 +18,7 @@ pub const HEADER: [&str; 8] = [
 ];
 
 /// Writes the report (mode 0600, replacing the file through a temporary one).
-pub fn write(path: &Path, bulk_run: &str, results: &[UserResult]) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, bulk_run: &str, results: &[UserResult]) -> std::io::Result<()> {
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));

@@ -151,7 +151,11 @@ fn verdict(r: &AuditReport, fail_on: Severity) -> (u8, &'static str) {
 }
 
 /// Runs the audit: the report, and the exit status (0, 8 findings, 9 incomplete).
-pub fn run_audit(a: &AuditArgs, verbose: bool, out: Output) -> Result<(Report, u8), Failure> {
+pub(super) fn run_audit(
+    a: &AuditArgs,
+    verbose: bool,
+    out: Output,
+) -> Result<(Report, u8), Failure> {
     let opts = AuditOptions {
         max_root_age_days: a.max_root_age_days,
         require_hardware_mfa: a.require_hardware_mfa,
@@ -213,7 +217,7 @@ fn confirm(out: Output, plan: &Plan) -> Result<(), Failure> {
     }
 }
 
-pub fn run_baseline(cmd: &BaselineCmd, out: Output) -> Result<Report, Failure> {
+pub(super) fn run_baseline(cmd: &BaselineCmd, out: Output) -> Result<Report, Failure> {
     let BaselineCmd::Cloudtrail(a) = cmd;
     let opts = BaselineOptions {
         trail_name: a.trail_name.clone(),

@@ -119,7 +119,7 @@ fn default_journal(manifest: &Path) -> PathBuf {
     s.into()
 }
 
-pub fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     let rows = manifest::load(&a.manifest)?;
     if a.dry_run {
         return dry(a, &rows);

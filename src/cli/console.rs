@@ -79,13 +79,17 @@ pub struct ConsoleUserArgs {
     pub opts: ConsoleOpts,
 }
 
-pub fn run_root(a: &RootArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+pub(super) fn run_root(a: &RootArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     // Root's MFA guards the whole account: touch is on unless refused.
     let touch = !a.opts.no_touch;
     run(ConsoleTarget::Root, &a.opts, touch, g, out)
 }
 
-pub fn run_user(a: &ConsoleUserArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+pub(super) fn run_user(
+    a: &ConsoleUserArgs,
+    g: &GlobalOpts,
+    out: Output,
+) -> Result<Report, Failure> {
     let touch = a.opts.touch && !a.opts.no_touch;
     run(ConsoleTarget::User(a.name.clone()), &a.opts, touch, g, out)
 }

@@ -104,7 +104,7 @@ fn journal_path(p: &Option<PathBuf>) -> PathBuf {
     p.clone().unwrap_or_else(journal::default_path)
 }
 
-pub fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     let a = match cmd {
         EnrollCmd::User(a) => a,
         EnrollCmd::Root(a) => return super::console::run_root(a, g, out),
@@ -158,7 +158,11 @@ fn enrolled_text(report: &EnrollReport) -> String {
     text
 }
 
-pub fn run_recover(a: &RecoverArgs, g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
+pub(super) fn run_recover(
+    a: &RecoverArgs,
+    g: &GlobalOpts,
+    _out: Output,
+) -> Result<Report, Failure> {
     let path = journal_path(&a.journal);
     // Alone on the journal: no enrollment of it may be in flight.
     let mut journal = Journal::open(&path, Lock::Exclusive)?;
@@ -262,7 +266,11 @@ fn recover_report(path: &std::path::Path, results: Vec<RecoveredRun>) -> Result<
     Ok(report)
 }
 
-pub fn run_cleanup(a: &CleanupArgs, _g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
+pub(super) fn run_cleanup(
+    a: &CleanupArgs,
+    _g: &GlobalOpts,
+    _out: Output,
+) -> Result<Report, Failure> {
     // Deleting: alone on the journal, so no enrollment's fresh device goes.
     let _lock = if a.delete {
         Some(Journal::open(&journal_path(&a.journal), Lock::Exclusive)?)

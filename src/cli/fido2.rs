@@ -89,7 +89,7 @@ pub struct RegisterArgs {
 
 const POLL: Duration = Duration::from_secs(3);
 
-pub fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     match cmd {
         Fido2Cmd::Info => info(g),
         Fido2Cmd::Pin(PinCmd::Set { new_pin_file }) => {

@@ -8,7 +8,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 /// Where a secret comes from.
-pub enum Source<'a> {
+pub(super) enum Source<'a> {
     File(&'a Path),
     Stdin,
     Prompt(&'a str),
@@ -51,7 +51,7 @@ fn read_text(source: Source<'_>, what: &str) -> Result<Zeroizing<String>, Failur
 }
 
 /// A base32 seed (spaces, lower case and otpauth URIs accepted).
-pub fn seed(source: Source<'_>) -> Result<SecretBytes, Failure> {
+pub(super) fn seed(source: Source<'_>) -> Result<SecretBytes, Failure> {
     let text = read_text(source, "secret")?;
     Ok(parse_base32_seed(&text)?)
 }
@@ -65,12 +65,12 @@ fn first_line(source: Source<'_>, what: &str) -> Result<SecretString, Failure> {
 }
 
 /// A password: the first line of a file, or stdin, or a prompt.
-pub fn password(source: Source<'_>) -> Result<SecretString, Failure> {
+pub(super) fn password(source: Source<'_>) -> Result<SecretString, Failure> {
     first_line(source, "password")
 }
 
 /// A new password, asked twice at the prompt.
-pub fn new_password(file: Option<&Path>) -> Result<SecretString, Failure> {
+pub(super) fn new_password(file: Option<&Path>) -> Result<SecretString, Failure> {
     if let Some(path) = file {
         let p = password(Source::File(path))?;
         if p.is_empty() {
@@ -96,12 +96,12 @@ pub fn new_password(file: Option<&Path>) -> Result<SecretString, Failure> {
 }
 
 /// A FIDO2 PIN: the first line of a file, or a no-echo prompt.
-pub fn pin(source: Source<'_>) -> Result<SecretString, Failure> {
+pub(super) fn pin(source: Source<'_>) -> Result<SecretString, Failure> {
     first_line(source, "PIN")
 }
 
 /// A new FIDO2 PIN: from a file, or asked twice at the prompt.
-pub fn new_pin(file: Option<&Path>) -> Result<SecretString, Failure> {
+pub(super) fn new_pin(file: Option<&Path>) -> Result<SecretString, Failure> {
     if let Some(path) = file {
         return pin(Source::File(path));
     }

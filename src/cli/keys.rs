@@ -10,7 +10,7 @@ use crate::oath::{OathError, OathSession};
 use crate::transport::pcsc::Pcsc;
 use serde_json::{json, Value};
 
-pub fn run(g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
+pub(super) fn run(g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
     let pcsc = Pcsc::establish()?;
     let wanted_reader = match &g.reader {
         Some(name) => Some(device::match_reader(&pcsc.readers()?, name)?.name.clone()),

@@ -116,7 +116,7 @@ impl From<AlgorithmArg> for HashAlgorithm {
     }
 }
 
-pub fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+pub(super) fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
     match cmd {
         OathCmd::List => with_oath(g, Access::Shared, list),
         OathCmd::Add(a) => add(a, g),
@@ -185,7 +185,7 @@ fn with_oath<R>(
     f(&info, &mut session)
 }
 
-pub fn credential_json(c: &Credential) -> Value {
+pub(super) fn credential_json(c: &Credential) -> Value {
     json!({
         "id": c.id.to_id_string(),
         "issuer": c.id.issuer,

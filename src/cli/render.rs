@@ -9,21 +9,21 @@ use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub(super) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Clone, Copy)]
-pub struct Output {
+pub(super) struct Output {
     pub json: bool,
 }
 
 /// What a command produced.
-pub struct Report {
+pub(super) struct Report {
     pub json: Value,
     pub text: String,
 }
 
 impl Report {
-    pub fn new(json: Value, text: impl Into<String>) -> Self {
+    pub(super) fn new(json: Value, text: impl Into<String>) -> Self {
         Report {
             json,
             text: text.into(),
@@ -32,7 +32,7 @@ impl Report {
 }
 
 impl Output {
-    pub fn report(&self, report: &Report) {
+    pub(super) fn report(&self, report: &Report) {
         if self.json {
             let mut doc = json!({ "schema_version": SCHEMA_VERSION });
             if let (Some(d), Some(r)) = (doc.as_object_mut(), report.json.as_object()) {
@@ -47,7 +47,7 @@ impl Output {
     }
 
     /// Errors go to stderr as text, and also to stdout as JSON with `--json`.
-    pub fn error(&self, e: &Failure) {
+    pub(super) fn error(&self, e: &Failure) {
         eprintln!("error: {}", e.message);
         if self.json {
             self.error_json_only(e);
@@ -55,7 +55,7 @@ impl Output {
     }
 
     /// The JSON error document alone (the text was printed by someone else).
-    pub fn error_json_only(&self, e: &Failure) {
+    pub(super) fn error_json_only(&self, e: &Failure) {
         println!(
             "{}",
             json!({
@@ -66,7 +66,7 @@ impl Output {
     }
 
     /// A line for the operator (prompts, touch requests, progress): stderr.
-    pub fn notice(&self, line: &str) {
+    pub(super) fn notice(&self, line: &str) {
         eprintln!("{line}");
     }
 }
@@ -85,7 +85,7 @@ enum Mode {
 }
 
 /// The one renderer of [`Event`]s.
-pub struct Renderer {
+pub(super) struct Renderer {
     mode: Mode,
     verbose: bool,
     line_open: bool,
@@ -97,12 +97,12 @@ pub struct Renderer {
 
 impl Renderer {
     /// For one-key commands: notices on stderr.
-    pub fn notices(verbose: bool) -> Self {
+    pub(super) fn notices(verbose: bool) -> Self {
         Self::with(Mode::Notices, verbose)
     }
 
     /// For `bulk`: JSON lines, a live line on a terminal, or plain lines.
-    pub fn desk(json: bool, verbose: bool) -> Self {
+    pub(super) fn desk(json: bool, verbose: bool) -> Self {
         let mode = if json {
             Mode::JsonLines
         } else if std::io::stdout().is_terminal() {
@@ -125,7 +125,7 @@ impl Renderer {
     }
 
     /// Ends a live line so what follows starts on its own.
-    pub fn end_live(&mut self) {
+    pub(super) fn end_live(&mut self) {
         if self.line_open {
             self.say("");
         }
@@ -285,7 +285,7 @@ impl Renderer {
 }
 
 /// How a recovered run ended, in words.
-pub fn outcome_word(o: Outcome) -> &'static str {
+pub(super) fn outcome_word(o: Outcome) -> &'static str {
     match o {
         Outcome::Finished => "was complete",
         Outcome::RolledBack => "undone",

@@ -12,7 +12,7 @@ use crate::transport::TraceSink;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-pub fn selector(g: &GlobalOpts) -> Selector {
+pub(super) fn selector(g: &GlobalOpts) -> Selector {
     Selector {
         reader: g.reader.clone(),
         serial: g.serial,
@@ -20,18 +20,18 @@ pub fn selector(g: &GlobalOpts) -> Selector {
 }
 
 /// The `--trace-apdu` sink: stderr.
-pub fn trace_sink(g: &GlobalOpts) -> Option<TraceSink> {
+pub(super) fn trace_sink(g: &GlobalOpts) -> Option<TraceSink> {
     g.trace_apdu
         .then(|| Arc::new(|line: &str| eprintln!("apdu {line}")) as TraceSink)
 }
 
-pub fn open_key(g: &GlobalOpts, access: Access) -> Result<OpenKey, Failure> {
+pub(super) fn open_key(g: &GlobalOpts, access: Access) -> Result<OpenKey, Failure> {
     let pcsc = Pcsc::establish()?;
     open_with(&pcsc, g, &selector(g), access)
 }
 
 /// Opens the key `sel` chooses on an established PC/SC context.
-pub fn open_with(
+pub(super) fn open_with(
     pcsc: &Pcsc,
     g: &GlobalOpts,
     sel: &Selector,
@@ -41,7 +41,7 @@ pub fn open_with(
 }
 
 /// The OATH session on `key`, unlocked when the applet has a password.
-pub fn oath<'k>(key: &'k mut OpenKey, g: &GlobalOpts) -> Result<OathSession<'k>, Failure> {
+pub(super) fn oath<'k>(key: &'k mut OpenKey, g: &GlobalOpts) -> Result<OathSession<'k>, Failure> {
     let mut session = OathSession::select(&mut key.transport)?;
     unlock(&mut session, g)?;
     Ok(session)
@@ -50,7 +50,7 @@ pub fn oath<'k>(key: &'k mut OpenKey, g: &GlobalOpts) -> Result<OathSession<'k>,
 /// Unlocks a password-protected applet from `--password-file`, or a no-echo
 /// prompt when stdin is a terminal; a locked applet otherwise stays locked
 /// ([`OathError::Locked`]).
-pub fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), Failure> {
+pub(super) fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), Failure> {
     if !session.is_locked() {
         return Ok(());
     }
@@ -65,14 +65,14 @@ pub fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), Failu
 }
 
 /// What commands report about the key they worked on.
-pub struct OpenKeyInfo {
+pub(super) struct OpenKeyInfo {
     pub reader: String,
     pub serial: Option<u32>,
     pub capacity: usize,
 }
 
 impl OpenKeyInfo {
-    pub fn of(key: &OpenKey) -> Self {
+    pub(super) fn of(key: &OpenKey) -> Self {
         OpenKeyInfo {
             reader: key.reader.clone(),
             serial: key.info.serial,

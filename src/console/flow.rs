@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// What the operator does, as the command line provides it.
-pub trait Operator: Progress {
+pub(crate) trait Operator: Progress {
     /// Shows the console steps and the id the secret goes under, and reads
     /// the secret the console shows.
     fn secret(
@@ -47,7 +47,7 @@ pub trait Operator: Progress {
 
 /// What to enroll.
 #[derive(Clone, Debug)]
-pub struct ConsoleRequest {
+pub(crate) struct ConsoleRequest {
     pub target: ConsoleTarget,
     /// After `@` in the credential id; default (with IAM) the alias, else the account id.
     pub account_label: Option<String>,
@@ -61,7 +61,7 @@ pub struct ConsoleRequest {
 
 /// What the console enrollment did.
 #[derive(Clone, Debug, Serialize)]
-pub struct ConsoleOutcome {
+pub(crate) struct ConsoleOutcome {
     pub credential_id: String,
     pub key_serial: Option<u32>,
     pub touch: bool,
@@ -72,7 +72,7 @@ pub struct ConsoleOutcome {
 
 /// Runs a console enrollment onto `key`; `iam` (credentials of the same
 /// account) labels the credential and verifies the result.
-pub async fn run<I: IamApi>(
+pub(crate) async fn run<I: IamApi>(
     iam: Option<&I>,
     req: &ConsoleRequest,
     mut key: KeyTarget<'_, '_>,

@@ -8,9 +8,9 @@
 //! secret typed, the codes shown until confirmed) is an [`Operator`] the
 //! command line provides.
 
-pub mod flow;
-pub mod security_key;
-pub mod wait;
+pub(crate) mod flow;
+pub(crate) mod security_key;
+pub(crate) mod wait;
 
 use crate::aws::{AwsError, IamApi};
 use crate::credential::{self, unix_now, CodeError, SlotError, Written, PERIOD};
@@ -22,11 +22,11 @@ use crate::secret::SecretBytes;
 use serde::Serialize;
 use std::time::Duration;
 
-pub use flow::{run, ConsoleOutcome, ConsoleRequest, Operator};
+pub(crate) use flow::{run, ConsoleOutcome, ConsoleRequest, Operator};
 
 /// Whose MFA the console enrolls.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConsoleTarget {
+pub(crate) enum ConsoleTarget {
     /// The account's root user.
     Root,
     /// An IAM user (the name is also the name in the credential id).
@@ -35,7 +35,7 @@ pub enum ConsoleTarget {
 
 impl ConsoleTarget {
     /// The name before `@` in the credential id.
-    pub fn id_name(&self) -> &str {
+    pub(crate) fn id_name(&self) -> &str {
         match self {
             ConsoleTarget::Root => "root",
             ConsoleTarget::User(n) => n,
@@ -45,7 +45,7 @@ impl ConsoleTarget {
     /// `Amazon Web Services:<name>@<label>`, within the 64-byte limit: over
     /// it, the label gives way to the account id (when known), then the
     /// name stands alone, then it is cut (see [`naming::credential_id`]).
-    pub fn credential_id(
+    pub(crate) fn credential_id(
         &self,
         label: &str,
         account_id: Option<&str>,
@@ -68,7 +68,7 @@ impl ConsoleTarget {
     }
 
     /// What the operator does in the console, one line per step.
-    pub fn console_steps(&self) -> Vec<String> {
+    pub(crate) fn console_steps(&self) -> Vec<String> {
         let who = match self {
             ConsoleTarget::Root => {
                 "Sign in to https://console.aws.amazon.com/ as the root user (the account's email address).".to_string()
@@ -96,7 +96,7 @@ impl ConsoleTarget {
 
 /// Two consecutive codes read from the key (steps `step-1` and `step`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ConsoleCodes {
+pub(crate) struct ConsoleCodes {
     pub code1: String,
     pub code2: String,
     /// The TOTP step of `code2` (unix time / 30).
@@ -107,7 +107,7 @@ pub struct ConsoleCodes {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConsoleError {
+pub(crate) enum ConsoleError {
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },
     #[error(transparent)]
@@ -138,7 +138,7 @@ pub enum ConsoleError {
 
 impl ConsoleError {
     /// The failure that started it all.
-    pub fn root(&self) -> &ConsoleError {
+    pub(crate) fn root(&self) -> &ConsoleError {
         match self {
             ConsoleError::Abandoned { cause, .. } => cause.root(),
             e => e,
@@ -182,7 +182,7 @@ impl From<CodeError> for ConsoleError {
 
 /// The codes of the current window and the one before, from the key, each
 /// checked against the host's computation from `seed`.
-pub fn codes_now(
+pub(crate) fn codes_now(
     key: &mut OathSession<'_>,
     written: &Written,
     seed: &SecretBytes,
@@ -207,14 +207,14 @@ pub fn codes_now(
 }
 
 /// Seconds until the window of `step` ends, at unix time `now`.
-pub fn seconds_left(step: u64, now: u64) -> u64 {
+pub(crate) fn seconds_left(step: u64, now: u64) -> u64 {
     ((step + 1) * PERIOD).saturating_sub(now)
 }
 
 /// What AWS showed before the console step, to tell the new device from
 /// what was there.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Baseline {
+pub(crate) enum Baseline {
     /// `AccountMFAEnabled` before.
     Root { already_enabled: bool },
     /// The user's MFA device serials before.
@@ -222,7 +222,10 @@ pub enum Baseline {
 }
 
 /// Reads the baseline for `target`.
-pub async fn baseline<I: IamApi>(iam: &I, target: &ConsoleTarget) -> Result<Baseline, AwsError> {
+pub(crate) async fn baseline<I: IamApi>(
+    iam: &I,
+    target: &ConsoleTarget,
+) -> Result<Baseline, AwsError> {
     Ok(match target {
         ConsoleTarget::Root => Baseline::Root {
             already_enabled: iam.account_mfa_enabled().await?,
@@ -242,7 +245,7 @@ pub async fn baseline<I: IamApi>(iam: &I, target: &ConsoleTarget) -> Result<Base
 /// What verification found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum Verification {
+pub(crate) enum Verification {
     /// Root: `AccountMFAEnabled` became 1.
     RootMfaEnabled { waited_ms: u64 },
     /// Root: it was 1 before (root already had an MFA device), so it cannot
@@ -255,7 +258,7 @@ pub enum Verification {
 /// Polls IAM until the console step shows, or `timeout` passes (an
 /// [`crate::progress::Event::Waiting`] before each poll after the first).
 /// `id` is the credential's id, named in a timeout's hint.
-pub async fn wait_verified<I: IamApi>(
+pub(crate) async fn wait_verified<I: IamApi>(
     iam: &I,
     baseline: &Baseline,
     timeout: Duration,

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Whose security key: an IAM user, or the caller itself (root signs in
 /// with its own credentials; ListMFADevices without a user name).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyOwner {
+pub(crate) enum KeyOwner {
     User(String),
     Caller,
 }
@@ -30,7 +30,7 @@ impl KeyOwner {
     }
 
     /// The console page where the security key is assigned.
-    pub fn console_url(&self) -> String {
+    pub(crate) fn console_url(&self) -> String {
         match self {
             KeyOwner::User(u) => format!(
                 "https://console.aws.amazon.com/iam/home#/users/details/{u}?section=security_credentials"
@@ -42,7 +42,7 @@ impl KeyOwner {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SecurityKeyError {
+pub(crate) enum SecurityKeyError {
     #[error("no new security key (u2f/ device) showed for {who} within {waited_secs} s: check the console finished (the key was touched and the device named), then look with `aws iam list-mfa-devices`")]
     NotSeen { who: String, waited_secs: u64 },
     #[error(transparent)]
@@ -50,7 +50,10 @@ pub enum SecurityKeyError {
 }
 
 /// The owner's MFA device serials before the console step.
-pub async fn baseline<I: IamApi>(iam: &I, owner: &KeyOwner) -> Result<Vec<String>, AwsError> {
+pub(crate) async fn baseline<I: IamApi>(
+    iam: &I,
+    owner: &KeyOwner,
+) -> Result<Vec<String>, AwsError> {
     Ok(iam
         .list_mfa_devices(owner.iam_name())
         .await?
@@ -60,7 +63,7 @@ pub async fn baseline<I: IamApi>(iam: &I, owner: &KeyOwner) -> Result<Vec<String
 }
 
 /// What the operator does in the console to register the key.
-pub fn console_steps(owner: &KeyOwner) -> Vec<String> {
+pub(crate) fn console_steps(owner: &KeyOwner) -> Vec<String> {
     vec![
         format!("Open {}", owner.console_url()),
         "  1. Under Multi-factor authentication (MFA) choose Assign MFA device; name it.".into(),
@@ -73,14 +76,14 @@ pub fn console_steps(owner: &KeyOwner) -> Vec<String> {
 /// A key AWS now shows, and what AWS says it is certified as (GetMFADevice;
 /// `Err`: why that could not be read).
 #[derive(Clone, Debug)]
-pub struct Registered {
+pub(crate) struct Registered {
     pub device_serial: String,
     pub certifications: Result<Vec<(String, String)>, String>,
 }
 
 /// `fido2 register`: reads what the owner has, lets the operator act in the
 /// console (`show_steps`), and waits for the new security key.
-pub async fn register<I: IamApi>(
+pub(crate) async fn register<I: IamApi>(
     iam: &I,
     owner: &KeyOwner,
     timeout: Duration,
@@ -103,7 +106,7 @@ pub async fn register<I: IamApi>(
 /// A key about to be registered must have a FIDO2 PIN (AWS asks for it;
 /// a key without one holds no passkey safely): sets one from `ask` when
 /// there is none. What the key says of itself afterwards.
-pub fn ensure_pin(
+pub(crate) fn ensure_pin(
     dev: &mut dyn crate::fido2::Fido2Device,
     info: crate::fido2::Fido2Info,
     ask: &mut dyn FnMut() -> Result<crate::secret::SecretString, crate::error::Failure>,
@@ -117,13 +120,13 @@ pub fn ensure_pin(
 }
 
 /// Whether an MFA device serial is a FIDO security key's.
-pub fn is_security_key(serial: &str) -> bool {
+pub(crate) fn is_security_key(serial: &str) -> bool {
     serial.contains(":u2f/")
 }
 
 /// GetMFADevice's certifications of the key, where IAM answers (moto
 /// does not implement it; a policy may not allow it): `Err` says why not.
-pub async fn certifications<I: IamApi>(
+pub(crate) async fn certifications<I: IamApi>(
     iam: &I,
     serial: &str,
 ) -> Result<Vec<(String, String)>, AwsError> {
@@ -132,7 +135,7 @@ pub async fn certifications<I: IamApi>(
 
 /// Polls until a security key not in `before` shows for `owner`; virtual
 /// and hardware TOTP devices that appear meanwhile are not it.
-pub async fn wait_for_security_key<I: IamApi>(
+pub(crate) async fn wait_for_security_key<I: IamApi>(
     iam: &I,
     owner: &KeyOwner,
     before: &[String],

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Calls `look` until it finds something (`Ok(Some)`), fails, or `timeout`
 /// passes (`Ok(None)`); sleeps `every` between calls (never past the
 /// timeout), with an [`Event::Waiting`] before each call after the first.
-pub async fn poll<T, E, F, Fut>(
+pub(crate) async fn poll<T, E, F, Fut>(
     timeout: Duration,
     every: Duration,
     progress: &mut dyn Progress,

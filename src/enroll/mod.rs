@@ -3,8 +3,8 @@
 //! replacement), each step journaled before it is acted on further; on any
 //! failure after the create, the undo engine removes what this run made.
 
-pub mod naming;
-pub mod preflight;
+pub(crate) mod naming;
+pub(crate) mod preflight;
 
 use crate::aws::{AwsError, CreatedDevice, IamApi};
 use crate::credential::{self, unix_now, CodeError, Placement, Proof, SlotError, PERIOD};
@@ -22,19 +22,19 @@ use std::time::{Duration, Instant};
 /// host's "current step" the same as AWS's or next to it, inside the one
 /// step either way that TOTP validators allow, with room for the `Date`
 /// header's one-second resolution and the request's latency.
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15);
+pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15);
 
 /// IAM's limit of MFA devices per user.
-pub const MAX_MFA_DEVICES: usize = 8;
+pub(crate) const MAX_MFA_DEVICES: usize = 8;
 
 /// Tag keys mfakey puts on the devices it creates (`cleanup` finds them by
 /// these; the undo engine by [`TAG_RUN`]).
-pub const TAG_MANAGED: &str = "mfakey:managed";
-pub const TAG_KEY_SERIAL: &str = "mfakey:key-serial";
-pub const TAG_USER: &str = "mfakey:user";
+pub(crate) const TAG_MANAGED: &str = "mfakey:managed";
+pub(crate) const TAG_KEY_SERIAL: &str = "mfakey:key-serial";
+pub(crate) const TAG_USER: &str = "mfakey:user";
 
 #[derive(Clone, Debug)]
-pub struct EnrollOptions {
+pub(crate) struct EnrollOptions {
     pub user: String,
     /// Default `<user>-yk<serial>`.
     pub device_name: Option<String>,
@@ -50,20 +50,20 @@ pub struct EnrollOptions {
 }
 
 /// The key to enroll onto: an open, unlocked OATH session and what we know of it.
-pub struct KeyTarget<'s, 't> {
+pub(crate) struct KeyTarget<'s, 't> {
     pub session: &'s mut OathSession<'t>,
     pub serial: Option<u32>,
     pub capacity: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct StepTime {
+pub(crate) struct StepTime {
     pub step: Step,
     pub ms: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct EnrollReport {
+pub(crate) struct EnrollReport {
     pub user: String,
     pub account_id: String,
     pub device_serial: String,
@@ -77,7 +77,7 @@ pub struct EnrollReport {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum EnrollError {
+pub(crate) enum EnrollError {
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },
     #[error("user {user} already has {count} MFA devices, IAM's limit is {MAX_MFA_DEVICES}: remove one first (aws iam deactivate-mfa-device)")]
@@ -127,7 +127,7 @@ pub enum EnrollError {
 
 impl EnrollError {
     /// The failure that started it all (through rollbacks).
-    pub fn root(&self) -> &EnrollError {
+    pub(crate) fn root(&self) -> &EnrollError {
         match self {
             EnrollError::RolledBack { cause, .. }
             | EnrollError::RollbackIncomplete { cause, .. } => cause.root(),
@@ -220,7 +220,7 @@ struct Enrollment<'a, 's, 't, I> {
 
 /// Enrolls `opts.user`'s new virtual MFA device onto the key. The journal
 /// must be open (shared); every step is recorded in it first.
-pub async fn enroll<I: IamApi>(
+pub(crate) async fn enroll<I: IamApi>(
     iam: &I,
     mut key: KeyTarget<'_, '_>,
     opts: &EnrollOptions,

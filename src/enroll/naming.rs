@@ -4,13 +4,13 @@
 use crate::oath::{CredentialId, OathType, MAX_ID_LEN};
 
 /// The issuer AWS itself puts in its otpauth label.
-pub const AWS_ISSUER: &str = "Amazon Web Services";
+pub(crate) const AWS_ISSUER: &str = "Amazon Web Services";
 
 /// Longest virtual MFA device name IAM takes.
-pub const MAX_DEVICE_NAME: usize = 226;
+pub(crate) const MAX_DEVICE_NAME: usize = 226;
 
 /// Whether `name` fits IAM's pattern for virtual MFA device names, `[\w+=,.@-]+`.
-pub fn valid_device_name(name: &str) -> bool {
+pub(crate) fn valid_device_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_DEVICE_NAME
         && name
@@ -19,7 +19,7 @@ pub fn valid_device_name(name: &str) -> bool {
 }
 
 /// Whether `path` is an IAM path: `/` alone, or `/`-delimited and ending in `/`.
-pub fn valid_path(path: &str) -> bool {
+pub(crate) fn valid_path(path: &str) -> bool {
     path.starts_with('/')
         && path.ends_with('/')
         && path.len() <= 512
@@ -28,7 +28,7 @@ pub fn valid_path(path: &str) -> bool {
 
 /// `<user>-yk<serial>`: unique per user and key, within IAM's pattern
 /// (IAM user names use the same character set).
-pub fn default_device_name(user: &str, key_serial: Option<u32>) -> String {
+pub(crate) fn default_device_name(user: &str, key_serial: Option<u32>) -> String {
     let suffix = match key_serial {
         Some(s) => format!("-yk{s}"),
         None => "-yubikey".to_string(),
@@ -46,7 +46,7 @@ pub fn default_device_name(user: &str, key_serial: Option<u32>) -> String {
 /// `Amazon Web Services:<user>@<account label>`. Over the 64-byte budget it
 /// gives up, in order: the alias (for the account id), the account part,
 /// then the end of the user name (marked with `~`).
-pub fn credential_id(user: &str, account_label: &str, account_id: &str) -> CredentialId {
+pub(crate) fn credential_id(user: &str, account_label: &str, account_id: &str) -> CredentialId {
     let candidates = [
         format!("{user}@{account_label}"),
         format!("{user}@{account_id}"),

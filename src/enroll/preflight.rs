@@ -19,7 +19,7 @@ pub(crate) struct Plan {
 
 /// A device of the account with the name an enrollment wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NameTaken {
+pub(crate) struct NameTaken {
     pub serial: String,
     /// The user it is enabled for, if any.
     pub user: Option<String>,
@@ -29,7 +29,7 @@ pub struct NameTaken {
 
 impl NameTaken {
     /// What to do about it.
-    pub fn hint(&self) -> String {
+    pub(crate) fn hint(&self) -> String {
         match (&self.user, self.left_by_mfakey) {
             (Some(u), _) => format!(", assigned to {u}: choose another --device-name"),
             (None, true) => format!(
@@ -47,7 +47,7 @@ impl NameTaken {
 /// The device of the account named `name`, if any. AWS's listing carries no
 /// tags: they are read for an unassigned match only (unreadable tags: not
 /// taken for mfakey's).
-pub async fn name_taken<I: IamApi>(
+pub(crate) async fn name_taken<I: IamApi>(
     iam: &I,
     virtuals: &[VirtualMfaDevice],
     name: &str,
@@ -71,7 +71,7 @@ pub async fn name_taken<I: IamApi>(
 }
 
 /// Refuses a user at IAM's limit of MFA devices.
-pub fn room_for_one_more(user: &str, devices: usize) -> Result<(), EnrollError> {
+pub(crate) fn room_for_one_more(user: &str, devices: usize) -> Result<(), EnrollError> {
     if devices >= MAX_MFA_DEVICES {
         return Err(EnrollError::TooManyDevices {
             user: user.to_string(),
@@ -155,7 +155,7 @@ pub(crate) async fn preflight<I: IamApi>(
 
 /// Refuses a host clock too far from AWS's (`server`: IAM's `Date`;
 /// `host`: this machine's clock when that answer arrived).
-pub fn check_clock(server: SystemTime, host: SystemTime) -> Result<(), EnrollError> {
+pub(crate) fn check_clock(server: SystemTime, host: SystemTime) -> Result<(), EnrollError> {
     let skew = match host.duration_since(server) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
@@ -170,7 +170,7 @@ pub fn check_clock(server: SystemTime, host: SystemTime) -> Result<(), EnrollErr
 
 /// What IAM says of one user, for `bulk --dry-run`: the refusals preflight
 /// would make, as text (none: it would go through).
-pub async fn user_facts<I: IamApi>(
+pub(crate) async fn user_facts<I: IamApi>(
     iam: &I,
     user: &str,
     device_name: Option<&str>,
@@ -212,7 +212,7 @@ pub async fn user_facts<I: IamApi>(
 
 /// See [`user_facts`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserFacts {
+pub(crate) struct UserFacts {
     /// IAM has no such user.
     pub missing: bool,
     pub mfa_devices: Option<usize>,

@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HidrawAccess {
+pub(crate) enum HidrawAccess {
     /// No `hidraw*` node at all: no HID device (so no key).
     NoDevices,
     /// Nodes this user may open, and those refused (EACCES/EPERM).
@@ -17,7 +17,7 @@ pub enum HidrawAccess {
 
 impl HidrawAccess {
     /// Whether opening `path` was refused (EACCES/EPERM) to this user.
-    pub fn refused(&self, path: &Path) -> bool {
+    pub(crate) fn refused(&self, path: &Path) -> bool {
         match self {
             HidrawAccess::NoDevices => false,
             HidrawAccess::Nodes { refused, .. } => refused.iter().any(|p| p == path),
@@ -26,7 +26,7 @@ impl HidrawAccess {
 }
 
 /// Looks at `dir` (`/dev`): every `hidraw*` node, opened read-write.
-pub fn probe(dir: &Path) -> HidrawAccess {
+pub(crate) fn probe(dir: &Path) -> HidrawAccess {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return HidrawAccess::NoDevices;
     };
@@ -54,7 +54,7 @@ pub fn probe(dir: &Path) -> HidrawAccess {
 
 /// Sorts opened nodes from refused ones (other errors, e.g. a node gone
 /// meanwhile, count as neither).
-pub fn classify(results: Vec<(PathBuf, Result<(), ErrorKind>)>) -> HidrawAccess {
+pub(crate) fn classify(results: Vec<(PathBuf, Result<(), ErrorKind>)>) -> HidrawAccess {
     if results.is_empty() {
         return HidrawAccess::NoDevices;
     }
@@ -71,7 +71,7 @@ pub fn classify(results: Vec<(PathBuf, Result<(), ErrorKind>)>) -> HidrawAccess 
 }
 
 /// Why no FIDO key was found, given what `probe` saw.
-pub fn why_none(access: &HidrawAccess) -> super::Fido2Error {
+pub(crate) fn why_none(access: &HidrawAccess) -> super::Fido2Error {
     match access {
         HidrawAccess::Nodes { refused, .. } if !refused.is_empty() => {
             super::Fido2Error::NoPermission {

@@ -1,11 +1,11 @@
 //! How FIDO2 values are shown: hex, AAGUIDs, firmware versions.
 
 /// Lower-case hex.
-pub fn to_hex(bytes: &[u8]) -> String {
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
@@ -16,7 +16,7 @@ pub fn from_hex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// An AAGUID (16 bytes) as a UUID string; other lengths as plain hex.
-pub fn aaguid_string(bytes: &[u8]) -> String {
+pub(crate) fn aaguid_string(bytes: &[u8]) -> String {
     let h = to_hex(bytes);
     if bytes.len() != 16 {
         return h;
@@ -32,7 +32,7 @@ pub fn aaguid_string(bytes: &[u8]) -> String {
 }
 
 /// getInfo's firmwareVersion: YubiKeys put `major << 16 | minor << 8 | patch`.
-pub fn firmware_string(v: u32) -> Option<String> {
+pub(crate) fn firmware_string(v: u32) -> Option<String> {
     match v {
         0 => None,
         v if v > 0xFFFF => Some(format!("{}.{}.{}", v >> 16, (v >> 8) & 0xFF, v & 0xFF)),

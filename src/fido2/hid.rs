@@ -14,7 +14,7 @@ use ctap_hid_fido2::{FidoKeyHid, LibCfg};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-pub struct HidDevice {
+pub(crate) struct HidDevice {
     key: FidoKeyHid,
     notes: LibraryNotes,
     /// The getInfo read while opening, which the first `info()` returns
@@ -25,7 +25,7 @@ pub struct HidDevice {
 
 /// Where ctap-hid-fido2's own prints to stdout go: never mfakey's stdout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LibraryNotes {
+pub(crate) enum LibraryNotes {
     /// Dropped (the default: they are parser chatter, not news for a user).
     #[default]
     Discard,
@@ -91,7 +91,7 @@ fn guarded<T, E: std::fmt::Display>(
 }
 
 /// CTAP status names in ctap-hid-fido2's messages, to mfakey's errors.
-pub fn map_error(msg: &str) -> Fido2Error {
+pub(crate) fn map_error(msg: &str) -> Fido2Error {
     if msg.contains("PIN_AUTH_BLOCKED") {
         Fido2Error::PinAuthBlocked
     } else if msg.contains("PIN_BLOCKED") {
@@ -115,7 +115,7 @@ fn is_no_credentials(msg: &str) -> bool {
 /// The getInfo fields mfakey reads (ctap-hid-fido2's own type cannot be
 /// named outside the crate).
 #[derive(Debug, Default, Clone)]
-pub struct RawInfo {
+pub(crate) struct RawInfo {
     pub versions: Vec<String>,
     pub aaguid: Vec<u8>,
     pub options: Vec<(String, bool)>,
@@ -141,7 +141,7 @@ macro_rules! raw_info {
 
 /// A FIDO HID device found (not opened yet).
 #[derive(Clone)]
-pub struct Found {
+pub(crate) struct Found {
     /// The USB product string (`YubiKey OTP+FIDO+CCID`, …).
     pub product: String,
     param: ctap_hid_fido2::HidParam,
@@ -153,7 +153,7 @@ impl HidDevice {
     /// whether or not this user may open their nodes: a device whose node
     /// refused us is left out here, and when that leaves none, the answer
     /// is "no permission", not "no key".
-    pub fn find_all(notes: LibraryNotes) -> Result<Vec<Found>, Fido2Error> {
+    pub(crate) fn find_all(notes: LibraryNotes) -> Result<Vec<Found>, Fido2Error> {
         let seen = access::probe(Path::new("/dev"));
         if seen == access::HidrawAccess::NoDevices {
             return Err(Fido2Error::NoKey);
@@ -179,7 +179,7 @@ impl HidDevice {
     }
 
     /// The one FIDO key present.
-    pub fn open(notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
+    pub(crate) fn open(notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
         let mut all = Self::find_all(notes)?;
         match all.len() {
             1 => Self::open_found(&all.remove(0), notes),
@@ -189,7 +189,7 @@ impl HidDevice {
 
     /// Opens a found key, set up from its getInfo: the PIN/UV auth protocol
     /// it prefers, and the credential management command it lists.
-    pub fn open_found(found: &Found, notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
+    pub(crate) fn open_found(found: &Found, notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
         let mut cfg = LibCfg::init()
             .with_enable_log(false)
             .with_keep_alive_msg_to_stderr(true);
@@ -213,13 +213,13 @@ impl HidDevice {
 /// standard one (0x0A, `credMgmt`). ctap-hid-fido2 sends the prototype
 /// unless told otherwise; a key that lists `credMgmt` gets the standard
 /// command (a CTAP 2.1 key need not know the prototype).
-pub fn uses_preview_cred_mgmt(i: &RawInfo) -> bool {
+pub(crate) fn uses_preview_cred_mgmt(i: &RawInfo) -> bool {
     let listed = |name: &str| i.options.iter().any(|(k, v)| k == name && *v);
     !listed("credMgmt") && listed("credentialMgmtPreview")
 }
 
 /// getInfo in mfakey's shape.
-pub fn convert_info(i: &RawInfo) -> Fido2Info {
+pub(crate) fn convert_info(i: &RawInfo) -> Fido2Info {
     let opt = |name: &str| i.options.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
     Fido2Info {
         versions: i.versions.clone(),

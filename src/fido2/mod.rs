@@ -8,18 +8,18 @@
 //! The JSON shapes of [`Fido2Info`] and [`Fido2Credential`] are part of
 //! mfakey's output (`fido2 info`, `fido2 credentials list`): keep them stable.
 
-pub mod access;
+pub(crate) mod access;
 #[cfg(test)]
 pub mod fake;
-pub mod format;
-pub mod hid;
+pub(crate) mod format;
+pub(crate) mod hid;
 
 use crate::secret::SecretString;
 use serde::Serialize;
 
 /// What getInfo says, in mfakey's words.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Fido2Info {
+pub(crate) struct Fido2Info {
     /// `FIDO_2_0`, `FIDO_2_1`, `U2F_V2`, …
     pub versions: Vec<String>,
     /// The authenticator model's AAGUID, as a UUID string.
@@ -39,7 +39,7 @@ pub struct Fido2Info {
 
 /// getInfo's options that matter here. `None`: the key does not list it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Fido2Options {
+pub(crate) struct Fido2Options {
     /// `clientPin`: `Some(true)` a PIN is set, `Some(false)` supported but
     /// not set, `None` no PIN support.
     pub client_pin: Option<bool>,
@@ -53,13 +53,13 @@ pub struct Fido2Options {
 
 impl Fido2Info {
     /// A CTAP2 authenticator (not U2F only).
-    pub fn is_fido2(&self) -> bool {
+    pub(crate) fn is_fido2(&self) -> bool {
         self.versions.iter().any(|v| v.starts_with("FIDO_2"))
     }
 
     /// The PIN/UV auth protocol to use: the key's first that mfakey (through
     /// ctap-hid-fido2) speaks; 1 for a CTAP 2.0 key that lists none.
-    pub fn pin_protocol(&self) -> u8 {
+    pub(crate) fn pin_protocol(&self) -> u8 {
         self.pin_uv_auth_protocols
             .iter()
             .find(|p| matches!(p, 1 | 2))
@@ -69,7 +69,7 @@ impl Fido2Info {
 
 /// A discoverable credential (passkey) on the key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Fido2Credential {
+pub(crate) struct Fido2Credential {
     pub rp_id: String,
     pub user_name: String,
     pub user_display_name: String,
@@ -81,7 +81,7 @@ pub struct Fido2Credential {
 
 /// A FIDO2 authenticator, as mfakey uses it. PINs travel as
 /// [`SecretString`]; implementations never log them.
-pub trait Fido2Device {
+pub(crate) trait Fido2Device {
     /// getInfo.
     fn info(&mut self) -> Result<Fido2Info, Fido2Error>;
     /// clientPin getPINRetries.
@@ -106,7 +106,7 @@ pub trait Fido2Device {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Fido2Error {
+pub(crate) enum Fido2Error {
     #[error(
         "no FIDO security key found: insert the key (FIDO2 is reached over USB HID, /dev/hidraw*)"
     )]

@@ -6,10 +6,10 @@ use crate::fido2::{Fido2Credential, Fido2Device, Fido2Error, Fido2Info};
 use crate::secret::SecretString;
 
 /// Longest PIN CTAP2 takes, in UTF-8 bytes.
-pub const MAX_PIN_BYTES: usize = 63;
+pub(crate) const MAX_PIN_BYTES: usize = 63;
 
 /// getInfo, refusing keys without FIDO2, with the PIN retries when a PIN is set.
-pub fn describe(dev: &mut dyn Fido2Device) -> Result<Fido2Info, Fido2Error> {
+pub(crate) fn describe(dev: &mut dyn Fido2Device) -> Result<Fido2Info, Fido2Error> {
     let mut info = dev.info()?;
     if !info.is_fido2() {
         return Err(Fido2Error::NotFido2);
@@ -22,7 +22,7 @@ pub fn describe(dev: &mut dyn Fido2Device) -> Result<Fido2Info, Fido2Error> {
 
 /// Whether `pin` fits the key: at least `min` code points (CTAP2: never
 /// below 4), at most 63 bytes.
-pub fn check_new_pin(pin: &SecretString, min: u32) -> Result<(), Fido2Error> {
+pub(crate) fn check_new_pin(pin: &SecretString, min: u32) -> Result<(), Fido2Error> {
     let min = min.max(4);
     if (pin.expose().chars().count() as u32) < min {
         return Err(Fido2Error::PinTooShort { min });
@@ -35,7 +35,7 @@ pub fn check_new_pin(pin: &SecretString, min: u32) -> Result<(), Fido2Error> {
 
 /// Sets the first PIN. `info` is what [`describe`] just read of `dev`
 /// (callers describe the key once, before asking for a PIN).
-pub fn set_pin(
+pub(crate) fn set_pin(
     dev: &mut dyn Fido2Device,
     info: &Fido2Info,
     new_pin: &SecretString,
@@ -50,7 +50,7 @@ pub fn set_pin(
 }
 
 /// Changes the PIN; a wrong current PIN reports the retries left.
-pub fn change_pin(
+pub(crate) fn change_pin(
     dev: &mut dyn Fido2Device,
     info: &Fido2Info,
     current: &SecretString,
@@ -62,7 +62,7 @@ pub fn change_pin(
 }
 
 /// Every passkey on the key.
-pub fn list_credentials(
+pub(crate) fn list_credentials(
     dev: &mut dyn Fido2Device,
     info: &Fido2Info,
     pin: &SecretString,
@@ -75,7 +75,7 @@ pub fn list_credentials(
 }
 
 /// Deletes the passkey with credential id `id_hex`.
-pub fn delete_credential(
+pub(crate) fn delete_credential(
     dev: &mut dyn Fido2Device,
     info: &Fido2Info,
     pin: &SecretString,

@@ -10,7 +10,7 @@ use crate::secret::SecretString;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ManageError {
+pub(crate) enum ManageError {
     #[error("no credential matches \"{0}\" on the key (see `mfakey oath list`)")]
     NoMatch(String),
     #[error("\"{name}\" matches several credentials: {}; give more of the name", .hits.iter().map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", "))]
@@ -36,7 +36,7 @@ impl crate::error::Classify for ManageError {
 }
 
 /// LIST, with touch learned from CALCULATE ALL (LIST does not say it).
-pub fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>, OathError> {
+pub(crate) fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>, OathError> {
     let all = s.calculate_all(unix_now())?;
     Ok(all
         .into_iter()
@@ -53,7 +53,7 @@ pub fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>, OathE
 
 /// The credential NAME designates among `creds`: its exact id, else the
 /// only one whose id contains NAME (case-insensitive).
-pub fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, ManageError> {
+pub(crate) fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, ManageError> {
     if let Some(c) = creds
         .iter()
         .find(|c| c.id.to_id_string() == name || c.raw_id == name.as_bytes())
@@ -76,7 +76,7 @@ pub fn pick(creds: Vec<Credential>, name: &str) -> Result<Credential, ManageErro
 }
 
 /// PUT, refusing to overwrite a credential with the same id unless `force`.
-pub fn add(
+pub(crate) fn add(
     s: &mut OathSession<'_>,
     data: &CredentialData,
     force: bool,
@@ -91,7 +91,7 @@ pub fn add(
 }
 
 /// DELETE of the credential NAME designates; its id.
-pub fn delete(s: &mut OathSession<'_>, name: &str) -> Result<CredentialId, ManageError> {
+pub(crate) fn delete(s: &mut OathSession<'_>, name: &str) -> Result<CredentialId, ManageError> {
     let cred = pick(s.list()?, name)?;
     s.delete(&cred.raw_id)?;
     Ok(cred.id)
@@ -99,7 +99,7 @@ pub fn delete(s: &mut OathSession<'_>, name: &str) -> Result<CredentialId, Manag
 
 /// RENAME of the credential OLD designates to `[issuer:]name`, refusing a
 /// name another credential has; (from, to).
-pub fn rename(
+pub(crate) fn rename(
     s: &mut OathSession<'_>,
     old: &str,
     new: &str,
@@ -116,29 +116,29 @@ pub fn rename(
 }
 
 /// `issuer:name` → (Some(issuer), name), split at the first colon as Yubico's tools do.
-pub fn split_issuer(s: &str) -> (Option<&str>, &str) {
+pub(crate) fn split_issuer(s: &str) -> (Option<&str>, &str) {
     match s.split_once(':') {
         Some((i, n)) if !i.is_empty() => (Some(i), n),
         _ => (None, s),
     }
 }
 
-pub fn set_password(s: &mut OathSession<'_>, new: &SecretString) -> Result<(), ManageError> {
+pub(crate) fn set_password(s: &mut OathSession<'_>, new: &SecretString) -> Result<(), ManageError> {
     Ok(s.set_password(new)?)
 }
 
-pub fn clear_password(s: &mut OathSession<'_>) -> Result<(), ManageError> {
+pub(crate) fn clear_password(s: &mut OathSession<'_>) -> Result<(), ManageError> {
     Ok(s.clear_password()?)
 }
 
 /// RESET: every credential and the password gone.
-pub fn reset(s: &mut OathSession<'_>) -> Result<(), ManageError> {
+pub(crate) fn reset(s: &mut OathSession<'_>) -> Result<(), ManageError> {
     Ok(s.reset()?)
 }
 
 /// One credential's code (a touch or HOTP credential computed on its own;
 /// `on_touch` before a touch).
-pub fn code_of(
+pub(crate) fn code_of(
     s: &mut OathSession<'_>,
     all: Vec<(Credential, CodeResult)>,
     name: &str,

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 /// Everything PUT needs. The secret is never printed or serialized.
 #[derive(Clone, Debug)]
-pub struct CredentialData {
+pub(crate) struct CredentialData {
     pub id: CredentialId,
     pub algorithm: HashAlgorithm,
     pub digits: u8,
@@ -23,7 +23,7 @@ impl CredentialData {
     /// Refuses what the applet would refuse or mis-store: digits outside
     /// 6..=8, a TOTP period of 0, an empty secret or name, a counter on a
     /// TOTP credential, an id over 64 bytes.
-    pub fn validate(&self) -> Result<(), OathError> {
+    pub(crate) fn validate(&self) -> Result<(), OathError> {
         if !(6..=8).contains(&self.digits) {
             return Err(OathError::InvalidCredential(format!(
                 "--digits {}: must be 6, 7 or 8",
@@ -78,7 +78,7 @@ impl CredentialData {
 /// address the credential); `id` is its parsed form. `touch` is known from
 /// PUT and CALCULATE ALL, not from LIST.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Credential {
+pub(crate) struct Credential {
     #[serde(flatten)]
     pub id: CredentialId,
     #[serde(skip)]
@@ -86,7 +86,6 @@ pub struct Credential {
     pub algorithm: HashAlgorithm,
     pub touch: Option<bool>,
 }
-
 
 impl std::fmt::Display for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,7 +97,7 @@ impl std::fmt::Display for Credential {
 /// HOTP `valid_from` is the request time and `valid_to` is `i64::MAX`, as
 /// yubikit has it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Code {
+pub(crate) struct Code {
     pub value: String,
     pub valid_from: u64,
     pub valid_to: u64,
@@ -106,7 +105,7 @@ pub struct Code {
 
 /// One CALCULATE ALL entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CodeResult {
+pub(crate) enum CodeResult {
     Code(Code),
     /// The credential needs a touch: compute it alone with CALCULATE.
     TouchRequired,

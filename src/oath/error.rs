@@ -8,7 +8,7 @@ use crate::version::Version;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum OathError {
+pub(crate) enum OathError {
     #[error(transparent)]
     Transport(#[from] TransportError),
 

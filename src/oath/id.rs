@@ -5,11 +5,11 @@ use super::{OathError, OathType, DEFAULT_PERIOD};
 use serde::Serialize;
 
 /// Longest credential id the applet stores, in bytes.
-pub const MAX_ID_LEN: usize = 64;
+pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// The parts of a credential id. `period` is 0 for HOTP, as yubikit has it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct CredentialId {
+pub(crate) struct CredentialId {
     pub issuer: Option<String>,
     pub name: String,
     pub period: u32,
@@ -20,7 +20,7 @@ pub struct CredentialId {
 impl CredentialId {
     /// An id from its parts. An empty issuer counts as none (Yubico's
     /// formatter skips it too); a HOTP id has period 0.
-    pub fn new(issuer: Option<&str>, name: &str, oath_type: OathType, period: u32) -> Self {
+    pub(crate) fn new(issuer: Option<&str>, name: &str, oath_type: OathType, period: u32) -> Self {
         CredentialId {
             issuer: issuer.filter(|i| !i.is_empty()).map(str::to_string),
             name: name.to_string(),
@@ -34,7 +34,7 @@ impl CredentialId {
 
     /// The id as stored on the key: `period/` only for TOTP with a period
     /// other than 30, `issuer:` only with a non-empty issuer.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut s = String::new();
         if self.oath_type == OathType::Totp && self.period != DEFAULT_PERIOD {
             s.push_str(&format!("{}/", self.period));
@@ -48,7 +48,7 @@ impl CredentialId {
     }
 
     /// The stored id as text: what `ykman oath accounts list` prints.
-    pub fn to_id_string(&self) -> String {
+    pub(crate) fn to_id_string(&self) -> String {
         String::from_utf8_lossy(&self.to_bytes()).into_owned()
     }
 
@@ -58,7 +58,7 @@ impl CredentialId {
     /// name with period 30. HOTP ids split at the first colon unless the id
     /// starts with one, and have period 0. Bytes that are not UTF-8 are
     /// replaced (U+FFFD); keep the raw id for talking to the key.
-    pub fn parse(raw: &[u8], oath_type: OathType) -> Self {
+    pub(crate) fn parse(raw: &[u8], oath_type: OathType) -> Self {
         let text = String::from_utf8_lossy(raw);
         let (issuer, name, period) = match oath_type {
             OathType::Totp => {
@@ -78,7 +78,7 @@ impl CredentialId {
     }
 
     /// Refuses ids longer than the applet's 64 bytes.
-    pub fn check_len(&self) -> Result<(), OathError> {
+    pub(crate) fn check_len(&self) -> Result<(), OathError> {
         let len = self.to_bytes().len();
         if len > MAX_ID_LEN {
             return Err(OathError::IdTooLong { len });

@@ -12,7 +12,7 @@ mod commands;
 mod credential;
 mod error;
 mod id;
-pub mod otp;
+pub(crate) mod otp;
 mod password;
 mod session;
 
@@ -23,59 +23,59 @@ mod yubikit_tests;
 
 use serde::Serialize;
 
-pub use credential::{Code, CodeResult, Credential, CredentialData};
-pub use error::OathError;
-pub use id::{CredentialId, MAX_ID_LEN};
-pub use session::OathSession;
+pub(crate) use credential::{Code, CodeResult, Credential, CredentialData};
+pub(crate) use error::OathError;
+pub(crate) use id::{CredentialId, MAX_ID_LEN};
+pub(crate) use session::OathSession;
 
 /// AID of the OATH applet.
-pub const OATH_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];
+pub(crate) const OATH_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];
 
 /// TOTP period used when the id carries no `period/` prefix.
-pub const DEFAULT_PERIOD: u32 = 30;
+pub(crate) const DEFAULT_PERIOD: u32 = 30;
 
 /// Keys shorter than this are zero-padded before PUT (the applet's HMAC
 /// minimum).
-pub const HMAC_MINIMUM_KEY_SIZE: usize = 14;
+pub(crate) const HMAC_MINIMUM_KEY_SIZE: usize = 14;
 
 /// Length of the challenges exchanged by VALIDATE and SET CODE.
-pub const CHALLENGE_LEN: usize = 8;
+pub(crate) const CHALLENGE_LEN: usize = 8;
 
 /// Instruction bytes (YKOATH "Instructions" table).
-pub mod ins {
-    pub const PUT: u8 = 0x01;
-    pub const DELETE: u8 = 0x02;
-    pub const SET_CODE: u8 = 0x03;
-    pub const RESET: u8 = 0x04;
-    pub const RENAME: u8 = 0x05;
-    pub const SELECT: u8 = 0xA4;
-    pub const LIST: u8 = 0xA1;
-    pub const CALCULATE: u8 = 0xA2;
-    pub const VALIDATE: u8 = 0xA3;
-    pub const CALCULATE_ALL: u8 = 0xA4;
-    pub const SEND_REMAINING: u8 = 0xA5;
+pub(crate) mod ins {
+    pub(crate) const PUT: u8 = 0x01;
+    pub(crate) const DELETE: u8 = 0x02;
+    pub(crate) const SET_CODE: u8 = 0x03;
+    pub(crate) const RESET: u8 = 0x04;
+    pub(crate) const RENAME: u8 = 0x05;
+    pub(crate) const SELECT: u8 = 0xA4;
+    pub(crate) const LIST: u8 = 0xA1;
+    pub(crate) const CALCULATE: u8 = 0xA2;
+    pub(crate) const VALIDATE: u8 = 0xA3;
+    pub(crate) const CALCULATE_ALL: u8 = 0xA4;
+    pub(crate) const SEND_REMAINING: u8 = 0xA5;
 }
 
 /// TLV tags.
-pub mod tag {
-    pub const NAME: u8 = 0x71;
-    pub const NAME_LIST: u8 = 0x72;
-    pub const KEY: u8 = 0x73;
-    pub const CHALLENGE: u8 = 0x74;
-    pub const RESPONSE: u8 = 0x75;
-    pub const TRUNCATED: u8 = 0x76;
-    pub const HOTP: u8 = 0x77;
-    pub const PROPERTY: u8 = 0x78;
-    pub const VERSION: u8 = 0x79;
-    pub const IMF: u8 = 0x7A;
-    pub const ALGORITHM: u8 = 0x7B;
-    pub const TOUCH: u8 = 0x7C;
+pub(crate) mod tag {
+    pub(crate) const NAME: u8 = 0x71;
+    pub(crate) const NAME_LIST: u8 = 0x72;
+    pub(crate) const KEY: u8 = 0x73;
+    pub(crate) const CHALLENGE: u8 = 0x74;
+    pub(crate) const RESPONSE: u8 = 0x75;
+    pub(crate) const TRUNCATED: u8 = 0x76;
+    pub(crate) const HOTP: u8 = 0x77;
+    pub(crate) const PROPERTY: u8 = 0x78;
+    pub(crate) const VERSION: u8 = 0x79;
+    pub(crate) const IMF: u8 = 0x7A;
+    pub(crate) const ALGORITHM: u8 = 0x7B;
+    pub(crate) const TOUCH: u8 = 0x7C;
 }
 
 /// Credential properties (tag `78`, written without a length byte).
-pub mod prop {
+pub(crate) mod prop {
     /// Codes need a touch (firmware 4.2.4+).
-    pub const REQUIRE_TOUCH: u8 = 0x02;
+    pub(crate) const REQUIRE_TOUCH: u8 = 0x02;
 }
 
 const MASK_TYPE: u8 = 0xF0;
@@ -84,14 +84,14 @@ const MASK_ALGO: u8 = 0x0F;
 /// Counter-based or time-based credential; high nibble of the type byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OathType {
+pub(crate) enum OathType {
     Hotp,
     Totp,
 }
 
 impl OathType {
     /// The high-nibble value (`0x10` HOTP, `0x20` TOTP).
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             OathType::Hotp => 0x10,
             OathType::Totp => 0x20,
@@ -99,7 +99,7 @@ impl OathType {
     }
 
     /// From a type|algorithm byte.
-    pub fn from_byte(b: u8) -> Option<Self> {
+    pub(crate) fn from_byte(b: u8) -> Option<Self> {
         match b & MASK_TYPE {
             0x10 => Some(OathType::Hotp),
             0x20 => Some(OathType::Totp),
@@ -134,7 +134,7 @@ impl std::str::FromStr for OathType {
 /// HMAC hash of a credential; low nibble of the type byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum HashAlgorithm {
+pub(crate) enum HashAlgorithm {
     Sha1,
     Sha256,
     Sha512,
@@ -142,7 +142,7 @@ pub enum HashAlgorithm {
 
 impl HashAlgorithm {
     /// The low-nibble value (`1`, `2`, `3`).
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             HashAlgorithm::Sha1 => 0x01,
             HashAlgorithm::Sha256 => 0x02,
@@ -151,7 +151,7 @@ impl HashAlgorithm {
     }
 
     /// From a type|algorithm byte (only the low nibble is read).
-    pub fn from_byte(b: u8) -> Option<Self> {
+    pub(crate) fn from_byte(b: u8) -> Option<Self> {
         match b & MASK_ALGO {
             0x01 => Some(HashAlgorithm::Sha1),
             0x02 => Some(HashAlgorithm::Sha256),
@@ -161,7 +161,7 @@ impl HashAlgorithm {
     }
 
     /// The hash's block size: keys longer than this are hashed before PUT.
-    pub fn block_size(self) -> usize {
+    pub(crate) fn block_size(self) -> usize {
         match self {
             HashAlgorithm::Sha1 | HashAlgorithm::Sha256 => 64,
             HashAlgorithm::Sha512 => 128,

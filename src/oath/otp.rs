@@ -13,7 +13,7 @@ use totp_rs::{Algorithm, Builder};
 
 /// The RFC 6238 code of `secret` at `unix_time`. A period of 0 is taken as 1
 /// (`CredentialData::validate` refuses it before it gets here).
-pub fn totp(
+pub(crate) fn totp(
     secret: &SecretBytes,
     alg: HashAlgorithm,
     digits: u8,
@@ -31,13 +31,13 @@ pub fn hotp(secret: &SecretBytes, alg: HashAlgorithm, digits: u8, counter: u64) 
 
 /// What a SHA-1 credential holding `secret` answers a full CALCULATE of
 /// `challenge` with: HMAC-SHA1(secret, challenge), untruncated.
-pub fn full_response(secret: &SecretBytes, challenge: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+pub(crate) fn full_response(secret: &SecretBytes, challenge: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
     super::password::hmac(HashAlgorithm::Sha1, secret.expose(), challenge)
 }
 
 /// Formats a card's truncated answer: `(value & 0x7fffffff) % 10^digits`,
 /// zero-padded on the left to `digits`.
-pub fn format_truncated(digits: u8, value: u32) -> String {
+pub(crate) fn format_truncated(digits: u8, value: u32) -> String {
     let v = u64::from(value & 0x7FFF_FFFF);
     let v = match 10u64.checked_pow(u32::from(digits)) {
         Some(m) => v % m,

@@ -13,7 +13,7 @@ const ACCESS_KEY_LEN: usize = 16;
 
 /// The access key: PBKDF2-HMAC-SHA1(password as UTF-8, salt = the SELECT
 /// salt, 1000 rounds, 16 bytes).
-pub fn derive_key(password: &SecretString, salt: &[u8]) -> SecretBytes {
+pub(super) fn derive_key(password: &SecretString, salt: &[u8]) -> SecretBytes {
     let mut key = vec![0u8; ACCESS_KEY_LEN];
     pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password.expose().as_bytes(), salt, PBKDF2_ROUNDS, &mut key);
     SecretBytes::new(key)

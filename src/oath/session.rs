@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 /// What SELECT told us.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SelectInfo {
+pub(crate) struct SelectInfo {
     pub version: Version,
     /// Salt of the password derivation; also the source of the device id.
     pub salt: Vec<u8>,
@@ -27,7 +27,7 @@ pub struct SelectInfo {
 
 /// A selected OATH applet. Unlocking lasts until the next SELECT (a new
 /// session) or power cycle.
-pub struct OathSession<'t> {
+pub(crate) struct OathSession<'t> {
     t: &'t mut dyn Transport,
     info: SelectInfo,
     has_key: bool,
@@ -53,7 +53,7 @@ const PREFIX_BUG: (Version, Version) = (Version(4, 0, 0), Version(4, 3, 5));
 impl<'t> OathSession<'t> {
     /// SELECTs the applet. `6A82` (and `6999`, `6B00`, `6D00`, as yubikit
     /// reads them): no OATH applet, or it is disabled.
-    pub fn select(t: &'t mut dyn Transport) -> Result<Self, OathError> {
+    pub(crate) fn select(t: &'t mut dyn Transport) -> Result<Self, OathError> {
         let info = select_applet(t)?;
         let has_key = info.challenge.is_some();
         Ok(OathSession {
@@ -65,7 +65,7 @@ impl<'t> OathSession<'t> {
     }
 
     #[cfg(test)]
-    pub fn info(&self) -> &SelectInfo {
+    pub(crate) fn info(&self) -> &SelectInfo {
         &self.info
     }
 
@@ -75,12 +75,12 @@ impl<'t> OathSession<'t> {
     }
 
     /// A password (access key) is set.
-    pub fn has_password(&self) -> bool {
+    pub(crate) fn has_password(&self) -> bool {
         self.has_key
     }
 
     /// A password is set and this session has not unlocked it yet.
-    pub fn is_locked(&self) -> bool {
+    pub(crate) fn is_locked(&self) -> bool {
         self.locked
     }
 
@@ -94,17 +94,17 @@ impl<'t> OathSession<'t> {
 
     /// How many credentials the applet holds: 32 before firmware 5.7.0, 64
     /// from 5.7.0.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.info.version.oath_capacity()
     }
 
     /// The access key for `password` on this key (PBKDF2 with its salt).
-    pub fn derive_key(&self, password: &SecretString) -> SecretBytes {
+    pub(crate) fn derive_key(&self, password: &SecretString) -> SecretBytes {
         password::derive_key(password, &self.info.salt)
     }
 
     /// Derives the access key and unlocks with it.
-    pub fn unlock(&mut self, password: &SecretString) -> Result<(), OathError> {
+    pub(crate) fn unlock(&mut self, password: &SecretString) -> Result<(), OathError> {
         if !self.locked {
             return Ok(());
         }
@@ -115,7 +115,7 @@ impl<'t> OathSession<'t> {
     /// VALIDATE: proves the key to the card (HMAC of its challenge) and
     /// checks, in constant time, the card's proof of our random challenge.
     /// Does nothing when the session is not locked.
-    pub fn unlock_with_key(&mut self, key: &SecretBytes) -> Result<(), OathError> {
+    pub(crate) fn unlock_with_key(&mut self, key: &SecretBytes) -> Result<(), OathError> {
         let Some(card_challenge) = self.info.challenge.clone().filter(|_| self.locked) else {
             return Ok(());
         };
@@ -140,7 +140,10 @@ impl<'t> OathSession<'t> {
 
     /// Unlocks with `password` when the applet has one (a locked applet and
     /// no password: [`OathError::Locked`]); does nothing otherwise.
-    pub fn unlock_if_locked(&mut self, password: Option<&SecretString>) -> Result<(), OathError> {
+    pub(crate) fn unlock_if_locked(
+        &mut self,
+        password: Option<&SecretString>,
+    ) -> Result<(), OathError> {
         if !self.is_locked() {
             return Ok(());
         }
@@ -148,7 +151,7 @@ impl<'t> OathSession<'t> {
     }
 
     /// LIST: every credential with its type and algorithm (touch unknown).
-    pub fn list(&mut self) -> Result<Vec<Credential>, OathError> {
+    pub(crate) fn list(&mut self) -> Result<Vec<Credential>, OathError> {
         let data = self.run(&commands::list(), "LIST", locked)?;
         commands::parse_list(&data)
     }
@@ -156,7 +159,7 @@ impl<'t> OathSession<'t> {
     /// PUT: writes (or overwrites) a credential. Validates first and refuses
     /// what the firmware cannot do (touch before 4.2.4, SHA-512 before
     /// 4.3.1, on 4.0.0 < v < 4.3.5 an id that begins another one).
-    pub fn put(&mut self, data: &CredentialData) -> Result<Credential, OathError> {
+    pub(crate) fn put(&mut self, data: &CredentialData) -> Result<Credential, OathError> {
         data.validate()?;
         let have = self.info.version;
         if data.touch {
@@ -195,7 +198,7 @@ impl<'t> OathSession<'t> {
     }
 
     /// DELETE a credential by its stored id.
-    pub fn delete(&mut self, raw_id: &[u8]) -> Result<(), OathError> {
+    pub(crate) fn delete(&mut self, raw_id: &[u8]) -> Result<(), OathError> {
         let cmd = commands::delete(raw_id)?;
         self.run(&cmd, "DELETE", |sw| missing_or_locked(sw, raw_id))?;
         Ok(())
@@ -203,7 +206,11 @@ impl<'t> OathSession<'t> {
 
     /// RENAME (firmware 5.3.1+). Returns the new stored id. Build `new_id`
     /// with [`CredentialId::renamed`] to keep the type and period.
-    pub fn rename(&mut self, raw_id: &[u8], new_id: &CredentialId) -> Result<Vec<u8>, OathError> {
+    pub(crate) fn rename(
+        &mut self,
+        raw_id: &[u8],
+        new_id: &CredentialId,
+    ) -> Result<Vec<u8>, OathError> {
         require(self.info.version, Version(5, 3, 1), "renaming a credential")?;
         new_id.check_len()?;
         let new_raw = new_id.to_bytes();
@@ -215,7 +222,11 @@ impl<'t> OathSession<'t> {
     /// CALCULATE one code. TOTP: challenge = big-endian u64 of
     /// `timestamp / period`; HOTP: an empty challenge (the key counts).
     /// A touch credential waits for a touch; `6982` then means it timed out.
-    pub fn calculate(&mut self, cred: &Credential, timestamp: u64) -> Result<Code, OathError> {
+    pub(crate) fn calculate(
+        &mut self,
+        cred: &Credential,
+        timestamp: u64,
+    ) -> Result<Code, OathError> {
         let challenge = match cred.id.oath_type {
             OathType::Totp => {
                 if cred.id.period == 0 {
@@ -244,7 +255,7 @@ impl<'t> OathSession<'t> {
     /// CALCULATE with a full answer: the credential's HMAC of `challenge`
     /// as it is (no truncation). Touch and absence mean what they mean for
     /// [`OathSession::calculate`].
-    pub fn calculate_response(
+    pub(crate) fn calculate_response(
         &mut self,
         raw_id: &[u8],
         challenge: &[u8],
@@ -264,7 +275,7 @@ impl<'t> OathSession<'t> {
     /// by one, as ykman does; touch and HOTP credentials are not computed.
     /// LIST supplies each credential's type and algorithm, which CALCULATE
     /// ALL does not tell.
-    pub fn calculate_all(
+    pub(crate) fn calculate_all(
         &mut self,
         timestamp: u64,
     ) -> Result<Vec<(Credential, CodeResult)>, OathError> {
@@ -309,7 +320,7 @@ impl<'t> OathSession<'t> {
     /// SET CODE: sets a password (access key from PBKDF2 with this key's
     /// salt, proven with an HMAC of a random challenge). The session stays
     /// unlocked.
-    pub fn set_password(&mut self, password: &SecretString) -> Result<(), OathError> {
+    pub(crate) fn set_password(&mut self, password: &SecretString) -> Result<(), OathError> {
         if password.is_empty() {
             return Err(OathError::EmptyPassword);
         }
@@ -324,7 +335,7 @@ impl<'t> OathSession<'t> {
     }
 
     /// SET CODE with an empty key: removes the password.
-    pub fn clear_password(&mut self) -> Result<(), OathError> {
+    pub(crate) fn clear_password(&mut self) -> Result<(), OathError> {
         self.run(&commands::clear_code()?, "SET CODE", locked)?;
         self.has_key = false;
         self.locked = false;
@@ -333,7 +344,7 @@ impl<'t> OathSession<'t> {
 
     /// RESET (`DE AD`): wipes every credential and the password, then
     /// SELECTs again to read the new salt.
-    pub fn reset(&mut self) -> Result<(), OathError> {
+    pub(crate) fn reset(&mut self) -> Result<(), OathError> {
         self.run(&commands::reset(), "RESET", |_| None)?;
         self.info = select_applet(&mut *self.t)?;
         self.has_key = self.info.challenge.is_some();

@@ -5,14 +5,14 @@
 //! Everything above (SELECT, chaining, status words) is written against
 //! [`Transport`] only.
 
-pub mod pcsc;
+pub(crate) mod pcsc;
 
 use std::ops::Range;
 
 /// Errors moving bytes to and from a card.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TransportError {
+pub(crate) enum TransportError {
     #[error("the PC/SC service is not running: start pcscd (`sudo systemctl start pcscd`, or `pcscd -f` in a terminal)")]
     NoService,
     #[error("no smart-card reader found: insert a YubiKey (pcscd lists it as a reader)")]
@@ -35,7 +35,7 @@ pub enum TransportError {
 
 /// Moves one command APDU to the card and brings its answer back. It knows
 /// bytes only: building commands and reading answers is `crate::apdu`'s job.
-pub trait Transport {
+pub(crate) trait Transport {
     /// Sends raw command bytes and returns the raw answer (data, SW1, SW2).
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError>;
 
@@ -74,17 +74,17 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 }
 
 /// Where trace lines go (the CLI prints them on stderr).
-pub type TraceSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type TraceSink = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A transport that reports every command and answer to a sink (the CLI's
 /// `--trace-apdu`). Command data marked sensitive is redacted.
-pub struct Traced<T> {
+pub(crate) struct Traced<T> {
     inner: T,
     sink: TraceSink,
 }
 
 impl<T: Transport> Traced<T> {
-    pub fn new(inner: T, sink: TraceSink) -> Self {
+    pub(crate) fn new(inner: T, sink: TraceSink) -> Self {
         Traced { inner, sink }
     }
 }
@@ -144,7 +144,7 @@ impl<T: Transport> Transport for Traced<T> {
 }
 
 /// Upper-case hex with spaces between bytes, for traces.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {

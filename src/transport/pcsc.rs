@@ -14,31 +14,31 @@ const SHARING_WAIT: Duration = Duration::from_secs(2);
 
 /// How a connection shares the card with other programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     Shared,
     Exclusive,
 }
 
 /// A reader and whether a card sits in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reader {
+pub(crate) struct Reader {
     pub name: String,
     pub card_present: bool,
 }
 
 /// A PC/SC context: the link to pcscd.
-pub struct Pcsc {
+pub(crate) struct Pcsc {
     ctx: pcsc::Context,
 }
 
 impl Pcsc {
-    pub fn establish() -> Result<Self, TransportError> {
+    pub(crate) fn establish() -> Result<Self, TransportError> {
         let ctx = pcsc::Context::establish(pcsc::Scope::User).map_err(|e| map_err(e, ""))?;
         Ok(Pcsc { ctx })
     }
 
     /// Every reader with its card presence. No readers is `Ok(vec![])`.
-    pub fn readers(&self) -> Result<Vec<Reader>, TransportError> {
+    pub(crate) fn readers(&self) -> Result<Vec<Reader>, TransportError> {
         let names = match self.ctx.list_readers_owned() {
             Ok(n) => n,
             Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
@@ -66,7 +66,7 @@ impl Pcsc {
 
     /// Waits until any reader's state changes (a card inserted or removed, a
     /// reader added), or `timeout` passes. Returns the readers afterwards.
-    pub fn wait_for_change(
+    pub(crate) fn wait_for_change(
         &self,
         known: &[Reader],
         timeout: Duration,
@@ -102,7 +102,11 @@ impl Pcsc {
     }
 
     /// Connects to the card in `reader`.
-    pub fn connect(&self, reader: &str, access: Access) -> Result<PcscTransport, TransportError> {
+    pub(crate) fn connect(
+        &self,
+        reader: &str,
+        access: Access,
+    ) -> Result<PcscTransport, TransportError> {
         let name = CString::new(reader)
             .map_err(|_| TransportError::Io("reader name holds a NUL byte".into()))?;
         let mode = match access {
@@ -136,7 +140,7 @@ impl Pcsc {
 }
 
 /// One connection to a card.
-pub struct PcscTransport {
+pub(crate) struct PcscTransport {
     card: Option<pcsc::Card>,
     reader: String,
     buf: Vec<u8>,

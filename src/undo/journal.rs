@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// What happened, in the order an enrollment does it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// Preflight passed; nothing created yet (the device may exist from
     /// here on: a create whose answer was lost).
     Begin,
@@ -49,7 +49,7 @@ pub enum Event {
 
 /// One journal line of an enrollment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Unix seconds.
     pub ts: u64,
     /// One enrollment: all its lines share this id; its device carries it
@@ -83,7 +83,7 @@ pub struct Entry {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum JournalError {
+pub(crate) enum JournalError {
     #[error("cannot write the journal {path}: {source}")]
     Write {
         path: PathBuf,
@@ -124,7 +124,7 @@ impl crate::error::Classify for JournalError {
 
 /// The default journal: `$XDG_STATE_HOME/mfakey/journal.jsonl`, else
 /// `~/.local/state/mfakey/journal.jsonl`.
-pub fn default_path() -> PathBuf {
+pub(crate) fn default_path() -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -135,7 +135,7 @@ pub fn default_path() -> PathBuf {
 
 /// How a journal is held while open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lock {
+pub(crate) enum Lock {
     /// Enrollments: any number at once.
     Shared,
     /// `recover`, `cleanup --delete`, a bulk run: nobody else.
@@ -144,7 +144,7 @@ pub enum Lock {
 
 /// An open, locked journal.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     file: File,
     path: PathBuf,
 }
@@ -153,12 +153,12 @@ impl Journal {
     /// Opens the journal at `path` for reading and appending, creating it
     /// (mode 0600, its folder 0700) when missing; refuses an unsafe one;
     /// takes `lock` without waiting.
-    pub fn open(path: &Path, lock: Lock) -> Result<Self, JournalError> {
+    pub(crate) fn open(path: &Path, lock: Lock) -> Result<Self, JournalError> {
         Self::open_with(path, lock, false)
     }
 
     /// Like [`Journal::open`], for a journal that must not exist yet.
-    pub fn create_new(path: &Path, lock: Lock) -> Result<Self, JournalError> {
+    pub(crate) fn create_new(path: &Path, lock: Lock) -> Result<Self, JournalError> {
         Self::open_with(path, lock, true)
     }
 
@@ -269,17 +269,17 @@ impl Journal {
         Ok(())
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends one entry and makes it durable before returning.
-    pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+    pub(crate) fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
         self.append_line(entry)
     }
 
     /// Appends any serializable line (the bulk journal's) and makes it durable.
-    pub fn append_line<T: Serialize>(&mut self, entry: &T) -> Result<(), JournalError> {
+    pub(crate) fn append_line<T: Serialize>(&mut self, entry: &T) -> Result<(), JournalError> {
         let mut line = serde_json::to_string(entry).map_err(|e| JournalError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
@@ -298,12 +298,12 @@ impl Journal {
     }
 
     /// Every enrollment entry in the journal.
-    pub fn entries(&mut self) -> Result<Vec<Entry>, JournalError> {
+    pub(crate) fn entries(&mut self) -> Result<Vec<Entry>, JournalError> {
         self.lines()
     }
 
     /// Every line, of any line type (the bulk journal's).
-    pub fn lines<T: serde::de::DeserializeOwned>(&mut self) -> Result<Vec<T>, JournalError> {
+    pub(crate) fn lines<T: serde::de::DeserializeOwned>(&mut self) -> Result<Vec<T>, JournalError> {
         let mut text = String::new();
         let read = (|| {
             self.file.seek(SeekFrom::Start(0))?;
@@ -379,7 +379,9 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
 }
 
 /// [`read`] for any line type (the bulk journal's).
-pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, JournalError> {
+pub(crate) fn read_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<Vec<T>, JournalError> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -433,7 +435,7 @@ fn parse_lines<T: serde::de::DeserializeOwned>(
 }
 
 /// The runs that never reached `Done` or `RolledBack`, each as its entries.
-pub fn unfinished(entries: &[Entry]) -> Vec<Vec<Entry>> {
+pub(crate) fn unfinished(entries: &[Entry]) -> Vec<Vec<Entry>> {
     let mut runs: Vec<(String, Vec<Entry>)> = Vec::new();
     for e in entries {
         match runs.iter_mut().find(|(r, _)| *r == e.run) {
@@ -451,7 +453,7 @@ pub fn unfinished(entries: &[Entry]) -> Vec<Vec<Entry>> {
 }
 
 /// A fresh run id: 16 random hex digits.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
         let t = std::time::SystemTime::now()

@@ -10,8 +10,8 @@
 //!
 //! Anything else is left as it is, and said.
 
-pub mod journal;
-pub mod recover;
+pub(crate) mod journal;
+pub(crate) mod recover;
 
 use crate::aws::{AwsError, IamApi};
 use crate::credential::{self, Holding, Proof, Removal};
@@ -19,11 +19,11 @@ use crate::oath::{OathError, OathSession};
 use crate::progress::{Event, Progress};
 
 /// The tag that names the run which created a device.
-pub const TAG_RUN: &str = "mfakey:run";
+pub(crate) const TAG_RUN: &str = "mfakey:run";
 
 /// What one run made, as far as the run itself or its journal knows.
 #[derive(Clone, Debug, Default)]
-pub struct Made {
+pub(crate) struct Made {
     pub run: String,
     /// The account the journal says the run worked in.
     pub account_id: Option<String>,
@@ -39,7 +39,7 @@ pub struct Made {
 
 /// A credential a run wrote (or may have).
 #[derive(Clone, Debug)]
-pub struct MadeCredential {
+pub(crate) struct MadeCredential {
     /// Where the new seed was written first: its own id, or the temporary
     /// id beside the credential it replaces.
     pub written_as: Vec<u8>,
@@ -55,7 +55,7 @@ pub struct MadeCredential {
 
 /// What an undo did, left, and refused.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Undo {
+pub(crate) struct Undo {
     pub done: Vec<String>,
     /// Could not be done now (the key is absent, IAM failed): a later
     /// `recover` can.
@@ -65,14 +65,14 @@ pub struct Undo {
 }
 
 impl Undo {
-    pub fn complete(&self) -> bool {
+    pub(crate) fn complete(&self) -> bool {
         self.left.is_empty() && self.refused.is_empty()
     }
 }
 
 /// Whether a device is this run's to remove.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ownership {
+pub(crate) enum Ownership {
     /// Tagged with this run, in the caller's account.
     Ours,
     /// IAM has no such device.
@@ -82,7 +82,7 @@ pub enum Ownership {
 }
 
 /// The account of an IAM ARN (`arn:aws:iam::<account>:…`).
-pub fn arn_account(arn: &str) -> Option<&str> {
+pub(crate) fn arn_account(arn: &str) -> Option<&str> {
     let mut parts = arn.splitn(6, ':');
     match (parts.next(), parts.nth(3)) {
         (Some("arn"), Some(account)) if !account.is_empty() => Some(account),
@@ -91,7 +91,7 @@ pub fn arn_account(arn: &str) -> Option<&str> {
 }
 
 /// Whether `serial` is a device run `run` created in `caller_account`.
-pub async fn ownership<I: IamApi>(
+pub(crate) async fn ownership<I: IamApi>(
     iam: &I,
     caller_account: &str,
     run: &str,
@@ -121,7 +121,7 @@ pub async fn ownership<I: IamApi>(
 /// Undoes what `made` says the run made: the credential off the key (if
 /// the key is here), the device deactivated and deleted. `caller_account`
 /// is the account of the credentials in use.
-pub async fn undo<I: IamApi>(
+pub(crate) async fn undo<I: IamApi>(
     iam: &I,
     caller_account: &str,
     made: &Made,
@@ -140,7 +140,7 @@ pub async fn undo<I: IamApi>(
 
 /// Takes a run's credential off the key where the key proves it is the
 /// run's (see the module's rules); `key` absent: left for `recover`.
-pub fn undo_credential(
+pub(crate) fn undo_credential(
     c: &MadeCredential,
     key_serial: Option<u32>,
     mut key: Option<&mut OathSession<'_>>,
@@ -259,7 +259,7 @@ async fn undo_device<I: IamApi>(
 
 /// What the key holds of a run's credential: under the id it was written
 /// as, and (for a replacement) under its final id.
-pub fn holdings(
+pub(crate) fn holdings(
     key: &mut OathSession<'_>,
     c: &MadeCredential,
 ) -> Result<(Holding, Option<Holding>), OathError> {

@@ -13,7 +13,7 @@ use crate::progress::{Outcome, Progress};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
-pub struct RecoveredRun {
+pub(crate) struct RecoveredRun {
     pub run: String,
     pub user: String,
     pub key_serial: Option<u32>,
@@ -26,7 +26,7 @@ pub struct RecoveredRun {
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RecoverError {
+pub(crate) enum RecoverError {
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
@@ -44,7 +44,7 @@ impl crate::error::Classify for RecoverError {
 
 /// What a run's journal lines say it made and got to.
 #[derive(Clone, Debug)]
-pub struct RunState {
+pub(crate) struct RunState {
     pub made: Made,
     /// The line to continue the journal from (the last naming the device).
     pub last: Entry,
@@ -54,13 +54,13 @@ pub struct RunState {
 
 impl RunState {
     /// Whether the credential may be on the key.
-    pub fn written(&self) -> bool {
+    pub(crate) fn written(&self) -> bool {
         self.made.credential.is_some()
     }
 }
 
 /// Reads a run's lines (`None`: no lines).
-pub fn state(entries: &[Entry]) -> Option<RunState> {
+pub(crate) fn state(entries: &[Entry]) -> Option<RunState> {
     let last = entries
         .iter()
         .rev()
@@ -106,7 +106,7 @@ pub fn state(entries: &[Entry]) -> Option<RunState> {
 /// Finishes or undoes one unfinished run. `caller_account` is the account
 /// of the credentials in use; `key` is the run's key, opened and unlocked,
 /// or `None` when it is not present.
-pub async fn recover_run<I: IamApi>(
+pub(crate) async fn recover_run<I: IamApi>(
     iam: &I,
     caller_account: &str,
     entries: &[Entry],
@@ -296,7 +296,7 @@ fn settle_replacement(
 }
 
 /// Unassigned virtual MFA devices that mfakey created (by its tag).
-pub async fn leftovers<I: IamApi>(iam: &I) -> Result<Vec<VirtualMfaDevice>, AwsError> {
+pub(crate) async fn leftovers<I: IamApi>(iam: &I) -> Result<Vec<VirtualMfaDevice>, AwsError> {
     let mut ours = Vec::new();
     for d in iam.list_virtual_mfa_devices(true).await? {
         let tags = if d.tags.is_empty() {
@@ -312,7 +312,7 @@ pub async fn leftovers<I: IamApi>(iam: &I) -> Result<Vec<VirtualMfaDevice>, AwsE
 }
 
 /// Deletes the given leftovers; what was deleted.
-pub async fn delete_leftovers<I: IamApi>(
+pub(crate) async fn delete_leftovers<I: IamApi>(
     iam: &I,
     found: &[VirtualMfaDevice],
 ) -> Result<Vec<String>, AwsError> {
