@@ -8,9 +8,26 @@ mod iam_env;
 use std::time::{Duration, Instant, SystemTime};
 
 use iam_env::*;
-use mfakey::aws::totp::{code_for_step, step_at};
 use mfakey::aws::{AwsError, IamApi};
 use mfakey::secret::SecretBytes;
+
+/// The TOTP step of `t` (30 s steps).
+fn step_at(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 30
+}
+
+/// The 6-digit code of `seed` for step `step`, computed with totp-rs
+/// (independently of mfakey's own code path).
+fn code_for_step(seed: &SecretBytes, step: u64) -> String {
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(seed.expose().to_vec())
+        .build_noncompliant()
+        .generate(step * 30)
+        .to_string()
+}
 
 fn codes_at(seed: &SecretBytes, now: SystemTime) -> (String, String) {
     let t = step_at(now);

@@ -34,22 +34,6 @@ pub enum Principal {
     Group(String),
 }
 
-impl Principal {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Principal::User(_) => "user",
-            Principal::Role(_) => "role",
-            Principal::Group(_) => "group",
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Principal::User(n) | Principal::Role(n) | Principal::Group(n) => n,
-        }
-    }
-}
-
 /// An IAM role (service-linked roles included: the audit skips them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {

@@ -1,9 +1,9 @@
-//! TOTP as IAM checks it (RFC 6238: HMAC-SHA1, 6 digits, 30 s steps), for the
-//! fake and for host-side checks. The card computes the real codes.
+//! How IAM checks a pair of codes (RFC 6238: HMAC-SHA1, 6 digits, 30 s
+//! steps), for the fake IAM; the codes themselves come from `oath::otp`,
+//! the host's one TOTP.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use totp_rs::{Algorithm, Builder};
 use zeroize::Zeroizing;
 
 use crate::secret::SecretBytes;
@@ -20,14 +20,14 @@ pub fn step_at(time: SystemTime) -> u64 {
 }
 
 /// The 6-digit code of `seed` for TOTP step `step`.
-pub fn code_for_step(seed: &SecretBytes, step: u64) -> Zeroizing<String> {
-    let totp = Builder::new()
-        .with_algorithm(Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(STEP_SECONDS)
-        .with_secret(seed.expose().to_vec())
-        .build_noncompliant();
-    Zeroizing::new(totp.generate(step.saturating_mul(STEP_SECONDS)).to_string())
+pub(crate) fn code_for_step(seed: &SecretBytes, step: u64) -> Zeroizing<String> {
+    Zeroizing::new(crate::oath::otp::totp(
+        seed,
+        crate::oath::HashAlgorithm::Sha1,
+        6,
+        STEP_SECONDS as u32,
+        step.saturating_mul(STEP_SECONDS),
+    ))
 }
 
 /// The step `T` such that (`code1`, `code2`) are the codes of steps T-1 and
