@@ -78,13 +78,50 @@ pub(crate) fn load(path: &Path) -> Result<Vec<Row>, ManifestError> {
 
 /// Parses and checks a manifest's text.
 pub(crate) fn parse(text: &str) -> Result<Vec<Row>, ManifestError> {
-    let mut errors = Vec::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
         .from_reader(text.as_bytes());
+    let (header, mut errors) = read_header(&mut reader)?;
+    let mut rows: Vec<Row> = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                errors.push(RowError {
+                    line,
+                    message: format!("not a valid CSV row: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let mut bad = |message: String| errors.push(RowError { line, message });
+        let row = read_row(&header, &record, line, &mut bad);
+        against_earlier_rows(&row, &rows, &mut bad);
+        rows.push(row);
+    }
+    if rows.is_empty() && errors.is_empty() {
+        errors.push(RowError {
+            line: 2,
+            message: "the manifest lists no users".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(ManifestError::Invalid(errors))
+    }
+}
+
+/// The header's columns (lower case) and what is wrong with them; a header
+/// that is no CSV, or names no `user`, ends the parse.
+fn read_header(
+    reader: &mut csv::Reader<&[u8]>,
+) -> Result<(Vec<String>, Vec<RowError>), ManifestError> {
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|c| c.to_ascii_lowercase()).collect(),
         Err(e) => {
@@ -94,6 +131,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Row>, ManifestError> {
             }]))
         }
     };
+    let mut errors = Vec::new();
     for (i, c) in header.iter().enumerate() {
         if !COLUMNS.contains(&c.as_str()) {
             errors.push(RowError {
@@ -120,127 +158,110 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Row>, ManifestError> {
         });
         return Err(ManifestError::Invalid(errors));
     }
-    let col = |name: &str| header.iter().position(|c| c == name);
-    let mut rows: Vec<Row> = Vec::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                errors.push(RowError {
-                    line,
-                    message: format!("not a valid CSV row: {e}"),
-                });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let field = |name: &str| {
-            col(name)
-                .and_then(|i| record.get(i))
-                .filter(|v| !v.is_empty())
+    Ok((header, errors))
+}
+
+/// One row's fields, each checked on its own (`bad` collects problems).
+fn read_row(
+    header: &[String],
+    record: &csv::StringRecord,
+    line: usize,
+    bad: &mut dyn FnMut(String),
+) -> Row {
+    let field = |name: &str| {
+        header
+            .iter()
+            .position(|c| c == name)
+            .and_then(|i| record.get(i))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let user = field("user").unwrap_or_default();
+    if user.is_empty() {
+        bad("empty user".into());
+    } else if !valid_user_name(&user) {
+        bad(format!(
+            "user \"{user}\" is not an IAM user name (1 to 64 of A-Z a-z 0-9 _+=,.@-)"
+        ));
+    }
+    let device_name = field("device_name");
+    if let Some(n) = device_name
+        .as_ref()
+        .filter(|n| !naming::valid_device_name(n))
+    {
+        bad(format!(
+            "device_name \"{n}\" must be 1 to 226 of A-Z a-z 0-9 _+=,.@-"
+        ));
+    }
+    let touch = field("touch").and_then(|t| {
+        let b = parse_bool(&t);
+        if b.is_none() {
+            bad(format!(
+                "touch \"{t}\" is not one of yes, no, true, false, 1, 0"
+            ));
+        }
+        b
+    });
+    let key_serial = field("key_serial").and_then(|s| match s.parse::<u32>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            bad(format!(
+                "key_serial \"{s}\" is not a key serial number (1 to 4294967295)"
+            ));
+            None
+        }
+    });
+    let (profile, role_arn) = (field("profile"), field("role_arn"));
+    if let Some(arn) = role_arn.as_ref().filter(|a| !valid_role_arn(a)) {
+        bad(format!(
+            "role_arn \"{arn}\" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+        ));
+    }
+    if profile.is_some() && role_arn.is_some() {
+        bad("give profile or role_arn, not both".into());
+    }
+    let groups: Vec<String> = field("groups")
+        .map(|g| {
+            g.split([';', ' '])
+                .filter(|s| !s.is_empty())
                 .map(str::to_string)
-        };
-        let mut bad = |message: String| errors.push(RowError { line, message });
-        let user = field("user").unwrap_or_default();
-        if user.is_empty() {
-            bad("empty user".into());
-        } else if !valid_user_name(&user) {
-            bad(format!(
-                "user \"{user}\" is not an IAM user name (1 to 64 of A-Z a-z 0-9 _+=,.@-)"
-            ));
-        } else if let Some(first) = rows.iter().find(|r| r.user == user) {
-            bad(format!(
-                "duplicate user \"{user}\" (first on line {})",
-                first.line
-            ));
-        }
-        let device_name = field("device_name");
-        if let Some(n) = &device_name {
-            if !naming::valid_device_name(n) {
-                bad(format!(
-                    "device_name \"{n}\" must be 1 to 226 of A-Z a-z 0-9 _+=,.@-"
-                ));
-            }
-        }
-        let touch = match field("touch") {
-            None => None,
-            Some(t) => match parse_bool(&t) {
-                Some(b) => Some(b),
-                None => {
-                    bad(format!(
-                        "touch \"{t}\" is not one of yes, no, true, false, 1, 0"
-                    ));
-                    None
-                }
-            },
-        };
-        let key_serial = match field("key_serial") {
-            None => None,
-            Some(s) => match s.parse::<u32>() {
-                Ok(n) if n > 0 => Some(n),
-                _ => {
-                    bad(format!(
-                        "key_serial \"{s}\" is not a key serial number (1 to 4294967295)"
-                    ));
-                    None
-                }
-            },
-        };
-        let profile = field("profile");
-        let role_arn = field("role_arn");
-        if let Some(arn) = &role_arn {
-            if !valid_role_arn(arn) {
-                bad(format!(
-                    "role_arn \"{arn}\" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
-                ));
-            }
-        }
-        if profile.is_some() && role_arn.is_some() {
-            bad("give profile or role_arn, not both".into());
-        }
-        let groups: Vec<String> = field("groups")
-            .map(|g| {
-                g.split([';', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for g in &groups {
-            if !valid_user_name(g) || g.len() > 128 {
-                bad(format!("group \"{g}\" is not an IAM group name"));
-            }
-        }
-        if let Some(s) = key_serial {
-            if let Some(other) = rows.iter().find(|r| r.key_serial == Some(s)) {
-                bad(format!(
-                    "key_serial {s} is already pinned to {} (line {}): one key holds one user's enrollment per run",
-                    other.user, other.line
-                ));
-            }
-        }
-        rows.push(Row {
-            line,
-            user,
-            device_name,
-            touch,
-            key_serial,
-            profile,
-            role_arn,
-            groups,
-        });
+                .collect()
+        })
+        .unwrap_or_default();
+    for g in groups
+        .iter()
+        .filter(|g| !valid_user_name(g) || g.len() > 128)
+    {
+        bad(format!("group \"{g}\" is not an IAM group name"));
     }
-    if rows.is_empty() && errors.is_empty() {
-        errors.push(RowError {
-            line: 2,
-            message: "the manifest lists no users".into(),
-        });
+    Row {
+        line,
+        user,
+        device_name,
+        touch,
+        key_serial,
+        profile,
+        role_arn,
+        groups,
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(ManifestError::Invalid(errors))
+}
+
+/// What a row may not repeat of the rows before it: its user, its key.
+fn against_earlier_rows(row: &Row, rows: &[Row], bad: &mut dyn FnMut(String)) {
+    let checked = valid_user_name(&row.user);
+    if let Some(first) = rows.iter().find(|r| checked && r.user == row.user) {
+        bad(format!(
+            "duplicate user \"{}\" (first on line {})",
+            row.user, first.line
+        ));
+    }
+    if let Some(s) = row.key_serial {
+        if let Some(other) = rows.iter().find(|r| r.key_serial == Some(s)) {
+            bad(format!(
+                "key_serial {s} is already pinned to {} (line {}): one key holds one user's enrollment per run",
+                other.user, other.line
+            ));
+        }
     }
 }
 

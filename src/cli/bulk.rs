@@ -128,38 +128,7 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(&a.manifest));
-    let prior: Vec<Line> = journal::read_lines(&path)?;
-    match (a.resume, prior.is_empty()) {
-        (false, false) => {
-            return Err(Failure::new(
-                Kind::JournalExists,
-                format!(
-                    "the journal {} holds an earlier run: pass --resume to continue it, or choose another --journal",
-                    path.display()
-                ),
-            ))
-        }
-        (true, true) => {
-            return Err(Failure::new(
-                Kind::NothingToResume,
-                format!("no run to resume in {}: run without --resume", path.display()),
-            ))
-        }
-        _ => {}
-    }
-    // A new run starts both journals afresh (never adopting a file someone
-    // else left); a resumed one continues them. Either way, alone.
-    let open = |p: &Path| {
-        if a.resume {
-            Journal::open(p, Lock::Exclusive)
-        } else {
-            Journal::create_new(p, Lock::Exclusive)
-        }
-    };
-    let mut journals = Journals {
-        bulk: open(&path)?,
-        enroll: open(&enroll_journal_path(&path))?,
-    };
+    let (prior, mut journals) = open_journals(&path, a.resume)?;
     let password = match &g.password_file {
         Some(p) => Some(input::password(Source::File(p))?),
         None => None,
@@ -197,6 +166,49 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
             )
         })?;
     }
+    summary_report(&summary, &path, out)
+}
+
+/// The run a journal holds (none: a new run) and both journals, held
+/// alone: a new run starts them afresh (never adopting a file someone else
+/// left), a resumed one continues them.
+fn open_journals(path: &Path, resume: bool) -> Result<(Vec<Line>, Journals), Failure> {
+    let prior: Vec<Line> = journal::read_lines(path)?;
+    match (resume, prior.is_empty()) {
+        (false, false) => {
+            return Err(Failure::new(
+                Kind::JournalExists,
+                format!(
+                    "the journal {} holds an earlier run: pass --resume to continue it, or choose another --journal",
+                    path.display()
+                ),
+            ))
+        }
+        (true, true) => {
+            return Err(Failure::new(
+                Kind::NothingToResume,
+                format!("no run to resume in {}: run without --resume", path.display()),
+            ))
+        }
+        _ => {}
+    }
+    let open = |p: &Path| {
+        if resume {
+            Journal::open(p, Lock::Exclusive)
+        } else {
+            Journal::create_new(p, Lock::Exclusive)
+        }
+    };
+    let journals = Journals {
+        bulk: open(path)?,
+        enroll: open(&enroll_journal_path(path))?,
+    };
+    Ok((prior, journals))
+}
+
+/// The run's summary; an error (after printing it) when users failed or
+/// the run was interrupted.
+fn summary_report(summary: &bulk::Summary, path: &Path, out: Output) -> Result<Report, Failure> {
     let count = |s: Status| summary.results.iter().filter(|r| r.status == s).count();
     let (enrolled, before, failed, pending) = (
         count(Status::Enrolled),
@@ -232,21 +244,21 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
         }),
         text,
     );
-    if summary.interrupted || failed > 0 {
-        out.report(&doc);
-        let msg = if summary.interrupted {
-            format!("interrupted with {pending} user(s) left: run again with --resume")
-        } else {
-            format!("{failed} user(s) failed: fix the cause and run again with --resume")
-        };
-        let kind = if summary.interrupted {
-            Kind::Interrupted
-        } else {
-            Kind::BulkFailures
-        };
-        return Err(Failure::new(kind, msg));
+    if !summary.interrupted && failed == 0 {
+        return Ok(doc);
     }
-    Ok(doc)
+    out.report(&doc);
+    Err(if summary.interrupted {
+        Failure::new(
+            Kind::Interrupted,
+            format!("interrupted with {pending} user(s) left: run again with --resume"),
+        )
+    } else {
+        Failure::new(
+            Kind::BulkFailures,
+            format!("{failed} user(s) failed: fix the cause and run again with --resume"),
+        )
+    })
 }
 
 fn dry(a: &BulkArgs, rows: &[Row]) -> Result<Report, Failure> {

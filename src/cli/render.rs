@@ -204,18 +204,7 @@ impl Renderer {
                 outcome,
                 actions,
                 remaining,
-            } => {
-                self.say(&format!(
-                    "earlier enrollment of {user}: {}",
-                    outcome_word(*outcome)
-                ));
-                for a in actions {
-                    self.say(&format!("  done: {a}"));
-                }
-                for a in remaining {
-                    self.say(&format!("  left: {a}"));
-                }
-            }
+            } => self.recovered(user, *outcome, actions, remaining),
             Event::UserCreated { user, groups } => {
                 let g = if groups.is_empty() {
                     String::new()
@@ -238,20 +227,7 @@ impl Renderer {
                 let pin = key_serial.map_or(String::new(), |s| format!(" {s}"));
                 self.say(&format!("{} next: {user} — insert key{pin}", self.n));
             }
-            Event::KeyInserted { reader, serial } => {
-                self.user_started = Instant::now();
-                let line = format!(
-                    "{} key {} in \"{reader}\"",
-                    self.n,
-                    serial.map_or("(serial unknown)".into(), |s| s.to_string())
-                );
-                if self.mode == Mode::Live {
-                    self.status(&line)
-                } else {
-                    let shown = line.trim_start_matches(&self.n).trim_start().to_string();
-                    self.say(&format!("  {shown}"))
-                }
-            }
+            Event::KeyInserted { reader, serial } => self.key_inserted(reader, *serial),
             Event::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
             Event::Step { user, step } => {
                 let n = self.n.clone();
@@ -280,6 +256,42 @@ impl Renderer {
             Event::RemoveKey { .. } => self.say("  remove the key"),
             Event::Interrupted => self.say("interrupted"),
             Event::RetryCodes { .. } | Event::Undo { .. } | Event::Waiting { .. } => {}
+        }
+    }
+}
+
+impl Renderer {
+    fn recovered(
+        &mut self,
+        user: &str,
+        outcome: Outcome,
+        actions: &[String],
+        remaining: &[String],
+    ) {
+        self.say(&format!(
+            "earlier enrollment of {user}: {}",
+            outcome_word(outcome)
+        ));
+        for a in actions {
+            self.say(&format!("  done: {a}"));
+        }
+        for a in remaining {
+            self.say(&format!("  left: {a}"));
+        }
+    }
+
+    fn key_inserted(&mut self, reader: &str, serial: Option<u32>) {
+        self.user_started = Instant::now();
+        let line = format!(
+            "{} key {} in \"{reader}\"",
+            self.n,
+            serial.map_or("(serial unknown)".into(), |s| s.to_string())
+        );
+        if self.mode == Mode::Live {
+            self.status(&line)
+        } else {
+            let shown = line.trim_start_matches(&self.n).trim_start().to_string();
+            self.say(&format!("  {shown}"))
         }
     }
 }
