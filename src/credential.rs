@@ -321,6 +321,23 @@ pub(crate) fn settle(
     }
 }
 
+/// Finishes a replacement whose new seed is proven under `temp` (the
+/// caller proved it in this session): the credential it replaces goes, and
+/// the new one is renamed into its place (RENAME, firmware 5.3.1+).
+pub(crate) fn move_into_place(
+    key: &mut OathSession<'_>,
+    temp: &[u8],
+    final_id: &[u8],
+) -> Result<(), OathError> {
+    match key.delete(final_id) {
+        Ok(()) | Err(OathError::NoSuchCredential(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let id = CredentialId::parse(final_id, OathType::Totp);
+    key.rename(temp, &id)?;
+    Ok(())
+}
+
 /// What [`delete_proven`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Removal {

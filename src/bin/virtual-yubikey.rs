@@ -46,6 +46,14 @@ struct Args {
     /// How long to retry connecting while pcscd starts.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     connect_timeout_ms: u64,
+    /// Tests: pull the key out when command APDU number N arrives, before
+    /// the card sees it (the key disconnects; its state stays as it was).
+    #[arg(long, value_name = "N", conflicts_with = "pull_after")]
+    pull_at: Option<u32>,
+    /// Tests: pull the key out right after command APDU number N took
+    /// effect, before its answer goes back.
+    #[arg(long, value_name = "N")]
+    pull_after: Option<u32>,
     /// Log command names and status words to stderr (never data).
     #[arg(short, long)]
     verbose: bool,
@@ -90,7 +98,12 @@ fn main() -> ExitCode {
             eprintln!("virtual-yubikey: {line}");
         }
     };
-    match vpcd::serve(stream, &mut key, stop, &mut log) {
+    let pull = match (args.pull_at, args.pull_after) {
+        (Some(at), _) => Some(vpcd::Pull { at, after: false }),
+        (None, Some(at)) => Some(vpcd::Pull { at, after: true }),
+        (None, None) => None,
+    };
+    match vpcd::serve(stream, &mut key, stop, pull, &mut log) {
         Ok(end) => {
             log(&format!("{end:?}"));
             ExitCode::SUCCESS

@@ -249,7 +249,7 @@ fn recover_report(path: &std::path::Path, results: Vec<RecoveredRun>) -> Result<
         return Err(Failure::new(
             kind,
             format!(
-                "the journal names what mfakey cannot prove it made; nothing of it was touched:\n{}",
+                "the journal names what mfakey cannot prove it made, and that was left as it is:\n{}",
                 report.text.trim_end()
             ),
         ));

@@ -74,6 +74,11 @@ impl<'t> OathSession<'t> {
         self.info.version
     }
 
+    /// Whether RENAME is there (firmware 5.3.1 and later).
+    pub(crate) fn supports_rename(&self) -> bool {
+        self.info.version >= Version(5, 3, 1)
+    }
+
     /// A password (access key) is set.
     pub(crate) fn has_password(&self) -> bool {
         self.has_key

@@ -263,8 +263,12 @@ async fn recover_made<I: IamApi>(
     Ok(())
 }
 
-/// A finished replacement: the temporary copy goes once the credential's
-/// own id holds the new seed; if the move never happened, both stay.
+/// A finished replacement (the device is enabled and the key proves it
+/// holds the new seed): the temporary copy goes once the credential's own
+/// id holds the new seed; if the move over the old credential never
+/// happened, recover makes it, as `--force` asked: the old one out, the
+/// new one renamed into its place (firmware 5.3.1 and later; older keys
+/// keep both, and the operator is told).
 fn settle_replacement(
     key: &mut OathSession<'_>,
     c: &MadeCredential,
@@ -288,8 +292,18 @@ fn settle_replacement(
                     .push(format!("the temporary copy \"{temp}\" on the key ({e})")),
             }
         }
+        (Holding::Ours, _) if key.supports_rename() => {
+            match credential::move_into_place(key, &c.written_as, final_id) {
+                Ok(()) => report.actions.push(format!(
+                    "moved the new credential from \"{temp}\" over \"{id}\", as --force asked"
+                )),
+                Err(e) => report.left.push(format!(
+                    "the new credential is on the key as \"{temp}\"; moving it over \"{id}\" failed ({e})"
+                )),
+            }
+        }
         (Holding::Ours, _) => report.actions.push(format!(
-            "the new credential is on the key as \"{temp}\"; \"{id}\" still holds the one it was to replace: delete that one when it is no longer needed, then rename \"{temp}\" (mfakey oath rename)"
+            "the new credential is on the key as \"{temp}\"; \"{id}\" still holds the one it was to replace (this key cannot rename): delete that one when it is no longer needed"
         )),
         _ => {}
     }

@@ -59,6 +59,18 @@ pub enum ServeEnd {
     ReaderClosed,
     /// The stop flag was raised (SIGTERM/SIGINT).
     Stopped,
+    /// The key was "pulled" at the APDU [`Pull`] named.
+    Pulled,
+}
+
+/// Where a test pulls the key out: at command APDU number `at` (1-based,
+/// counted over the whole insertion), before the card sees it (`after`
+/// false: it never happened) or after the card acted on it but before the
+/// answer went back (`after` true: it happened, the answer was lost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pull {
+    pub at: u32,
+    pub after: bool,
 }
 
 /// Connects to the driver, retrying until `timeout` while pcscd starts.
@@ -163,8 +175,10 @@ pub fn serve(
     mut stream: TcpStream,
     key: &mut VirtualYubiKey,
     stop: &AtomicBool,
+    pull: Option<Pull>,
     log: &mut dyn FnMut(&str),
 ) -> Result<ServeEnd, VpcdError> {
+    let mut apdus = 0u32;
     stream.set_nodelay(true).map_err(VpcdError::Io)?;
     stream.set_read_timeout(Some(POLL)).map_err(VpcdError::Io)?;
     let mut header = [0u8; 2];
@@ -210,9 +224,19 @@ pub fn serve(
             }
             [other] => log(&format!("unknown control message {other}")),
             apdu => {
+                apdus += 1;
                 let name = key.command_name(apdu);
+                let pulled_here = pull.filter(|p| p.at == apdus);
+                if pulled_here.is_some_and(|p| !p.after) {
+                    log(&format!("pulled before {name}"));
+                    return Ok(ServeEnd::Pulled);
+                }
                 let started = Instant::now();
                 let answer = zeroize::Zeroizing::new(key.process(apdu));
+                if pulled_here.is_some() {
+                    log(&format!("pulled after {name}, its answer lost"));
+                    return Ok(ServeEnd::Pulled);
+                }
                 write_frame(&mut stream, &answer)?;
                 let sw = match answer.as_slice() {
                     [.., a, b] => u16::from_be_bytes([*a, *b]),
@@ -288,7 +312,10 @@ mod tests {
             let mut key = VirtualYubiKey::new(Default::default());
             let stop = AtomicBool::new(false);
             let mut names = Vec::new();
-            let end = serve(card, &mut key, &stop, &mut |l| names.push(l.to_string())).unwrap();
+            let end = serve(card, &mut key, &stop, None, &mut |l| {
+                names.push(l.to_string())
+            })
+            .unwrap();
             (end, names)
         });
         reader.set_nodelay(true).unwrap();
@@ -327,7 +354,7 @@ mod tests {
         let s2 = stop.clone();
         let server = std::thread::spawn(move || {
             let mut key = VirtualYubiKey::new(Default::default());
-            serve(card, &mut key, &s2, &mut |_| {}).unwrap()
+            serve(card, &mut key, &s2, None, &mut |_| {}).unwrap()
         });
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::SeqCst);
@@ -342,7 +369,10 @@ mod tests {
         let server = std::thread::spawn(move || {
             let mut key = VirtualYubiKey::new(Default::default());
             let mut lines = Vec::new();
-            serve(card, &mut key, &s2, &mut |l| lines.push(l.to_string())).unwrap();
+            serve(card, &mut key, &s2, None, &mut |l| {
+                lines.push(l.to_string())
+            })
+            .unwrap();
             lines
         });
         std::thread::sleep(SILENT_READER * 3);
