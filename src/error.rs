@@ -20,166 +20,109 @@ pub(crate) mod exit {
     pub(crate) const INCOMPLETE: u8 = 9;
 }
 
-/// What kind of failure a command ended with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub(crate) enum Kind {
+/// The one table: every kind of failure a command can end with, its JSON
+/// name (`error.kind`) and its exit code.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $kind:ident => ($name:literal, $code:ident),)*) => {
+        /// What kind of failure a command ended with.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub(crate) enum Kind {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl Kind {
+            /// Every kind, in the table's order.
+            #[cfg(test)]
+            pub(crate) const ALL: &'static [Kind] = &[$(Kind::$kind,)*];
+
+            /// The kind's JSON name and exit code.
+            pub(crate) const fn spec(self) -> (&'static str, u8) {
+                match self {
+                    $(Kind::$kind => ($name, exit::$code),)*
+                }
+            }
+        }
+    };
+}
+
+kinds! {
     // Usage and input.
-    InvalidArgument,
-    InvalidSecret,
-    InvalidManifest,
-    InvalidPin,
-    IdTooLong,
-    NothingToResume,
+    InvalidArgument => ("invalid_argument", USAGE),
+    InvalidSecret => ("invalid_secret", USAGE),
+    InvalidManifest => ("invalid_manifest", USAGE),
+    InvalidPin => ("invalid_pin", USAGE),
+    IdTooLong => ("id_too_long", USAGE),
+    NothingToResume => ("nothing_to_resume", USAGE),
     // The device: PC/SC, readers, keys, FIDO over HID.
-    PcscNotRunning,
-    NoReader,
-    ReaderNotFound,
-    AmbiguousReader,
-    NoKey,
-    SeveralKeys,
-    KeyRemoved,
-    KeyReset,
-    KeyInUse,
-    NotAYubikey,
-    OathNotAvailable,
-    NoFidoKey,
-    NoPermission,
-    Device,
+    PcscNotRunning => ("pcsc_not_running", DEVICE),
+    NoReader => ("no_reader", DEVICE),
+    ReaderNotFound => ("reader_not_found", DEVICE),
+    AmbiguousReader => ("ambiguous_reader", DEVICE),
+    NoKey => ("no_key", DEVICE),
+    SeveralKeys => ("several_keys", DEVICE),
+    KeyRemoved => ("key_removed", DEVICE),
+    KeyReset => ("key_reset", DEVICE),
+    KeyInUse => ("key_in_use", DEVICE),
+    NotAYubikey => ("not_a_yubikey", DEVICE),
+    OathNotAvailable => ("oath_not_available", DEVICE),
+    NoFidoKey => ("no_fido_key", DEVICE),
+    NoPermission => ("no_permission", DEVICE),
+    Device => ("device", DEVICE),
     // Authentication to the key.
-    Locked,
-    WrongPassword,
-    WrongPin,
-    PinAuthBlocked,
-    PinBlocked,
+    Locked => ("locked", AUTH),
+    WrongPassword => ("wrong_password", AUTH),
+    WrongPin => ("wrong_pin", AUTH),
+    PinAuthBlocked => ("pin_auth_blocked", AUTH),
+    PinBlocked => ("pin_blocked", AUTH),
     // Refused: a precondition does not hold; nothing was changed.
-    KeyFull,
-    NoSuchCredential,
-    AmbiguousCredential,
-    CredentialExists,
-    TouchTimeout,
-    Unsupported,
-    TooManyDevices,
-    DeviceNameTaken,
-    ClockSkew,
-    PreflightFailed,
-    JournalExists,
-    JournalInUse,
-    JournalUnsafe,
-    JournalAccountMismatch,
-    UndoRefused,
-    NoFido2,
-    PinNotSet,
-    PinAlreadySet,
-    ConfirmationNeeded,
-    Declined,
-    Refused,
+    KeyFull => ("key_full", REFUSED),
+    NoSuchCredential => ("no_such_credential", REFUSED),
+    AmbiguousCredential => ("ambiguous_credential", REFUSED),
+    CredentialExists => ("credential_exists", REFUSED),
+    TouchTimeout => ("touch_timeout", REFUSED),
+    Unsupported => ("unsupported", REFUSED),
+    TooManyDevices => ("too_many_devices", REFUSED),
+    DeviceNameTaken => ("device_name_taken", REFUSED),
+    ClockSkew => ("clock_skew", REFUSED),
+    PreflightFailed => ("preflight_failed", REFUSED),
+    JournalExists => ("journal_exists", REFUSED),
+    JournalInUse => ("journal_in_use", REFUSED),
+    JournalUnsafe => ("journal_unsafe", REFUSED),
+    JournalAccountMismatch => ("journal_account_mismatch", REFUSED),
+    UndoRefused => ("undo_refused", REFUSED),
+    NoFido2 => ("no_fido2", REFUSED),
+    PinNotSet => ("pin_not_set", REFUSED),
+    PinAlreadySet => ("pin_already_set", REFUSED),
+    ConfirmationNeeded => ("confirmation_needed", REFUSED),
+    Declined => ("declined", REFUSED),
+    Refused => ("refused", REFUSED),
     // AWS.
-    AccessDenied,
-    NoSuchEntity,
-    LimitExceeded,
-    EntityAlreadyExists,
-    Throttling,
-    InvalidAuthenticationCode,
-    EndpointUnreachable,
-    ExpiredCredentials,
-    NoCredentials,
-    Aws,
-    NotVerified,
-    NotLogging,
+    AccessDenied => ("access_denied", AWS),
+    NoSuchEntity => ("no_such_entity", AWS),
+    LimitExceeded => ("limit_exceeded", AWS),
+    EntityAlreadyExists => ("entity_already_exists", AWS),
+    Throttling => ("throttling", AWS),
+    InvalidAuthenticationCode => ("invalid_authentication_code", AWS),
+    EndpointUnreachable => ("endpoint_unreachable", AWS),
+    ExpiredCredentials => ("expired_credentials", AWS),
+    NoCredentials => ("no_credentials", AWS),
+    Aws => ("aws", AWS),
+    NotVerified => ("not_verified", AWS),
+    NotLogging => ("not_logging", AWS),
     // Something made could not be undone.
-    RollbackIncomplete,
+    RollbackIncomplete => ("rollback_incomplete", ROLLBACK),
     // Other.
-    CheckFailed,
-    Journal,
-    Interrupted,
-    BulkFailures,
-    Report,
-    Oath,
-    Other,
+    CheckFailed => ("check_failed", OTHER),
+    Journal => ("journal", OTHER),
+    Interrupted => ("interrupted", OTHER),
+    BulkFailures => ("bulk_failures", OTHER),
+    Report => ("report", OTHER),
+    Oath => ("oath", OTHER),
+    Other => ("other", OTHER),
 }
 
 impl Kind {
-    /// The one table: each kind's JSON name and exit code.
-    pub(crate) const fn spec(self) -> (&'static str, u8) {
-        use exit::*;
-        use Kind::*;
-        match self {
-            InvalidArgument => ("invalid_argument", USAGE),
-            InvalidSecret => ("invalid_secret", USAGE),
-            InvalidManifest => ("invalid_manifest", USAGE),
-            InvalidPin => ("invalid_pin", USAGE),
-            IdTooLong => ("id_too_long", USAGE),
-            NothingToResume => ("nothing_to_resume", USAGE),
-
-            PcscNotRunning => ("pcsc_not_running", DEVICE),
-            NoReader => ("no_reader", DEVICE),
-            ReaderNotFound => ("reader_not_found", DEVICE),
-            AmbiguousReader => ("ambiguous_reader", DEVICE),
-            NoKey => ("no_key", DEVICE),
-            SeveralKeys => ("several_keys", DEVICE),
-            KeyRemoved => ("key_removed", DEVICE),
-            KeyReset => ("key_reset", DEVICE),
-            KeyInUse => ("key_in_use", DEVICE),
-            NotAYubikey => ("not_a_yubikey", DEVICE),
-            OathNotAvailable => ("oath_not_available", DEVICE),
-            NoFidoKey => ("no_fido_key", DEVICE),
-            NoPermission => ("no_permission", DEVICE),
-            Device => ("device", DEVICE),
-
-            Locked => ("locked", AUTH),
-            WrongPassword => ("wrong_password", AUTH),
-            WrongPin => ("wrong_pin", AUTH),
-            PinAuthBlocked => ("pin_auth_blocked", AUTH),
-            PinBlocked => ("pin_blocked", AUTH),
-
-            KeyFull => ("key_full", REFUSED),
-            NoSuchCredential => ("no_such_credential", REFUSED),
-            AmbiguousCredential => ("ambiguous_credential", REFUSED),
-            CredentialExists => ("credential_exists", REFUSED),
-            TouchTimeout => ("touch_timeout", REFUSED),
-            Unsupported => ("unsupported", REFUSED),
-            TooManyDevices => ("too_many_devices", REFUSED),
-            DeviceNameTaken => ("device_name_taken", REFUSED),
-            ClockSkew => ("clock_skew", REFUSED),
-            PreflightFailed => ("preflight_failed", REFUSED),
-            JournalExists => ("journal_exists", REFUSED),
-            JournalInUse => ("journal_in_use", REFUSED),
-            JournalUnsafe => ("journal_unsafe", REFUSED),
-            JournalAccountMismatch => ("journal_account_mismatch", REFUSED),
-            UndoRefused => ("undo_refused", REFUSED),
-            NoFido2 => ("no_fido2", REFUSED),
-            PinNotSet => ("pin_not_set", REFUSED),
-            PinAlreadySet => ("pin_already_set", REFUSED),
-            ConfirmationNeeded => ("confirmation_needed", REFUSED),
-            Declined => ("declined", REFUSED),
-            Refused => ("refused", REFUSED),
-
-            AccessDenied => ("access_denied", AWS),
-            NoSuchEntity => ("no_such_entity", AWS),
-            LimitExceeded => ("limit_exceeded", AWS),
-            EntityAlreadyExists => ("entity_already_exists", AWS),
-            Throttling => ("throttling", AWS),
-            InvalidAuthenticationCode => ("invalid_authentication_code", AWS),
-            EndpointUnreachable => ("endpoint_unreachable", AWS),
-            ExpiredCredentials => ("expired_credentials", AWS),
-            NoCredentials => ("no_credentials", AWS),
-            Aws => ("aws", AWS),
-            NotVerified => ("not_verified", AWS),
-            NotLogging => ("not_logging", AWS),
-
-            RollbackIncomplete => ("rollback_incomplete", ROLLBACK),
-
-            CheckFailed => ("check_failed", OTHER),
-            Journal => ("journal", OTHER),
-            Interrupted => ("interrupted", OTHER),
-            BulkFailures => ("bulk_failures", OTHER),
-            Report => ("report", OTHER),
-            Oath => ("oath", OTHER),
-            Other => ("other", OTHER),
-        }
-    }
-
     /// The name in JSON error documents (`error.kind`).
     pub(crate) const fn name(self) -> &'static str {
         self.spec().0
@@ -239,83 +182,10 @@ impl<E: Classify + fmt::Display> From<E> for Failure {
 mod tests {
     use super::*;
 
-    /// Every kind, for the table's own checks.
-    const ALL: &[Kind] = {
-        use Kind::*;
-        &[
-            InvalidArgument,
-            InvalidSecret,
-            InvalidManifest,
-            InvalidPin,
-            IdTooLong,
-            NothingToResume,
-            PcscNotRunning,
-            NoReader,
-            ReaderNotFound,
-            AmbiguousReader,
-            NoKey,
-            SeveralKeys,
-            KeyRemoved,
-            KeyReset,
-            KeyInUse,
-            NotAYubikey,
-            OathNotAvailable,
-            NoFidoKey,
-            NoPermission,
-            Device,
-            Locked,
-            WrongPassword,
-            WrongPin,
-            PinAuthBlocked,
-            PinBlocked,
-            KeyFull,
-            NoSuchCredential,
-            AmbiguousCredential,
-            CredentialExists,
-            TouchTimeout,
-            Unsupported,
-            TooManyDevices,
-            DeviceNameTaken,
-            ClockSkew,
-            PreflightFailed,
-            JournalExists,
-            JournalInUse,
-            JournalUnsafe,
-            JournalAccountMismatch,
-            UndoRefused,
-            NoFido2,
-            PinNotSet,
-            PinAlreadySet,
-            ConfirmationNeeded,
-            Declined,
-            Refused,
-            AccessDenied,
-            NoSuchEntity,
-            LimitExceeded,
-            EntityAlreadyExists,
-            Throttling,
-            InvalidAuthenticationCode,
-            EndpointUnreachable,
-            ExpiredCredentials,
-            NoCredentials,
-            Aws,
-            NotVerified,
-            NotLogging,
-            RollbackIncomplete,
-            CheckFailed,
-            Journal,
-            Interrupted,
-            BulkFailures,
-            Report,
-            Oath,
-            Other,
-        ]
-    };
-
     #[test]
     fn names_are_unique_snake_case_and_codes_documented() {
         let mut seen = std::collections::HashSet::new();
-        for k in ALL {
+        for k in Kind::ALL {
             let (name, code) = k.spec();
             assert!(seen.insert(name), "{name} twice");
             assert!(
@@ -328,13 +198,19 @@ mod tests {
     }
 
     #[test]
-    fn every_json_kind_is_in_the_readme() {
+    fn every_kind_is_in_the_readme_with_its_exit_code() {
         let readme = include_str!("../README.md");
-        for k in ALL {
+        let row = |code: u8| {
+            readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {code} | `")))
+                .unwrap_or_else(|| panic!("README has no kinds row for exit code {code}"))
+        };
+        for k in Kind::ALL {
             let code = k.exit_code();
             assert!(
-                readme.contains(&format!("| {code} |")),
-                "exit code {code} of {} is not in README's table",
+                row(code).contains(&format!("`{}`", k.name())),
+                "{} (exit {code}) is not in README's kinds table",
                 k.name()
             );
         }

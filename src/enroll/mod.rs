@@ -263,6 +263,17 @@ pub(crate) async fn enroll<I: IamApi>(
     }
 }
 
+/// Reports each touch a read of `user`'s credential waits for.
+fn touch_events<'p>(progress: &'p mut dyn Progress, user: &'p str) -> impl FnMut(u8, u8) + 'p {
+    move |n, of| {
+        progress.event(Event::Touch {
+            user: Some(user.to_string()),
+            n,
+            of,
+        })
+    }
+}
+
 /// The journal line every line of the run starts from.
 fn begin_entry(opts: &EnrollOptions, plan: &Plan, key_serial: Option<u32>, run: &str) -> Entry {
     Entry {
@@ -374,17 +385,22 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
     /// Write, check, enable, verify, settle.
     async fn finish(&mut self, serial: &str, seed: &SecretBytes) -> Result<(), EnrollError> {
         let proof = Proof::of(seed)?;
-        let cred = self.write(seed, &proof)?;
+        let written = self.write(seed, &proof)?;
         self.step(Step::Check);
         let step = unix_now() / PERIOD;
-        let (c1, c2) = self.codes(&cred, seed, step)?;
+        let (c1, c2) = self.codes(&written.credential, seed, step)?;
         self.clock.lap(Step::Check);
-        self.enable(serial, &cred, seed, step, (c1, c2)).await?;
+        self.enable(serial, &written.credential, seed, step, (c1, c2))
+            .await?;
         self.verify(serial).await?;
-        self.settle(serial, seed, &proof)
+        self.settle(serial, &written, seed, &proof)
     }
 
-    fn write(&mut self, seed: &SecretBytes, proof: &Proof) -> Result<Credential, EnrollError> {
+    fn write(
+        &mut self,
+        seed: &SecretBytes,
+        proof: &Proof,
+    ) -> Result<credential::Written, EnrollError> {
         self.step(Step::Write);
         let written_as = match &self.plan.placement {
             Placement::Direct => self.plan.cred_id.clone(),
@@ -416,7 +432,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
                 self.made.credential = Some(made_at(w.credential.raw_id.clone(), true));
                 self.log(JEvent::Written, None)?;
                 self.clock.lap(Step::Write);
-                Ok(w.credential)
+                Ok(w)
             }
             Err(f) => {
                 self.made.credential = f.maybe_written.map(|raw| made_at(raw, false));
@@ -431,15 +447,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
         seed: &SecretBytes,
         step: u64,
     ) -> Result<(String, String), EnrollError> {
-        let user = self.opts.user.clone();
-        let progress = &mut *self.progress;
-        let mut on_touch = |n, of| {
-            progress.event(Event::Touch {
-                user: Some(user.clone()),
-                n,
-                of,
-            })
-        };
+        let mut on_touch = touch_events(&mut *self.progress, &self.opts.user);
         Ok(credential::codes_from_key(
             self.key.session,
             cred,
@@ -503,38 +511,20 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
     fn settle(
         &mut self,
         serial: &str,
+        written: &credential::Written,
         seed: &SecretBytes,
         proof: &Proof,
     ) -> Result<(), EnrollError> {
-        let Placement::Beside { temp } = self.plan.placement.clone() else {
+        let Placement::Beside { temp } = &written.placement else {
             return Ok(());
         };
         self.step(Step::Settle);
         self.log(JEvent::Replacing, None)?;
         if let Some(c) = self.made.credential.as_mut() {
-            c.replaces = Some(self.plan.cred_id.to_bytes());
+            c.replaces = Some(written.id.to_bytes());
         }
-        let written = credential::Written {
-            credential: Credential {
-                id: temp.clone(),
-                raw_id: temp.to_bytes(),
-                algorithm: crate::oath::HashAlgorithm::Sha1,
-                touch: Some(self.opts.touch),
-            },
-            id: self.plan.cred_id.clone(),
-            placement: self.plan.placement.clone(),
-            touch: self.opts.touch,
-        };
-        let user = self.opts.user.clone();
-        let progress = &mut *self.progress;
-        let mut on_touch = |n, of| {
-            progress.event(Event::Touch {
-                user: Some(user.clone()),
-                n,
-                of,
-            })
-        };
-        match credential::settle(self.key.session, &written, seed, proof, &mut on_touch) {
+        let mut on_touch = touch_events(&mut *self.progress, &self.opts.user);
+        match credential::settle(self.key.session, written, seed, proof, &mut on_touch) {
             Ok(_) => {
                 self.clock.lap(Step::Settle);
                 Ok(())
