@@ -2,19 +2,17 @@
 //! of the) PIV applets, for tests. It is a test peer written from Yubico's
 //! specification, independent of the crate's own OATH client.
 //!
-//! In process it is a [`Transport`]; over pcscd it is served by [`vpcd`]
-//! (binary `virtual-yubikey`).
+//! In process (the crate's unit tests) it is a transport; over pcscd it is
+//! served by [`vpcd`] (binary `virtual-yubikey`).
 //!
 //! ```
-//! use mfakey::transport::Transport;
-//! use mfakey::virtual_key::{Config, SharedVirtualKey, VirtualYubiKey};
+//! use mfakey::virtual_key::{Config, VirtualYubiKey};
 //!
-//! let key = SharedVirtualKey::new(VirtualYubiKey::new(Config::default()));
-//! let mut transport = key.clone(); // hand this one to the code under test
+//! let mut key = VirtualYubiKey::new(Config::default());
 //! let select_oath = [0x00, 0xA4, 0x04, 0x00, 0x07, 0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];
-//! let answer = transport.transmit(&select_oath).unwrap();
+//! let answer = key.process(&select_oath);
 //! assert_eq!(answer[answer.len() - 2..], [0x90, 0x00]);
-//! assert!(key.with(|k| k.oath_credentials().is_empty()));
+//! assert!(key.oath_credentials().is_empty());
 //! ```
 
 mod command;
