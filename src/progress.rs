@@ -131,6 +131,15 @@ pub(crate) enum Event {
         serial: Option<u32>,
     },
     Interrupted,
+    /// The audit begins one of its checks.
+    AuditCheck {
+        check: &'static str,
+    },
+    /// The audit waits for IAM's credential report: waited so far, bound.
+    ReportWaiting {
+        waited_ms: u64,
+        limit_ms: u64,
+    },
 }
 
 /// Where a job's events go.

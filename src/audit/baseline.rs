@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::error::{CloudError, Policy};
 use super::trail::management_events;
 use crate::aws::account::{
     BucketApi, EventSelector, ManagementEvents, Trail, TrailApi, TrailSettings,
@@ -104,8 +105,8 @@ pub(crate) struct Plan {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum BaselineError {
-    #[error("{}", baseline_aws(.0))]
-    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Aws(CloudError),
     #[error("trail {trail} already logs to bucket {existing}, not {asked}: leave out --bucket, or choose another --trail-name")]
     BucketMismatch {
         trail: String,
@@ -126,16 +127,9 @@ pub(crate) enum BaselineError {
     NotLogging { trail: String },
 }
 
-/// An AWS error as the baseline's user needs it: a missing permission
-/// names the baseline's own statements.
-fn baseline_aws(e: &AwsError) -> String {
-    match e {
-        AwsError::AccessDenied { action, message } => format!(
-            "access denied: the AWS credentials in use lack the permission {action} (AWS said: {message}); \
-             attach the baseline's permissions in {} (statements BaselineBucket and BaselineTrail), or choose a profile that has them with --profile",
-            super::AUDIT_POLICY_DOC
-        ),
-        other => super::describe_aws(other),
+impl From<AwsError> for BaselineError {
+    fn from(e: AwsError) -> Self {
+        BaselineError::Aws(CloudError::new(e, Policy::Baseline))
     }
 }
 
@@ -275,11 +269,20 @@ pub(crate) fn check_bucket_name(name: &str) -> Result<(), BaselineError> {
     Ok(())
 }
 
-/// Reads what exists and lists the changes needed.
-pub(crate) async fn plan<A: BucketApi + TrailApi>(
+/// Which trail and bucket the baseline is about, and what exists of them.
+struct Target {
+    account: String,
+    region: String,
+    trail: String,
+    existing: Option<Trail>,
+    bucket: String,
+}
+
+/// Checks the names, then finds the trail (if it exists) and its bucket.
+async fn target<A: BucketApi + TrailApi>(
     api: &A,
     opts: &BaselineOptions,
-) -> Result<Plan, BaselineError> {
+) -> Result<Target, BaselineError> {
     if let Some(name) = &opts.trail_name {
         check_trail_name(name)?;
     }
@@ -288,14 +291,15 @@ pub(crate) async fn plan<A: BucketApi + TrailApi>(
     }
     let account = api.account_id().await?;
     let region = api.region();
-    let trail_name = opts
+    let trail = opts
         .trail_name
         .clone()
         .unwrap_or_else(|| DEFAULT_TRAIL.to_string());
-    let trails = api.describe_trails().await?;
-    let existing: Option<Trail> = trails
+    let existing: Option<Trail> = api
+        .describe_trails()
+        .await?
         .into_iter()
-        .find(|t| t.name == trail_name || t.arn == trail_name);
+        .find(|t| t.name == trail || t.arn == trail);
     if let Some(t) = &existing {
         if !t.home_region.is_empty() && t.home_region != region {
             return Err(BaselineError::OtherRegion {
@@ -316,145 +320,190 @@ pub(crate) async fn plan<A: BucketApi + TrailApi>(
         (None, Some(b)) => b.clone(),
         (None, None) => format!("mfakey-cloudtrail-{account}-{region}"),
     };
-    let source_arn = existing
-        .as_ref()
-        .map(|t| t.arn.clone())
-        .unwrap_or_else(|| trail_arn(&region, &account, &trail_name));
-    let mut changes = Vec::new();
-    let mut already = Vec::new();
-    let mut notes = Vec::new();
+    Ok(Target {
+        account,
+        region,
+        trail,
+        existing,
+        bucket,
+    })
+}
 
-    // The bucket.
-    let state = api.bucket_state(&bucket).await?;
-    let required = required_statements(&bucket, &account, &source_arn);
-    match &state {
-        None => {
-            changes.push(Change::CreateBucket {
-                bucket: bucket.clone(),
-                region: region.clone(),
-                object_lock: opts.object_lock,
-            });
-            changes.push(Change::BlockPublicAccess {
-                bucket: bucket.clone(),
-            });
-            let policy = merged_policy(None, &required)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            changes.push(Change::PutBucketPolicy {
-                bucket: bucket.clone(),
-                policy,
-            });
-        }
-        Some(s) => {
-            already.push(format!("bucket {bucket} exists"));
-            if opts.object_lock {
-                notes.push(format!(
-                    "bucket {bucket} exists: Object Lock is only set when the bucket is created, so it is left as it is"
-                ));
-            }
-            if s.public_access_blocked {
-                already.push(format!("bucket {bucket} blocks all public access"));
-            } else {
-                changes.push(Change::BlockPublicAccess {
-                    bucket: bucket.clone(),
-                });
-            }
-            match merged_policy(s.policy.as_deref(), &required) {
-                Err(_) => return Err(BaselineError::BadPolicy { bucket }),
-                Ok(None) => already.push(format!("bucket {bucket}'s policy lets CloudTrail write")),
-                Ok(Some(policy)) => changes.push(Change::PutBucketPolicy {
-                    bucket: bucket.clone(),
-                    policy,
-                }),
-            }
-        }
-    }
+/// The plan being made: changes, what is already right, notes.
+#[derive(Default)]
+struct Lists {
+    changes: Vec<Change>,
+    already: Vec<String>,
+    notes: Vec<String>,
+}
 
-    // The trail.
-    match &existing {
-        None => {
-            changes.push(Change::CreateTrail {
-                trail: trail_name.clone(),
-                bucket: bucket.clone(),
-                kms_key: opts.kms_key.clone(),
-            });
-            changes.push(Change::PutEventSelectors {
-                trail: trail_name.clone(),
-            });
-            changes.push(Change::StartLogging {
-                trail: trail_name.clone(),
-            });
-        }
-        Some(t) => {
-            let mut why = Vec::new();
-            if !t.multi_region {
-                why.push("make it multi-region".to_string());
-            }
-            if !t.log_file_validation {
-                why.push("turn log file validation on".to_string());
-            }
-            let kms_change = opts
-                .kms_key
-                .as_ref()
-                .is_some_and(|k| t.kms_key.as_ref() != Some(k));
-            if kms_change {
-                why.push(format!(
-                    "encrypt with {}",
-                    opts.kms_key.clone().unwrap_or_default()
-                ));
-            }
-            if why.is_empty() {
-                already.push(format!(
-                    "trail {} is multi-region with log file validation{}",
-                    t.name,
-                    t.kms_key
-                        .as_ref()
-                        .map(|k| format!(", encrypted with {k}"))
-                        .unwrap_or_default()
-                ));
-            } else {
-                changes.push(Change::UpdateTrail {
-                    trail: t.name.clone(),
-                    kms_key: if kms_change {
-                        opts.kms_key.clone()
-                    } else {
-                        t.kms_key.clone()
-                    },
-                    why: why.join(", "),
-                });
-            }
-            let selectors = api.event_selectors(&t.arn).await?;
-            if management_events(&selectors) == ManagementEvents::All {
-                already.push(format!("trail {} records all management events", t.name));
-            } else if !selectors.advanced.is_empty() {
-                notes.push(format!(
-                    "trail {} uses advanced event selectors without all management events; add a selector with eventCategory = Management in the CloudTrail console",
-                    t.name
-                ));
-            } else {
-                changes.push(Change::PutEventSelectors {
-                    trail: t.name.clone(),
-                });
-            }
-            if api.is_logging(&t.arn).await? {
-                already.push(format!("trail {} is logging", t.name));
-            } else {
-                changes.push(Change::StartLogging {
-                    trail: t.name.clone(),
-                });
-            }
-        }
+/// Reads what exists and lists the changes needed.
+pub(crate) async fn plan<A: BucketApi + TrailApi>(
+    api: &A,
+    opts: &BaselineOptions,
+) -> Result<Plan, BaselineError> {
+    let t = target(api, opts).await?;
+    let mut lists = Lists::default();
+    plan_bucket(api, opts, &t, &mut lists).await?;
+    match &t.existing {
+        None => plan_new_trail(opts, &t, &mut lists),
+        Some(existing) => plan_existing_trail(api, opts, existing, &mut lists).await?,
     }
     Ok(Plan {
-        account_id: account,
-        region,
-        trail: trail_name,
-        bucket,
-        changes,
-        already,
-        notes,
+        account_id: t.account,
+        region: t.region,
+        trail: t.trail,
+        bucket: t.bucket,
+        changes: lists.changes,
+        already: lists.already,
+        notes: lists.notes,
     })
+}
+
+/// The bucket: created with public access blocked and CloudTrail's
+/// statements, or an existing one completed.
+async fn plan_bucket<A: BucketApi>(
+    api: &A,
+    opts: &BaselineOptions,
+    t: &Target,
+    l: &mut Lists,
+) -> Result<(), BaselineError> {
+    let bucket = &t.bucket;
+    let source_arn = t
+        .existing
+        .as_ref()
+        .map(|e| e.arn.clone())
+        .unwrap_or_else(|| trail_arn(&t.region, &t.account, &t.trail));
+    let required = required_statements(bucket, &t.account, &source_arn);
+    let Some(state) = api.bucket_state(bucket).await? else {
+        l.changes.push(Change::CreateBucket {
+            bucket: bucket.clone(),
+            region: t.region.clone(),
+            object_lock: opts.object_lock,
+        });
+        l.changes.push(Change::BlockPublicAccess {
+            bucket: bucket.clone(),
+        });
+        let policy = merged_policy(None, &required)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        l.changes.push(Change::PutBucketPolicy {
+            bucket: bucket.clone(),
+            policy,
+        });
+        return Ok(());
+    };
+    l.already.push(format!("bucket {bucket} exists"));
+    if opts.object_lock {
+        l.notes.push(format!(
+            "bucket {bucket} exists: Object Lock is only set when the bucket is created, so it is left as it is"
+        ));
+    }
+    if state.public_access_blocked {
+        l.already
+            .push(format!("bucket {bucket} blocks all public access"));
+    } else {
+        l.changes.push(Change::BlockPublicAccess {
+            bucket: bucket.clone(),
+        });
+    }
+    match merged_policy(state.policy.as_deref(), &required) {
+        Err(_) => {
+            return Err(BaselineError::BadPolicy {
+                bucket: bucket.clone(),
+            })
+        }
+        Ok(None) => l
+            .already
+            .push(format!("bucket {bucket}'s policy lets CloudTrail write")),
+        Ok(Some(policy)) => l.changes.push(Change::PutBucketPolicy {
+            bucket: bucket.clone(),
+            policy,
+        }),
+    }
+    Ok(())
+}
+
+fn plan_new_trail(opts: &BaselineOptions, t: &Target, l: &mut Lists) {
+    l.changes.push(Change::CreateTrail {
+        trail: t.trail.clone(),
+        bucket: t.bucket.clone(),
+        kms_key: opts.kms_key.clone(),
+    });
+    l.changes.push(Change::PutEventSelectors {
+        trail: t.trail.clone(),
+    });
+    l.changes.push(Change::StartLogging {
+        trail: t.trail.clone(),
+    });
+}
+
+/// An existing trail: its settings, its selectors, its logging.
+async fn plan_existing_trail<A: TrailApi>(
+    api: &A,
+    opts: &BaselineOptions,
+    t: &Trail,
+    l: &mut Lists,
+) -> Result<(), BaselineError> {
+    plan_trail_settings(opts, t, l);
+    let selectors = api.event_selectors(&t.arn).await?;
+    if management_events(&selectors) == ManagementEvents::All {
+        l.already
+            .push(format!("trail {} records all management events", t.name));
+    } else if !selectors.advanced.is_empty() {
+        l.notes.push(format!(
+            "trail {} uses advanced event selectors without all management events; add a selector with eventCategory = Management in the CloudTrail console",
+            t.name
+        ));
+    } else {
+        l.changes.push(Change::PutEventSelectors {
+            trail: t.name.clone(),
+        });
+    }
+    if api.is_logging(&t.arn).await? {
+        l.already.push(format!("trail {} is logging", t.name));
+    } else {
+        l.changes.push(Change::StartLogging {
+            trail: t.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// UpdateTrail when the trail is not multi-region, lacks log file
+/// validation, or is to be encrypted with another key.
+fn plan_trail_settings(opts: &BaselineOptions, t: &Trail, l: &mut Lists) {
+    let mut why = Vec::new();
+    if !t.multi_region {
+        why.push("make it multi-region".to_string());
+    }
+    if !t.log_file_validation {
+        why.push("turn log file validation on".to_string());
+    }
+    let new_key = opts
+        .kms_key
+        .as_ref()
+        .filter(|k| t.kms_key.as_ref() != Some(*k));
+    if let Some(k) = new_key {
+        why.push(format!("encrypt with {k}"));
+    }
+    if why.is_empty() {
+        l.already.push(format!(
+            "trail {} is multi-region with log file validation{}",
+            t.name,
+            t.kms_key
+                .as_ref()
+                .map(|k| format!(", encrypted with {k}"))
+                .unwrap_or_default()
+        ));
+        return;
+    }
+    l.changes.push(Change::UpdateTrail {
+        trail: t.name.clone(),
+        kms_key: new_key.or(t.kms_key.as_ref()).cloned(),
+        why: why.join(", "),
+    });
 }
 
 /// The selectors after the change: every existing selector kept with its

@@ -7,15 +7,14 @@ use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::baseline::{self, BaselineError, BaselineOptions, Change};
+use super::root::parse_iso8601;
 use super::trail::management_events;
-use super::{
-    audit, parse_iso8601, AuditError, AuditOptions, AuditProgress, AuditReport, CheckStatus,
-    Severity,
-};
+use super::{audit, AuditError, AuditOptions, AuditReport, CheckStatus, Severity};
 use crate::aws::account::*;
 use crate::aws::iam::{MfaDevice, VirtualMfaDevice};
 use crate::aws::policy::ADMINISTRATOR_ACCESS;
 use crate::aws::AwsError;
+use crate::progress::{Event, Quiet};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -352,7 +351,7 @@ fn opts() -> AuditOptions {
 }
 
 fn run_with(fake: &Fake, o: &AuditOptions) -> AuditReport {
-    block_on(audit(fake, o, &mut |_| {})).expect("audit runs")
+    block_on(audit(fake, o, &mut Quiet)).expect("audit runs")
 }
 
 fn run(fake: &Fake) -> AuditReport {
@@ -787,7 +786,7 @@ fn a_denied_check_is_reported_and_the_others_run() {
 fn missing_credentials_stop_the_audit() {
     let f = Fake::clean();
     f.st().no_credentials = true;
-    let e = block_on(audit(&f, &opts(), &mut |_| {})).unwrap_err();
+    let e = block_on(audit(&f, &opts(), &mut Quiet)).unwrap_err();
     assert!(matches!(e, AuditError::Aws(AwsError::NoCredentials { .. })));
 }
 
@@ -796,8 +795,8 @@ fn the_credential_report_is_waited_for_with_a_bound() {
     let f = Fake::clean();
     f.st().report_polls_before_ready = 2;
     let mut waits = Vec::new();
-    let r = block_on(audit(&f, &opts(), &mut |p| {
-        if let AuditProgress::ReportWaiting { .. } = p {
+    let r = block_on(audit(&f, &opts(), &mut |p: Event| {
+        if let Event::ReportWaiting { .. } = p {
             waits.push(p)
         }
     }))

@@ -2,7 +2,8 @@
 //! every management event, with log file validation and KMS encryption?
 //! Each trail is judged; the best one's shortcomings are the findings.
 
-use super::{Finding, Severity};
+use super::findings::{FindingId, Found};
+use super::Severity;
 use crate::aws::account::{EventSelectors, ManagementEvents, Trail, TrailApi};
 use crate::aws::AwsError;
 
@@ -40,83 +41,76 @@ pub(crate) fn management_events(sel: &EventSelectors) -> ManagementEvents {
     }
 }
 
-fn fix(trail: &Trail) -> String {
-    format!("`mfakey baseline cloudtrail --trail-name {}`", trail.name)
+/// What is known of one trail: DescribeTrails' fields, GetTrailStatus,
+/// GetEventSelectors.
+struct TrailFacts<'a> {
+    trail: &'a Trail,
+    logging: bool,
+    events: ManagementEvents,
 }
 
-/// The findings of one trail.
-async fn judge<T: TrailApi>(api: &T, t: &Trail) -> Result<Vec<Finding>, AwsError> {
+async fn read_facts<'a, T: TrailApi>(api: &T, t: &'a Trail) -> Result<TrailFacts<'a>, AwsError> {
+    Ok(TrailFacts {
+        trail: t,
+        logging: api.is_logging(&t.arn).await?,
+        events: management_events(&api.event_selectors(&t.arn).await?),
+    })
+}
+
+/// The shortcomings of one trail.
+fn judge(f: &TrailFacts) -> Vec<Found> {
+    let t = f.trail;
+    let subject = Some(t.name.as_str());
     let mut found = Vec::new();
-    let subject = Some(t.name.clone());
-    let mut add = |id, severity, title: String, evidence: String, remedy: String| {
-        found.push(Finding {
-            id,
-            severity,
-            subject: subject.clone(),
-            title,
-            evidence,
-            remedy,
-        })
-    };
     if !t.multi_region {
-        add(
-            "cloudtrail-not-multi-region",
-            Severity::Medium,
-            format!("trail {} records one region only", t.name),
+        found.push(Found::new(
+            FindingId::CloudtrailNotMultiRegion,
+            subject,
             format!(
                 "DescribeTrails: IsMultiRegionTrail = false (home {})",
                 t.home_region
             ),
-            fix(t),
-        );
+        ));
     }
-    if !api.is_logging(&t.arn).await? {
-        add(
-            "cloudtrail-not-logging",
-            Severity::High,
-            format!("trail {} is not logging", t.name),
-            "GetTrailStatus: IsLogging = false".to_string(),
-            fix(t),
-        );
+    if !f.logging {
+        found.push(Found::new(
+            FindingId::CloudtrailNotLogging,
+            subject,
+            "GetTrailStatus: IsLogging = false",
+        ));
     }
-    let events = management_events(&api.event_selectors(&t.arn).await?);
-    if events != ManagementEvents::All {
-        add(
-            "cloudtrail-management-events",
-            Severity::Medium,
-            format!("trail {} does not record all management events", t.name),
-            format!("GetEventSelectors: management events recorded: {events:?}"),
-            fix(t),
-        );
+    if f.events != ManagementEvents::All {
+        found.push(Found::new(
+            FindingId::CloudtrailManagementEvents,
+            subject,
+            format!(
+                "GetEventSelectors: management events recorded: {:?}",
+                f.events
+            ),
+        ));
     }
     if !t.log_file_validation {
-        add(
-            "cloudtrail-log-validation-off",
-            Severity::Medium,
-            format!("trail {} has log file validation off", t.name),
-            "DescribeTrails: LogFileValidationEnabled = false".to_string(),
-            fix(t),
-        );
+        found.push(Found::new(
+            FindingId::CloudtrailLogValidationOff,
+            subject,
+            "DescribeTrails: LogFileValidationEnabled = false",
+        ));
     }
     if t.kms_key.is_none() {
-        add(
-            "cloudtrail-no-kms",
-            Severity::Low,
-            format!("trail {}'s logs are not encrypted with a KMS key", t.name),
-            "DescribeTrails: no KmsKeyId (S3-managed encryption only)".to_string(),
-            format!(
-                "`mfakey baseline cloudtrail --trail-name {} --kms-key KEY_ARN` (the key policy must let CloudTrail use it)",
-                t.name
-            ),
-        );
+        found.push(Found::new(
+            FindingId::CloudtrailNoKms,
+            subject,
+            "DescribeTrails: no KmsKeyId (S3-managed encryption only)",
+        ));
     }
-    Ok(found)
+    found
 }
 
-fn weight(found: &[Finding]) -> u32 {
+/// How bad a trail's shortcomings are, to pick the best trail.
+fn weight(found: &[Found]) -> u32 {
     found
         .iter()
-        .map(|f| match f.severity {
+        .map(|f| match f.id.spec().severity {
             Severity::Critical => 1000,
             Severity::High => 100,
             Severity::Medium => 10,
@@ -127,26 +121,21 @@ fn weight(found: &[Finding]) -> u32 {
 
 /// The findings of the best trail (fewest and mildest shortcomings), or
 /// `cloudtrail-missing` when there is none.
-pub(crate) async fn check<T: TrailApi>(api: &T) -> Result<(Vec<Finding>, String), AwsError> {
+pub(crate) async fn check<T: TrailApi>(api: &T) -> Result<(Vec<Found>, String), AwsError> {
     let trails = api.describe_trails().await?;
     if trails.is_empty() {
         return Ok((
-            vec![Finding {
-                id: "cloudtrail-missing",
-                severity: Severity::High,
-                subject: None,
-                title:
-                    "no CloudTrail trail: API activity is kept for 90 days only, in Event history"
-                        .to_string(),
-                evidence: "DescribeTrails: no trails".to_string(),
-                remedy: "`mfakey baseline cloudtrail`".to_string(),
-            }],
+            vec![Found::new(
+                FindingId::CloudtrailMissing,
+                None,
+                "DescribeTrails: no trails",
+            )],
             String::new(),
         ));
     }
-    let mut best: Option<(Vec<Finding>, &Trail)> = None;
+    let mut best: Option<(Vec<Found>, &Trail)> = None;
     for t in &trails {
-        let found = judge(api, t).await?;
+        let found = judge(&read_facts(api, t).await?);
         if best
             .as_ref()
             .is_none_or(|(b, _)| weight(&found) < weight(b))

@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::enroll::runtime;
-use super::render::{Output, Report};
+use super::render::{Output, Renderer, Report};
 use crate::audit::baseline::{self, BaselineOptions, Plan};
-use crate::audit::{audit, AuditOptions, AuditProgress, AuditReport, CheckStatus, Severity};
+use crate::audit::{audit, AuditOptions, AuditReport, CheckStatus, Severity};
 use crate::aws::{self, AwsOptions};
 use crate::error::{exit, Failure, Kind};
 
@@ -154,7 +154,7 @@ fn verdict(r: &AuditReport, fail_on: Severity) -> (u8, &'static str) {
 pub(super) fn run_audit(
     a: &AuditArgs,
     verbose: bool,
-    out: Output,
+    _out: Output,
 ) -> Result<(Report, u8), Failure> {
     let opts = AuditOptions {
         max_root_age_days: a.max_root_age_days,
@@ -164,16 +164,8 @@ pub(super) fn run_audit(
     };
     runtime()?.block_on(async {
         let cloud = aws::load_cloud(&a.aws).await?;
-        let mut on_progress = |p: AuditProgress| match p {
-            AuditProgress::Check(c) if verbose => out.notice(&format!("checking: {c}")),
-            AuditProgress::Check(_) => {}
-            AuditProgress::ReportWaiting { waited, limit } => out.notice(&format!(
-                "waiting for the credential report ({} s of at most {} s)...",
-                waited.as_secs(),
-                limit.as_secs()
-            )),
-        };
-        let report = audit(&cloud, &opts, &mut on_progress).await?;
+        let mut progress = Renderer::notices(verbose);
+        let report = audit(&cloud, &opts, &mut progress).await?;
         let (code, word) = verdict(&report, a.fail_on);
         let text = render_text(&report, a.fail_on);
         let json = json!({

@@ -192,6 +192,15 @@ impl Renderer {
                 timeout_ms / 1000
             ),
             Event::Recovered { .. } => self.desk_line(e),
+            Event::AuditCheck { check } if self.verbose => eprintln!("checking: {check}"),
+            Event::ReportWaiting {
+                waited_ms,
+                limit_ms,
+            } => eprintln!(
+                "waiting for the credential report ({} s of at most {} s)...",
+                waited_ms / 1000,
+                limit_ms / 1000
+            ),
             _ => {}
         }
     }
@@ -255,7 +264,11 @@ impl Renderer {
             }
             Event::RemoveKey { .. } => self.say("  remove the key"),
             Event::Interrupted => self.say("interrupted"),
-            Event::RetryCodes { .. } | Event::Undo { .. } | Event::Waiting { .. } => {}
+            Event::RetryCodes { .. }
+            | Event::Undo { .. }
+            | Event::Waiting { .. }
+            | Event::AuditCheck { .. }
+            | Event::ReportWaiting { .. } => {}
         }
     }
 }
