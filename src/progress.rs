@@ -140,6 +140,19 @@ pub(crate) enum Event {
         waited_ms: u64,
         limit_ms: u64,
     },
+    /// An organization's audit begins.
+    OrgAudit {
+        organization: String,
+        accounts: usize,
+        concurrency: usize,
+    },
+    /// One account of an organization's audit is done (`n` of `of`).
+    AccountAudited {
+        account: String,
+        n: usize,
+        of: usize,
+        result: String,
+    },
 }
 
 /// Where a job's events go.

@@ -16,168 +16,13 @@
 mod common;
 #[path = "support/iam_env.rs"]
 mod iam_env;
+#[path = "support/moto_account.rs"]
+mod moto_account;
 
-use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
 use common::{Scenario, Seed};
-use iam_env::{block_on, endpoint, fault_matching, proxy_lock};
+use iam_env::{block_on, fault_matching, proxy_lock};
+use moto_account::Account;
 use serde_json::{json, Value};
-
-/// Faults are the proxy's, shared by every test here: all take this lock.
-fn moto() -> String {
-    std::env::var("MFAKEY_TEST_MOTO_ENDPOINT").expect("MFAKEY_TEST_MOTO_ENDPOINT: run tests/run.sh")
-}
-
-/// A fresh account: its id and the assumed-role credentials moto files under it.
-struct Account {
-    id: String,
-    key_id: String,
-    secret: String,
-    token: String,
-    iam: aws_sdk_iam::Client,
-    iam_proxied: aws_sdk_iam::Client,
-    trail: aws_sdk_cloudtrail::Client,
-    s3: aws_sdk_s3::Client,
-}
-
-impl Account {
-    fn new() -> Account {
-        let n = common::random_serial() as u64 * 7 % 1_000_000_000;
-        let id = format!("{:012}", 400_000_000_000u64 + n);
-        let (key_id, secret, token) = block_on(async {
-            let config = iam_env::test_sdk_config(&moto(), 1).await;
-            let out = aws_sdk_sts::Client::new(&config)
-                .assume_role()
-                .role_arn(format!("arn:aws:iam::{id}:role/audit"))
-                .role_session_name("mfakey-audit-test")
-                .send()
-                .await
-                .expect("AssumeRole on moto");
-            let c = out.credentials.expect("credentials");
-            (c.access_key_id, c.secret_access_key, c.session_token)
-        });
-        let creds = Credentials::new(&key_id, &secret, Some(token.clone()), None, "assumed");
-        let config = |url: String| {
-            let creds = creds.clone();
-            block_on(async move {
-                iam_env::test_sdk_config(&url, 1)
-                    .await
-                    .into_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(creds))
-                    .build()
-            })
-        };
-        let raw = config(moto());
-        let s3_conf = aws_sdk_s3::config::Builder::from(&raw)
-            .force_path_style(true)
-            .build();
-        Account {
-            iam: aws_sdk_iam::Client::new(&raw),
-            iam_proxied: aws_sdk_iam::Client::new(&config(endpoint())),
-            trail: aws_sdk_cloudtrail::Client::new(&raw),
-            s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            id,
-            key_id,
-            secret,
-            token,
-        }
-    }
-
-    /// mfakey's environment: this account's credentials, IAM/STS/CloudTrail
-    /// through the proxy, S3 straight to moto.
-    fn scenario(&self) -> Scenario {
-        let mut sc = Scenario::new();
-        sc.set_env("AWS_ACCESS_KEY_ID", &self.key_id);
-        sc.set_env("AWS_SECRET_ACCESS_KEY", &self.secret);
-        sc.set_env("AWS_SESSION_TOKEN", &self.token);
-        sc.set_env("AWS_REGION", "us-east-1");
-        sc.set_env("AWS_ENDPOINT_URL", endpoint());
-        sc.set_env("AWS_ENDPOINT_URL_S3", moto());
-        sc
-    }
-
-    fn create_user(&self, name: &str) {
-        block_on(self.iam.create_user().user_name(name).send()).expect("CreateUser");
-    }
-
-    /// A virtual MFA device; through the proxy when `tags` are given (the
-    /// proxy answers ListMFADeviceTags, moto does not). Returns (serial, seed).
-    fn create_device(&self, name: &str, tags: &[(&str, &str)]) -> (String, Seed) {
-        let client = if tags.is_empty() {
-            &self.iam
-        } else {
-            &self.iam_proxied
-        };
-        let mut req = client
-            .create_virtual_mfa_device()
-            .virtual_mfa_device_name(name);
-        for (k, v) in tags {
-            req = req.tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key(*k)
-                    .value(*v)
-                    .build()
-                    .unwrap(),
-            );
-        }
-        let out = block_on(req.send()).expect("CreateVirtualMFADevice");
-        let d = out.virtual_mfa_device.expect("device");
-        let b32 = String::from_utf8(d.base32_string_seed.expect("seed").into_inner()).unwrap();
-        let bytes = base32::decode(
-            base32::Alphabet::Rfc4648 { padding: false },
-            b32.trim_end_matches('='),
-        )
-        .expect("base32 seed");
-        (d.serial_number, Seed::from_bytes(&bytes))
-    }
-
-    /// A user with a customer-managed policy allowing * on * (moto does not
-    /// load AWS's managed policies, so AdministratorAccess cannot be attached).
-    fn make_admin(&self, name: &str) {
-        self.create_user(name);
-        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        let policy = block_on(
-            self.iam
-                .create_policy()
-                .policy_name(format!("{name}-everything"))
-                .policy_document(doc)
-                .send(),
-        )
-        .expect("CreatePolicy")
-        .policy
-        .expect("policy");
-        block_on(
-            self.iam
-                .attach_user_policy()
-                .user_name(name)
-                .policy_arn(policy.arn.expect("policy arn"))
-                .send(),
-        )
-        .expect("AttachUserPolicy");
-    }
-
-    /// Straight to moto, which accepts any codes (the proxy would check them).
-    fn enable(&self, user: &str, serial: &str) {
-        block_on(
-            self.iam
-                .enable_mfa_device()
-                .user_name(user)
-                .serial_number(serial)
-                .authentication_code1("123456")
-                .authentication_code2("654321")
-                .send(),
-        )
-        .expect("EnableMFADevice");
-    }
-
-    fn trail_named(&self, name: &str) -> Option<aws_sdk_cloudtrail::types::Trail> {
-        block_on(self.trail.describe_trails().send())
-            .expect("DescribeTrails")
-            .trail_list
-            .unwrap_or_default()
-            .into_iter()
-            .find(|t| t.name.as_deref() == Some(name))
-    }
-}
 
 fn audit(sc: &mut Scenario, extra: &[&str]) -> (Option<i32>, Value) {
     let mut args = vec!["audit", "--json"];
@@ -248,6 +93,10 @@ fn every_finding_then_each_fixed_in_turn() {
     acct.create_user("dave");
     let (dave_phone, dave_seed) = acct.create_device("dave-phone", &[]);
     acct.enable("dave", &dave_phone);
+    // A second one, so that nobody here lacks a backup (that finding is
+    // info, and has its own tests).
+    let (dave_tablet, dave_tablet_seed) = acct.create_device("dave-tablet", &[]);
+    acct.enable("dave", &dave_tablet);
     let (leftover, leftover_seed) = acct.create_device("leftover", &[]);
 
     let started = std::time::Instant::now();
@@ -311,6 +160,9 @@ fn every_finding_then_each_fixed_in_turn() {
     // bob gets MFA: a device mfakey made (tagged), so not "virtual only" either.
     let (bob_key, bob_seed) = acct.create_device("bob-yk1", &[("mfakey:managed", "true")]);
     acct.enable("bob", &bob_key);
+    let (bob_backup, bob_backup_seed) =
+        acct.create_device("bob-yk2", &[("mfakey:managed", "true")]);
+    acct.enable("bob", &bob_backup);
     fixed(&mut sc, &mut expected, "user-console-without-mfa");
 
     // carol's key goes.
@@ -434,7 +286,14 @@ fn every_finding_then_each_fixed_in_turn() {
     assert_eq!(t.is_multi_region_trail, Some(true));
     assert_eq!(t.log_file_validation_enabled, Some(true));
 
-    sc.assert_no_secret(&[&dave_seed, &leftover_seed, &bob_seed, &dave_key_seed]);
+    sc.assert_no_secret(&[
+        &dave_seed,
+        &dave_tablet_seed,
+        &leftover_seed,
+        &bob_seed,
+        &bob_backup_seed,
+        &dave_key_seed,
+    ]);
     let secret = Seed::from_bytes(acct.secret.as_bytes());
     let carol_secret = Seed::from_bytes(key.secret_access_key.as_bytes());
     let found = sc.scan.find(&secret);
@@ -626,12 +485,14 @@ fn access_denied_on_a_check_is_reported_and_the_rest_runs() {
         .mfakey(&["baseline", "cloudtrail", "--yes", "--json"])
         .err(6, "access_denied");
     reset();
-    // It names the policy statements to attach, and they exist.
+    // It names the policy statements to attach, and they exist, in the
+    // baseline's own document.
     let policy = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/docs/audit-policy.json"
+        "/docs/baseline-policy.json"
     ))
     .unwrap();
+    assert!(msg.contains("docs/baseline-policy.json"), "{msg}");
     for sid in ["BaselineBucket", "BaselineTrail"] {
         assert!(msg.contains(sid), "{msg}");
         assert!(policy.contains(&format!("\"Sid\": \"{sid}\"")), "{sid}");
@@ -693,5 +554,174 @@ fn audit_refuses_a_bad_fail_on() {
     let mut sc = acct.scenario();
     let run = sc.mfakey(&["audit", "--fail-on", "severe", "--json"]);
     run.err(2, "invalid_argument");
+    sc.assert_no_secret(&[]);
+}
+
+fn proxy_control(path: &str, body: Value) {
+    let (status, text) = iam_env::control("POST", path, &body.to_string());
+    assert_eq!(status, 200, "{path}: {text}");
+}
+
+#[test]
+fn root_without_credentials_needs_no_mfa() {
+    // A member account whose root credentials the organization removed:
+    // GetAccountSummary says AccountPasswordPresent = 0 (the proxy answers
+    // it; moto has no such key).
+    let acct = Account::new();
+    let mut sc = acct.scenario();
+    let (_, v) = audit(&mut sc, &[]);
+    assert!(has(&finding_ids(&v), "root-mfa-missing"), "{v:#}");
+    proxy_control(
+        "/__proxy__/root_credentials",
+        json!({"account": acct.id, "AccountPasswordPresent": 0}),
+    );
+    let (_, v) = audit(&mut sc, &[]);
+    assert!(!has(&finding_ids(&v), "root-mfa-missing"), "{v:#}");
+    assert_eq!(check_status(&v, "root-mfa"), "passed");
+    let detail = v["audit"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "root-mfa")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("not applicable") && detail.contains("AccountPasswordPresent = 0"),
+        "{detail}"
+    );
+    // Signing certificates left behind are a finding of their own.
+    proxy_control(
+        "/__proxy__/root_credentials",
+        json!({"account": acct.id, "AccountSigningCertificatesPresent": 1}),
+    );
+    let (_, v) = audit(&mut sc, &[]);
+    assert!(has(&finding_ids(&v), "root-signing-certificates"), "{v:#}");
+    sc.assert_no_secret(&[]);
+}
+
+#[test]
+fn fido_devices_count_as_hardware_when_aws_certifies_them() {
+    // Security keys and passkeys are registered in the console only; the
+    // proxy plays them (ListMFADevices, GetMFADevice's Certifications).
+    let acct = Account::new();
+    let mut sc = acct.scenario();
+    let key = |user: &str, n: u32, certs: Value| {
+        acct.create_user(user);
+        for i in 0..n {
+            proxy_control(
+                "/__proxy__/fido_device",
+                json!({"account": acct.id, "user": user,
+                       "serial": format!("arn:aws:iam::{}:u2f/user/{user}/key{i}", acct.id),
+                       "certifications": certs}),
+            );
+        }
+    };
+    // kim: two certified security keys. lee: one key AWS knows no
+    // certification of (a security key, or a synced passkey).
+    key("kim", 2, json!({"FIDO": "L1", "FIPS-140-3": "L2"}));
+    key("lee", 1, json!({}));
+    let (_, v) = audit(&mut sc, &[]);
+    let ids = finding_ids(&v);
+    assert!(!ids.iter().any(|i| i.ends_with(" kim")), "{ids:?}");
+    assert!(
+        ids.contains(&"user-mfa-hardware-unverified lee".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"user-mfa-no-backup lee".to_string()),
+        "{ids:?}"
+    );
+    let f = v["audit"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "user-mfa-hardware-unverified")
+        .unwrap();
+    assert_eq!(f["severity"], "info");
+    assert!(
+        f["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("GetMFADevice gives no certification"),
+        "{f}"
+    );
+    let (_, v) = audit(&mut sc, &["--require-hardware-mfa"]);
+    let f = v["audit"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "user-mfa-hardware-unverified")
+        .unwrap();
+    assert_eq!(f["severity"], "medium");
+    sc.assert_no_secret(&[]);
+}
+
+#[test]
+fn the_baseline_leaves_other_trails_statements_in_a_shared_bucket() {
+    let _l = proxy_lock();
+    let acct = Account::new();
+    let mut sc = acct.scenario();
+    let bucket = format!("shared-{}", acct.id);
+    block_on(acct.s3.create_bucket().bucket(&bucket).send()).expect("bucket");
+    // Another trail delivers here, with the statements AWS's console writes.
+    let other = format!("arn:aws:cloudtrail:us-east-1:{}:trail/security", acct.id);
+    let theirs = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:GetBucketAcl", "Resource": format!("arn:aws:s3:::{bucket}"),
+         "Condition": {"StringEquals": {"aws:SourceArn": other}}},
+        {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/AWSLogs/{}/*", acct.id),
+         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": other}}}
+    ]});
+    block_on(
+        acct.s3
+            .put_bucket_policy()
+            .bucket(&bucket)
+            .policy(theirs.to_string())
+            .send(),
+    )
+    .expect("PutBucketPolicy");
+    let b = sc
+        .mfakey(&[
+            "baseline",
+            "cloudtrail",
+            "--bucket",
+            &bucket,
+            "--yes",
+            "--json",
+        ])
+        .ok();
+    let change = b["baseline"]["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "put_bucket_policy")
+        .cloned()
+        .expect("a policy change");
+    assert_eq!(change["kept"], 2, "{change:#}");
+    assert_eq!(change["added"].as_array().unwrap().len(), 2);
+    let after = block_on(acct.s3.get_bucket_policy().bucket(&bucket).send())
+        .unwrap()
+        .policy
+        .unwrap();
+    let after: Value = serde_json::from_str(&after).unwrap();
+    let statements = after["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 4, "{after:#}");
+    for s in theirs["Statement"].as_array().unwrap() {
+        assert!(statements.contains(s), "the other trail's {s} is gone");
+    }
+    let again = sc
+        .mfakey(&[
+            "baseline",
+            "cloudtrail",
+            "--bucket",
+            &bucket,
+            "--yes",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(again["baseline"]["unchanged"], true, "{again:#}");
     sc.assert_no_secret(&[]);
 }

@@ -8,9 +8,10 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::error::{CloudError, Policy};
-use super::trail::management_events;
+use super::trail::coverage;
 use crate::aws::account::{
     BucketApi, EventSelector, ManagementEvents, Trail, TrailApi, TrailSettings,
 };
@@ -42,7 +43,15 @@ pub(crate) enum Change {
     },
     PutBucketPolicy {
         bucket: String,
+        /// The whole policy after the change.
         policy: String,
+        /// The Sids of the statements added (mfakey's, for this trail).
+        added: Vec<String>,
+        /// The Sids of mfakey's own earlier statements for this trail that
+        /// are replaced.
+        replaced: Vec<String>,
+        /// How many statements already there are kept as they are.
+        kept: usize,
     },
     CreateTrail {
         trail: String,
@@ -66,23 +75,55 @@ impl Change {
     /// One line for people.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Change::CreateBucket { bucket, region, object_lock } => format!(
+            Change::CreateBucket {
+                bucket,
+                region,
+                object_lock,
+            } => format!(
                 "create S3 bucket {bucket} in {region}{}",
-                if *object_lock { " with Object Lock" } else { "" }
+                if *object_lock {
+                    " with Object Lock"
+                } else {
+                    ""
+                }
             ),
             Change::BlockPublicAccess { bucket } => {
                 format!("block all public access to bucket {bucket}")
             }
-            Change::PutBucketPolicy { bucket, .. } => format!(
-                "set bucket {bucket}'s policy so CloudTrail (only for this trail) can write its logs"
-            ),
-            Change::CreateTrail { trail, bucket, kms_key } => format!(
+            Change::PutBucketPolicy {
+                bucket,
+                added,
+                replaced,
+                kept,
+                ..
+            } => {
+                let mut text = format!(
+                    "add statement(s) {} to bucket {bucket}'s policy so CloudTrail (only for this trail) can write its logs",
+                    added.join(", ")
+                );
+                if !replaced.is_empty() {
+                    text.push_str(&format!(
+                        " (replacing mfakey's earlier {})",
+                        replaced.join(", ")
+                    ));
+                }
+                text.push_str(&format!("; the {kept} statement(s) already there are kept"));
+                text
+            }
+            Change::CreateTrail {
+                trail,
+                bucket,
+                kms_key,
+            } => format!(
                 "create trail {trail}: all regions, log file validation on, logs to {bucket}{}",
-                kms_key.as_ref().map(|k| format!(", encrypted with {k}")).unwrap_or_default()
+                kms_key
+                    .as_ref()
+                    .map(|k| format!(", encrypted with {k}"))
+                    .unwrap_or_default()
             ),
             Change::UpdateTrail { trail, why, .. } => format!("update trail {trail}: {why}"),
             Change::PutEventSelectors { trail } => {
-                format!("make trail {trail} record all management events (read and write)")
+                format!("make trail {trail} record all management events (read and write, no event source excluded)")
             }
             Change::StartLogging { trail } => format!("start logging on trail {trail}"),
         }
@@ -151,12 +192,21 @@ fn trail_arn(region: &str, account: &str, trail: &str) -> String {
     format!("arn:aws:cloudtrail:{region}:{account}:trail/{trail}")
 }
 
+/// mfakey's Sid for one of its statements for the trail `source_arn`:
+/// unique to the trail, so statements for other trails (AWS's console
+/// names them all alike) are never taken for ours.
+fn our_sid(what: &str, source_arn: &str) -> String {
+    let digest = Sha256::digest(source_arn.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("Mfakey{what}{hex}")
+}
+
 /// The two statements CloudTrail needs on its bucket, limited to this
 /// trail by `aws:SourceArn`.
 pub(crate) fn required_statements(bucket: &str, account: &str, source_arn: &str) -> Vec<Value> {
     vec![
         json!({
-            "Sid": "AWSCloudTrailAclCheck",
+            "Sid": our_sid("CloudTrailAclCheck", source_arn),
             "Effect": "Allow",
             "Principal": {"Service": "cloudtrail.amazonaws.com"},
             "Action": "s3:GetBucketAcl",
@@ -164,7 +214,7 @@ pub(crate) fn required_statements(bucket: &str, account: &str, source_arn: &str)
             "Condition": {"StringEquals": {"aws:SourceArn": source_arn}}
         }),
         json!({
-            "Sid": "AWSCloudTrailWrite",
+            "Sid": our_sid("CloudTrailWrite", source_arn),
             "Effect": "Allow",
             "Principal": {"Service": "cloudtrail.amazonaws.com"},
             "Action": "s3:PutObject",
@@ -177,36 +227,84 @@ pub(crate) fn required_statements(bucket: &str, account: &str, source_arn: &str)
     ]
 }
 
-/// The bucket policy with the required statements, or `None` when the
-/// existing one already has them. Other statements are kept; ours replace
-/// statements with the same Sid.
+/// A bucket policy with mfakey's statements merged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Merged {
+    pub policy: String,
+    pub added: Vec<String>,
+    pub replaced: Vec<String>,
+    pub kept: usize,
+}
+
+/// A statement without its Sid, to compare what it grants.
+fn without_sid(s: &Value) -> Value {
+    let mut s = s.clone();
+    if let Some(o) = s.as_object_mut() {
+        o.remove("Sid");
+    }
+    s
+}
+
+/// The bucket policy with the required statements merged in, or `None`
+/// when the existing one already grants them (under any Sid). Nothing
+/// that is not mfakey's own statement for this trail is removed or
+/// changed: other trails' statements and the owner's stay.
 pub(crate) fn merged_policy(
     existing: Option<&str>,
     required: &[Value],
-) -> Result<Option<String>, serde_json::Error> {
+) -> Result<Option<Merged>, serde_json::Error> {
     let mut doc = match existing {
         None => json!({"Version": "2012-10-17", "Statement": []}),
         Some(text) => serde_json::from_str::<Value>(text)?,
     };
-    let statements = match doc.get("Statement") {
+    let mut statements = match doc.get("Statement") {
         Some(Value::Array(a)) => a.clone(),
         Some(v @ Value::Object(_)) => vec![v.clone()],
         _ => Vec::new(),
     };
-    if required.iter().all(|r| statements.contains(r)) {
+    let kept_before = statements.len();
+    let (mut added, mut replaced) = (Vec::new(), Vec::new());
+    for r in required {
+        let grant = without_sid(r);
+        if statements.iter().any(|s| without_sid(s) == grant) {
+            continue;
+        }
+        let sid = r.get("Sid").cloned().unwrap_or(Value::Null);
+        let sid_text = sid.as_str().unwrap_or_default().to_string();
+        match statements.iter_mut().find(|s| s.get("Sid") == Some(&sid)) {
+            Some(old) => {
+                *old = r.clone();
+                replaced.push(sid_text);
+            }
+            None => {
+                statements.push(r.clone());
+                added.push(sid_text);
+            }
+        }
+    }
+    if added.is_empty() && replaced.is_empty() {
         return Ok(None);
     }
-    let sids: Vec<&Value> = required.iter().filter_map(|r| r.get("Sid")).collect();
-    let mut merged: Vec<Value> = statements
-        .into_iter()
-        .filter(|s| s.get("Sid").is_none_or(|sid| !sids.contains(&sid)))
-        .collect();
-    merged.extend(required.iter().cloned());
-    doc["Statement"] = Value::Array(merged);
+    doc["Statement"] = Value::Array(statements);
     if doc.get("Version").is_none() {
         doc["Version"] = json!("2012-10-17");
     }
-    Ok(Some(doc.to_string()))
+    Ok(Some(Merged {
+        policy: doc.to_string(),
+        added,
+        kept: kept_before - replaced.len(),
+        replaced,
+    }))
+}
+
+fn put_policy(bucket: &str, m: Merged) -> Change {
+    Change::PutBucketPolicy {
+        bucket: bucket.to_string(),
+        policy: m.policy,
+        added: m.added,
+        replaced: m.replaced,
+        kept: m.kept,
+    }
 }
 
 /// CloudTrail's trail-name rules (an ARN is taken as it is).
@@ -384,14 +482,9 @@ async fn plan_bucket<A: BucketApi>(
         l.changes.push(Change::BlockPublicAccess {
             bucket: bucket.clone(),
         });
-        let policy = merged_policy(None, &required)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        l.changes.push(Change::PutBucketPolicy {
-            bucket: bucket.clone(),
-            policy,
-        });
+        if let Ok(Some(m)) = merged_policy(None, &required) {
+            l.changes.push(put_policy(bucket, m));
+        }
         return Ok(());
     };
     l.already.push(format!("bucket {bucket} exists"));
@@ -417,10 +510,7 @@ async fn plan_bucket<A: BucketApi>(
         Ok(None) => l
             .already
             .push(format!("bucket {bucket}'s policy lets CloudTrail write")),
-        Ok(Some(policy)) => l.changes.push(Change::PutBucketPolicy {
-            bucket: bucket.clone(),
-            policy,
-        }),
+        Ok(Some(m)) => l.changes.push(put_policy(bucket, m)),
     }
     Ok(())
 }
@@ -447,8 +537,8 @@ async fn plan_existing_trail<A: TrailApi>(
     l: &mut Lists,
 ) -> Result<(), BaselineError> {
     plan_trail_settings(opts, t, l);
-    let selectors = api.event_selectors(&t.arn).await?;
-    if management_events(&selectors) == ManagementEvents::All {
+    let selectors = api.event_selectors(&t.home_region, &t.arn).await?;
+    if coverage(&selectors).complete {
         l.already
             .push(format!("trail {} records all management events", t.name));
     } else if !selectors.advanced.is_empty() {
@@ -461,7 +551,7 @@ async fn plan_existing_trail<A: TrailApi>(
             trail: t.name.clone(),
         });
     }
-    if api.is_logging(&t.arn).await? {
+    if api.is_logging(&t.home_region, &t.arn).await? {
         l.already.push(format!("trail {} is logging", t.name));
     } else {
         l.changes.push(Change::StartLogging {
@@ -480,6 +570,9 @@ fn plan_trail_settings(opts: &BaselineOptions, t: &Trail, l: &mut Lists) {
     }
     if !t.log_file_validation {
         why.push("turn log file validation on".to_string());
+    }
+    if !t.global_events {
+        why.push("record global service events".to_string());
     }
     let new_key = opts
         .kms_key
@@ -507,9 +600,13 @@ fn plan_trail_settings(opts: &BaselineOptions, t: &Trail, l: &mut Lists) {
 }
 
 /// The selectors after the change: every existing selector kept with its
-/// data resources, management events read and write on the first one.
+/// data resources, management events read and write on the first one, and
+/// no management event source excluded.
 fn all_management(existing: &[EventSelector]) -> Vec<EventSelector> {
     let mut out: Vec<EventSelector> = existing.to_vec();
+    for s in &mut out {
+        s.exclude_sources.clear();
+    }
     match out.first_mut() {
         Some(first) => {
             first.read_write = ManagementEvents::All;
@@ -519,6 +616,7 @@ fn all_management(existing: &[EventSelector]) -> Vec<EventSelector> {
             read_write: ManagementEvents::All,
             include_management: true,
             data_resources: Vec::new(),
+            exclude_sources: Vec::new(),
         }),
     }
     out
@@ -539,7 +637,7 @@ pub(crate) async fn apply<A: BucketApi + TrailApi>(
                 ..
             } => api.create_bucket(bucket, *object_lock).await?,
             Change::BlockPublicAccess { bucket } => api.block_public_access(bucket).await?,
-            Change::PutBucketPolicy { bucket, policy } => {
+            Change::PutBucketPolicy { bucket, policy, .. } => {
                 api.put_bucket_policy(bucket, policy).await?
             }
             Change::CreateTrail {
@@ -563,7 +661,7 @@ pub(crate) async fn apply<A: BucketApi + TrailApi>(
                 .await?
             }
             Change::PutEventSelectors { trail } => {
-                let existing = api.event_selectors(trail).await?;
+                let existing = api.event_selectors(&plan.region, trail).await?;
                 api.put_event_selectors(trail, &all_management(&existing.basic))
                     .await?
             }
@@ -571,7 +669,7 @@ pub(crate) async fn apply<A: BucketApi + TrailApi>(
         }
         done(change);
     }
-    if !plan.changes.is_empty() && !api.is_logging(&plan.trail).await? {
+    if !plan.changes.is_empty() && !api.is_logging(&plan.region, &plan.trail).await? {
         return Err(BaselineError::NotLogging {
             trail: plan.trail.clone(),
         });

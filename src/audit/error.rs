@@ -7,13 +7,20 @@
 use crate::aws::AwsError;
 use crate::error::{Classify, Kind};
 
-/// The permissions the audit needs.
+/// The permissions the audit needs (reads only).
 pub(crate) const AUDIT_POLICY_DOC: &str = "docs/audit-policy.json";
+
+/// The permissions the baseline needs, on mfakey's own bucket and trail
+/// names.
+pub(crate) const BASELINE_POLICY_DOC: &str = "docs/baseline-policy.json";
 
 /// Which job met the error, and so which policy document grants its calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Policy {
     Audit,
+    /// The organization-wide audit's own calls (Organizations, STS
+    /// AssumeRole, ListOrganizationsFeatures), also in the audit's policy.
+    Organization,
     Baseline,
 }
 
@@ -22,8 +29,13 @@ impl Policy {
     pub(crate) fn remedy(self) -> String {
         match self {
             Policy::Audit => format!("attach the policy in {AUDIT_POLICY_DOC}"),
+            Policy::Organization => format!(
+                "run it from the organization's management account or a delegated administrator, \
+                 with the policy in {AUDIT_POLICY_DOC} (statement AuditOrganization)"
+            ),
             Policy::Baseline => format!(
-                "attach the baseline's permissions in {AUDIT_POLICY_DOC} (statements BaselineBucket and BaselineTrail)"
+                "attach the baseline's permissions in {BASELINE_POLICY_DOC} (statements BaselineBucket and BaselineTrail, \
+                 which name mfakey's own bucket and trail names: add yours if you chose others with --bucket or --trail-name)"
             ),
         }
     }
@@ -114,6 +126,7 @@ mod tests {
         );
         let baseline = CloudError::new(denied(), Policy::Baseline).to_string();
         assert!(baseline.contains("BaselineBucket") && baseline.contains("BaselineTrail"));
+        assert!(baseline.contains(BASELINE_POLICY_DOC) && !baseline.contains(AUDIT_POLICY_DOC));
         for e in [
             AwsError::EndpointUnreachable {
                 endpoint: "https://cloudtrail.eu-west-1.amazonaws.com".into(),
@@ -130,5 +143,77 @@ mod tests {
             assert_eq!(c.kind(), kind);
             assert!(!c.to_string().contains("IAM"), "{c}");
         }
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    //! The policy documents the messages name hold what they say.
+
+    use serde_json::Value;
+
+    fn statements(doc: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+        let v: Value = serde_json::from_str(doc).expect("policy JSON");
+        let list = |x: &Value| match x {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        };
+        v["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .map(|s| {
+                (
+                    s["Sid"].as_str().unwrap_or("").to_string(),
+                    list(&s["Action"]),
+                    list(&s["Resource"]),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_audit_policy_only_reads() {
+        for (sid, actions, _) in statements(include_str!("../../docs/audit-policy.json")) {
+            for a in actions {
+                let verb = a.split(':').nth(1).unwrap_or("");
+                let read = ["Get", "List", "Describe", "Generate"]
+                    .iter()
+                    .any(|p| verb.starts_with(p))
+                    || a == "sts:AssumeRole";
+                assert!(read, "{sid}: {a} is not a read");
+            }
+        }
+    }
+
+    #[test]
+    fn the_baseline_policy_writes_only_mfakeys_own_names() {
+        let all = statements(include_str!("../../docs/baseline-policy.json"));
+        for sid in ["BaselineBucket", "BaselineTrail"] {
+            assert!(all.iter().any(|(s, _, _)| s == sid), "{sid}");
+        }
+        for (sid, actions, resources) in &all {
+            let writes = actions.iter().any(|a| {
+                let verb = a.split(':').nth(1).unwrap_or("");
+                ["Create", "Put", "Update", "Start"]
+                    .iter()
+                    .any(|p| verb.starts_with(p))
+            });
+            if writes {
+                for r in resources {
+                    assert!(
+                        r == "arn:aws:s3:::mfakey-cloudtrail-*"
+                            || r == "arn:aws:cloudtrail:*:*:trail/mfakey-*",
+                        "{sid}: writes on {r}"
+                    );
+                }
+            }
+        }
+        // The defaults fall under those names.
+        assert!(super::super::baseline::DEFAULT_TRAIL.starts_with("mfakey-"));
     }
 }

@@ -1,7 +1,9 @@
-//! The one table of findings: each id's severity, title and remedy. A check
-//! says which finding it found ([`Found`]: the id, its subject, the
-//! evidence, and the values the texts need); [`FindingId::spec`] says the
-//! rest. This is the one place a finding's severity is decided.
+//! The one table of findings: each id's severity, title, remedy and
+//! cross-references (CIS AWS Foundations Benchmark v7.0.0 recommendation,
+//! AWS Security Hub control, Prowler check). A check says which finding it
+//! found ([`Found`]: the id, its subject, the evidence, and the values the
+//! texts need); [`FindingId::spec`] says the rest. This is the one place a
+//! finding's severity is decided.
 
 use serde::Serialize;
 
@@ -13,18 +15,57 @@ pub(crate) enum FindingId {
     RootMfaMissing,
     RootMfaVirtual,
     RootAccessKeys,
+    RootSigningCertificates,
+    RootCredentialsPresent,
     RootRecentlyUsed,
     NoAdminBesidesRoot,
+    UserAdminWithoutMfa,
     UserConsoleWithoutMfa,
     UserKeysWithoutMfa,
     UserMfaVirtualOnly,
+    UserMfaHardwareUnverified,
+    UserMfaNoBackup,
     VirtualMfaUnassigned,
     CloudtrailMissing,
     CloudtrailNotMultiRegion,
     CloudtrailNotLogging,
     CloudtrailManagementEvents,
+    CloudtrailGlobalEventsOff,
     CloudtrailLogValidationOff,
     CloudtrailNoKms,
+    CloudtrailBucketPublic,
+}
+
+/// Where other auditors name the same thing; empty where none does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct References {
+    /// CIS AWS Foundations Benchmark v7.0.0 recommendation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cis: Option<&'static str>,
+    /// AWS Security Hub (CSPM) control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<&'static str>,
+    /// Prowler check id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prowler: Option<&'static str>,
+}
+
+impl References {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cis.is_none() && self.security_hub.is_none() && self.prowler.is_none()
+    }
+}
+
+const fn refs(
+    cis: Option<&'static str>,
+    security_hub: Option<&'static str>,
+    prowler: Option<&'static str>,
+) -> References {
+    References {
+        cis,
+        security_hub,
+        prowler,
+    }
 }
 
 /// A finding's fixed texts. `{subject}` and `{name}` in `title` and the
@@ -43,6 +84,7 @@ pub(crate) struct Spec {
     pub variants: &'static [(&'static str, &'static str)],
     /// The values (`{name}`) the texts need besides `{subject}`.
     pub params: &'static [&'static str],
+    pub references: References,
 }
 
 const fn spec(
@@ -59,8 +101,21 @@ const fn spec(
         remedy,
         variants: &[],
         params: &[],
+        references: References {
+            cis: None,
+            security_hub: None,
+            prowler: None,
+        },
     }
 }
+
+/// A trail that belongs to the organization's management account is fixed
+/// there.
+const ORG_TRAIL: (&str, &str) = (
+    "organization-trail",
+    "fix it in the organization's management account, which owns this organization trail: \
+     `mfakey baseline cloudtrail --trail-name {subject}` there",
+);
 
 /// The remedy of every trail shortcoming the baseline fixes.
 const BASELINE_TRAIL: &str = "`mfakey baseline cloudtrail --trail-name {subject}`";
@@ -73,18 +128,25 @@ impl FindingId {
             RootMfaMissing,
             RootMfaVirtual,
             RootAccessKeys,
+            RootSigningCertificates,
+            RootCredentialsPresent,
             RootRecentlyUsed,
             NoAdminBesidesRoot,
+            UserAdminWithoutMfa,
             UserConsoleWithoutMfa,
             UserKeysWithoutMfa,
             UserMfaVirtualOnly,
+            UserMfaHardwareUnverified,
+            UserMfaNoBackup,
             VirtualMfaUnassigned,
             CloudtrailMissing,
             CloudtrailNotMultiRegion,
             CloudtrailNotLogging,
             CloudtrailManagementEvents,
+            CloudtrailGlobalEventsOff,
             CloudtrailLogValidationOff,
             CloudtrailNoKms,
+            CloudtrailBucketPublic,
         ]
     };
 
@@ -93,29 +155,59 @@ impl FindingId {
         use FindingId::*;
         use Severity::*;
         match self {
-            RootMfaMissing => spec(
-                "root-mfa-missing",
-                Critical,
-                "the root user has no MFA",
-                "AWS lets root MFA be set only in the console: sign in as root, open Security credentials, \
-                 Assign MFA device; choose a security key, or Authenticator app, click \"Show secret key\" and store it on a YubiKey with \
-                 `mfakey oath add aws-root --secret-stdin` (paste the key), then enter two codes from `mfakey oath code aws-root`",
+            RootMfaMissing => Spec {
+                references: refs(Some("2.5"), Some("IAM.9"), Some("iam_root_mfa_enabled")),
+                ..spec(
+                    "root-mfa-missing",
+                    Critical,
+                    "the root user has no MFA",
+                    "AWS lets root MFA be set only in the console: sign in as root, open Security credentials, \
+                     Assign MFA device; choose a security key, or Authenticator app, click \"Show secret key\" and store it on a YubiKey with \
+                     `mfakey oath add aws-root --secret-stdin` (paste the key), then enter two codes from `mfakey oath code aws-root`",
+                )
+            },
+            RootMfaVirtual => Spec {
+                references: refs(Some("2.6"), Some("IAM.6"), Some("iam_root_hardware_mfa_enabled")),
+                ..spec(
+                    "root-mfa-virtual",
+                    Medium,
+                    "the root user's MFA is a virtual (authenticator app) device, not a security key",
+                    "sign in as root, Security credentials, Assign MFA device: add a FIDO2 security key, then remove the virtual device",
+                )
+            },
+            RootAccessKeys => Spec {
+                references: refs(Some("2.4"), Some("IAM.4"), Some("iam_no_root_access_key")),
+                ..spec(
+                    "root-access-keys",
+                    Critical,
+                    "the root user has access keys",
+                    "sign in as root, open Security credentials, Access keys: deactivate each key, check nothing breaks, then delete it; \
+                     use an IAM user or role's keys instead",
+                )
+            },
+            RootSigningCertificates => spec(
+                "root-signing-certificates",
+                High,
+                "the root user has X.509 signing certificates (they sign API requests as root)",
+                "sign in as root, open Security credentials, X.509 certificates: deactivate each certificate, check nothing breaks, then delete it \
+                 (in an organization with centralized root access: IAM console of the management account, Root access management, \
+                 the account, Delete root user credentials)",
             ),
-            RootMfaVirtual => spec(
-                "root-mfa-virtual",
-                Medium,
-                "the root user's MFA is a virtual (authenticator app) device, not a security key",
-                "sign in as root, Security credentials, Assign MFA device: add a FIDO2 security key, then remove the virtual device",
-            ),
-            RootAccessKeys => spec(
-                "root-access-keys",
-                Critical,
-                "the root user has access keys",
-                "sign in as root, open Security credentials, Access keys: deactivate each key, check nothing breaks, then delete it; \
-                 use an IAM user or role's keys instead",
-            ),
+            RootCredentialsPresent => Spec {
+                references: refs(Some("2.1.1"), None, Some("iam_root_credentials_management_enabled")),
+                ..spec(
+                    "root-credentials-present",
+                    Medium,
+                    "the root user of this member account still has credentials, though the organization manages root access centrally",
+                    "from the management account (or the delegated administrator for IAM): IAM console, Root access management, \
+                     select the account, Delete root user credentials; or `aws sts assume-root --target-principal ACCOUNT_ID \
+                     --task-policy-arn arn=arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials` and delete the login profile, \
+                     access keys, signing certificates and MFA devices with those credentials",
+                )
+            },
             RootRecentlyUsed => Spec {
                 params: &["days"],
+                references: refs(Some("2.7"), None, Some("iam_avoid_root_usage")),
                 ..spec(
                     "root-recently-used",
                     High,
@@ -128,25 +220,43 @@ impl FindingId {
                 "no-admin-besides-root",
                 High,
                 "no IAM user or role besides root can administer the account",
-                "create an administrator for daily work: `aws iam create-user --user-name admin`, \
-                 `aws iam attach-user-policy --user-name admin --policy-arn arn:aws:iam::aws:policy/AdministratorAccess`, \
-                 then `mfakey enroll user admin`",
+                "give administrators their rights through a group, never a policy attached to the user (CIS 2.13, Security Hub IAM.2): \
+                 `aws iam create-group --group-name admins`, \
+                 `aws iam attach-group-policy --group-name admins --policy-arn arn:aws:iam::aws:policy/AdministratorAccess`, \
+                 `aws iam create-user --user-name admin`, `aws iam add-user-to-group --group-name admins --user-name admin`, \
+                 then `mfakey enroll user admin`; with IAM Identity Center, assign a permission set with AdministratorAccess instead",
             ),
-            UserConsoleWithoutMfa => spec(
-                "user-console-without-mfa",
-                High,
-                "IAM user {subject} signs in to the console without MFA",
-                "`mfakey enroll user {subject}`",
-            ),
-            UserKeysWithoutMfa => spec(
-                "user-keys-without-mfa",
-                Medium,
-                "IAM user {subject} has active access keys and no MFA",
-                "`mfakey enroll user {subject}`, and require MFA for its sensitive actions (condition aws:MultiFactorAuthPresent)",
-            ),
+            UserAdminWithoutMfa => Spec {
+                references: refs(None, None, Some("iam_administrator_access_with_mfa")),
+                ..spec(
+                    "user-admin-without-mfa",
+                    Critical,
+                    "IAM user {subject} can administer the account and has no MFA",
+                    "`mfakey enroll user {subject}`; until then, deactivate its password and access keys",
+                )
+            },
+            UserConsoleWithoutMfa => Spec {
+                references: refs(Some("2.10"), Some("IAM.5"), Some("iam_user_mfa_enabled_console_access")),
+                ..spec(
+                    "user-console-without-mfa",
+                    High,
+                    "IAM user {subject} signs in to the console without MFA",
+                    "`mfakey enroll user {subject}`",
+                )
+            },
+            UserKeysWithoutMfa => Spec {
+                references: refs(None, Some("IAM.19"), None),
+                ..spec(
+                    "user-keys-without-mfa",
+                    Medium,
+                    "IAM user {subject} has active access keys and no MFA",
+                    "`mfakey enroll user {subject}`, and require MFA for its sensitive actions (condition aws:MultiFactorAuthPresent)",
+                )
+            },
             UserMfaVirtualOnly => Spec {
                 hardware_required: Some(High),
                 params: &["serial"],
+                references: refs(None, None, Some("iam_user_hardware_mfa_enabled")),
                 ..spec(
                     "user-mfa-virtual-only",
                     Low,
@@ -154,6 +264,23 @@ impl FindingId {
                     "`mfakey enroll user {subject}`, then `aws iam deactivate-mfa-device --user-name {subject} --serial-number {serial}`",
                 )
             },
+            UserMfaHardwareUnverified => Spec {
+                hardware_required: Some(Medium),
+                references: refs(None, None, Some("iam_user_hardware_mfa_enabled")),
+                ..spec(
+                    "user-mfa-hardware-unverified",
+                    Info,
+                    "IAM user {subject}'s MFA is a FIDO device AWS knows no certification of: a security key, or a passkey synced to a phone or password manager",
+                    "if it is a synced passkey, add a certified security key (console: Security credentials, Assign MFA device) \
+                     or `mfakey enroll user {subject}` onto a YubiKey",
+                )
+            },
+            UserMfaNoBackup => spec(
+                "user-mfa-no-backup",
+                Info,
+                "IAM user {subject} has one MFA device and no backup (AWS allows 8 per user)",
+                "enroll a second device, for example onto a second YubiKey: `mfakey enroll user {subject} --device-name {subject}-backup`",
+            ),
             VirtualMfaUnassigned => Spec {
                 variants: &[("made-by-mfakey", "`mfakey cleanup --delete`")],
                 ..spec(
@@ -163,43 +290,75 @@ impl FindingId {
                     "`aws iam delete-virtual-mfa-device --serial-number {subject}`",
                 )
             },
-            CloudtrailMissing => spec(
-                "cloudtrail-missing",
-                High,
-                "no CloudTrail trail: API activity is kept for 90 days only, in Event history",
-                "`mfakey baseline cloudtrail`",
-            ),
-            CloudtrailNotMultiRegion => spec(
-                "cloudtrail-not-multi-region",
+            CloudtrailMissing => Spec {
+                references: refs(Some("4.1"), Some("CloudTrail.3"), Some("cloudtrail_multi_region_enabled")),
+                ..spec(
+                    "cloudtrail-missing",
+                    High,
+                    "no CloudTrail trail: API activity is kept for 90 days only, in Event history",
+                    "`mfakey baseline cloudtrail`",
+                )
+            },
+            CloudtrailNotMultiRegion => Spec {
+                references: refs(Some("4.1"), Some("CloudTrail.1"), Some("cloudtrail_multi_region_enabled")),
+                ..trail_spec("cloudtrail-not-multi-region", Medium, "trail {subject} records one region only")
+            },
+            CloudtrailNotLogging => Spec {
+                references: refs(Some("4.1"), Some("CloudTrail.1"), Some("cloudtrail_multi_region_enabled")),
+                ..trail_spec("cloudtrail-not-logging", High, "trail {subject} is not logging")
+            },
+            CloudtrailManagementEvents => Spec {
+                references: refs(
+                    Some("4.1"),
+                    Some("CloudTrail.1"),
+                    Some("cloudtrail_multi_region_enabled_logging_management_events"),
+                ),
+                ..trail_spec(
+                    "cloudtrail-management-events",
+                    Medium,
+                    "trail {subject} does not record all management events",
+                )
+            },
+            CloudtrailGlobalEventsOff => trail_spec(
+                "cloudtrail-global-events-off",
                 Medium,
-                "trail {subject} records one region only",
-                BASELINE_TRAIL,
+                "trail {subject} does not record global service events (IAM and STS: sign-ins, MFA changes)",
             ),
-            CloudtrailNotLogging => spec(
-                "cloudtrail-not-logging",
-                High,
-                "trail {subject} is not logging",
-                BASELINE_TRAIL,
-            ),
-            CloudtrailManagementEvents => spec(
-                "cloudtrail-management-events",
-                Medium,
-                "trail {subject} does not record all management events",
-                BASELINE_TRAIL,
-            ),
-            CloudtrailLogValidationOff => spec(
-                "cloudtrail-log-validation-off",
-                Medium,
-                "trail {subject} has log file validation off",
-                BASELINE_TRAIL,
-            ),
-            CloudtrailNoKms => spec(
-                "cloudtrail-no-kms",
-                Low,
-                "trail {subject}'s logs are not encrypted with a KMS key",
-                "`mfakey baseline cloudtrail --trail-name {subject} --kms-key KEY_ARN` (the key policy must let CloudTrail use it)",
-            ),
+            CloudtrailLogValidationOff => Spec {
+                references: refs(Some("4.2"), Some("CloudTrail.4"), Some("cloudtrail_log_file_validation_enabled")),
+                ..trail_spec("cloudtrail-log-validation-off", Medium, "trail {subject} has log file validation off")
+            },
+            CloudtrailNoKms => Spec {
+                references: refs(Some("4.5"), Some("CloudTrail.2"), Some("cloudtrail_kms_encryption_enabled")),
+                variants: &[ORG_TRAIL],
+                ..spec(
+                    "cloudtrail-no-kms",
+                    Low,
+                    "trail {subject}'s logs are not encrypted with a KMS key",
+                    "`mfakey baseline cloudtrail --trail-name {subject} --kms-key KEY_ARN` (the key policy must let CloudTrail use it)",
+                )
+            },
+            CloudtrailBucketPublic => Spec {
+                params: &["bucket"],
+                references: refs(None, Some("CloudTrail.6"), Some("cloudtrail_logs_s3_bucket_is_not_publicly_accessible")),
+                variants: &[ORG_TRAIL],
+                ..spec(
+                    "cloudtrail-bucket-public",
+                    Critical,
+                    "trail {subject}'s log bucket {bucket} is public",
+                    "block all public access to bucket {bucket} (`mfakey baseline cloudtrail --trail-name {subject}` does), \
+                     then remove the policy statements and ACL grants that open it",
+                )
+            },
         }
+    }
+}
+
+/// A trail shortcoming the baseline fixes.
+const fn trail_spec(id: &'static str, severity: Severity, title: &'static str) -> Spec {
+    Spec {
+        variants: &[ORG_TRAIL],
+        ..spec(id, severity, title, BASELINE_TRAIL)
     }
 }
 
@@ -220,6 +379,8 @@ pub(crate) struct Finding {
     pub title: String,
     pub evidence: String,
     pub remedy: String,
+    #[serde(skip_serializing_if = "References::is_empty")]
+    pub references: References,
 }
 
 /// What a check found: the finding's id, its subject, the evidence, and the
@@ -290,6 +451,7 @@ impl Found {
             title: self.fill(spec.title),
             evidence: self.evidence.clone(),
             remedy: self.fill(remedy),
+            references: spec.references,
         }
     }
 }
@@ -360,6 +522,10 @@ mod tests {
                         (Severity::Low, Severity::High)
                     )
                 }
+                FindingId::UserMfaHardwareUnverified => assert_eq!(
+                    (plain.severity, raised.severity),
+                    (Severity::Info, Severity::Medium)
+                ),
                 _ => assert_eq!(plain.severity, raised.severity, "{}", plain.id),
             }
         }

@@ -10,12 +10,14 @@
 pub(crate) mod baseline;
 pub(crate) mod error;
 pub(crate) mod findings;
+pub(crate) mod org;
 mod root;
 #[cfg(test)]
 mod tests;
 pub(crate) mod trail;
 mod users;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -23,13 +25,14 @@ use serde::Serialize;
 pub(crate) use self::error::{AuditError, CloudError, Policy};
 pub(crate) use self::findings::Finding;
 use self::findings::{Found, Rules};
-use crate::aws::account::{AccountApi, TrailApi};
+use crate::aws::account::{AccountApi, BucketApi, EventSelectors, TrailApi};
 use crate::aws::AwsError;
 use crate::progress::{Event, Progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    Info,
     Low,
     Medium,
     High,
@@ -39,6 +42,7 @@ pub enum Severity {
 impl Severity {
     pub fn name(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Low => "low",
             Severity::Medium => "medium",
             Severity::High => "high",
@@ -48,6 +52,7 @@ impl Severity {
 
     pub fn parse(s: &str) -> Option<Severity> {
         [
+            Severity::Info,
             Severity::Low,
             Severity::Medium,
             Severity::High,
@@ -83,6 +88,8 @@ pub(crate) struct CheckResult {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AuditReport {
+    /// The audited account (STS GetCallerIdentity), when it answered.
+    pub account_id: Option<String>,
     pub checks: Vec<CheckResult>,
     /// Most severe first.
     pub findings: Vec<Finding>,
@@ -118,6 +125,29 @@ pub(crate) struct AuditOptions {
     pub report_wait: Duration,
     /// Pause between GetCredentialReport polls.
     pub report_poll: Duration,
+    /// Set when the account is audited as part of its organization.
+    pub organization: Option<Arc<OrgContext>>,
+}
+
+/// What the audit of one account of an organization knows from the
+/// organization's side.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OrgContext {
+    pub management_account: String,
+    /// Whether centralized root access manages member root credentials
+    /// (`RootCredentialsManagement`); `None` when it could not be read.
+    pub root_credentials_managed: Option<bool>,
+    /// The organization's trails as their owner (the management account)
+    /// reads them: member accounts see them but cannot read their status.
+    pub trails: Vec<OrgTrail>,
+}
+
+/// An organization trail's status and selectors, read by its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrgTrail {
+    pub arn: String,
+    pub logging: bool,
+    pub selectors: EventSelectors,
 }
 
 impl Default for AuditOptions {
@@ -128,6 +158,7 @@ impl Default for AuditOptions {
             now: SystemTime::now(),
             report_wait: Duration::from_secs(60),
             report_poll: Duration::from_secs(2),
+            organization: None,
         }
     }
 }
@@ -197,7 +228,7 @@ impl Ctx {
         Ok(())
     }
 
-    fn finish(self, started: Instant) -> AuditReport {
+    fn finish(self, account_id: Option<String>, started: Instant) -> AuditReport {
         let mut findings = self.findings;
         findings.sort_by(|a, b| {
             b.severity
@@ -206,6 +237,7 @@ impl Ctx {
                 .then(a.subject.cmp(&b.subject))
         });
         AuditReport {
+            account_id,
             checks: self.checks,
             findings,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -214,7 +246,7 @@ impl Ctx {
 }
 
 /// Runs every check. Only missing or expired credentials stop it early.
-pub(crate) async fn audit<A: AccountApi + TrailApi>(
+pub(crate) async fn audit<A: AccountApi + TrailApi + BucketApi>(
     api: &A,
     opts: &AuditOptions,
     progress: &mut dyn Progress,
@@ -227,10 +259,17 @@ pub(crate) async fn audit<A: AccountApi + TrailApi>(
         checks: Vec::new(),
         findings: Vec::new(),
     };
+    // Which account this is (STS; no permission needed): tells the
+    // organization's trails from the account's own.
+    let account = api.account_id().await.ok();
     begin(progress, "root-mfa");
     let summary = api.account_summary().await;
     let virtual_devices = api.virtual_mfa_devices().await;
-    ctx.record("root-mfa", root::root_mfa(&summary, &virtual_devices))?;
+    let member = root::Membership::of(account.as_deref(), opts.organization.as_deref());
+    ctx.record(
+        "root-mfa",
+        root::root_mfa(&summary, &virtual_devices, &member),
+    )?;
     begin(progress, "root-access-keys");
     ctx.record("root-access-keys", root::root_access_keys(&summary))?;
 
@@ -245,9 +284,12 @@ pub(crate) async fn audit<A: AccountApi + TrailApi>(
     users::audit_users(api, &mut ctx, &report, &virtual_devices, opts, progress).await?;
 
     begin(progress, "cloudtrail");
-    let r = trail::check(api).await.map_err(CheckFail::Aws);
+    let org = opts.organization.as_deref();
+    let r = trail::check(api, account.as_deref(), org)
+        .await
+        .map_err(CheckFail::Aws);
     ctx.record("cloudtrail", r)?;
-    Ok(ctx.finish(started))
+    Ok(ctx.finish(account, started))
 }
 
 /// Says which check begins.

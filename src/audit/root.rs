@@ -4,7 +4,7 @@
 use std::time::{Instant, UNIX_EPOCH};
 
 use super::findings::{FindingId, Found};
-use super::{AuditOptions, CheckFail, CheckOut};
+use super::{AuditOptions, CheckFail, CheckOut, OrgContext};
 use crate::aws::account::{
     parse_credential_report, AccountApi, AccountSummary, CredentialRow, ReportState, ROOT_ROW,
 };
@@ -12,20 +12,79 @@ use crate::aws::iam::VirtualMfaDevice;
 use crate::aws::AwsError;
 use crate::progress::{Event, Progress};
 
+/// Whether the audited account is a member account whose root credentials
+/// the organization manages centrally (only known in an organization run:
+/// ListOrganizationsFeatures answers the management account alone).
+pub(super) struct Membership {
+    managed_member: bool,
+}
+
+impl Membership {
+    pub(super) fn of(account: Option<&str>, org: Option<&OrgContext>) -> Self {
+        let managed_member = match (account, org) {
+            (Some(a), Some(o)) => {
+                a != o.management_account && o.root_credentials_managed == Some(true)
+            }
+            _ => false,
+        };
+        Membership { managed_member }
+    }
+}
+
+/// GetAccountSummary's words about the root user's credentials.
+fn credentials_evidence(s: &AccountSummary) -> String {
+    let bit = |b: bool| u8::from(b);
+    let password = match s.root_password {
+        Some(p) => format!("AccountPasswordPresent = {}, ", bit(p)),
+        None => String::new(),
+    };
+    format!(
+        "{password}AccountAccessKeysPresent = {}, AccountSigningCertificatesPresent = {}",
+        bit(s.root_access_keys),
+        bit(s.root_signing_certificates)
+    )
+}
+
 pub(super) fn root_mfa(
     summary: &Result<AccountSummary, AwsError>,
     virtuals: &Result<Vec<VirtualMfaDevice>, AwsError>,
+    member: &Membership,
 ) -> CheckOut {
     let s = summary.as_ref().map_err(CheckFail::from)?;
-    if !s.root_mfa_enabled {
-        return Ok((
-            vec![Found::new(
-                FindingId::RootMfaMissing,
-                Some(ROOT_ROW),
-                "GetAccountSummary: AccountMFAEnabled = 0",
-            )],
-            String::new(),
+    let mut found = Vec::new();
+    let has_credentials =
+        s.root_password != Some(false) || s.root_access_keys || s.root_signing_certificates;
+    if member.managed_member && has_credentials {
+        found.push(Found::new(
+            FindingId::RootCredentialsPresent,
+            Some(ROOT_ROW),
+            format!(
+                "GetAccountSummary: {}; ListOrganizationsFeatures (management account): RootCredentialsManagement enabled",
+                credentials_evidence(s)
+            ),
         ));
+    }
+    if s.root_password == Some(false) {
+        // Nothing to sign in with: CIS 2.5 and AWS Config's
+        // root-account-mfa-enabled count this as compliant / not applicable.
+        let detail = format!(
+            "root MFA not applicable: the root user has no password (GetAccountSummary: {})",
+            credentials_evidence(s)
+        );
+        return Ok((found, detail));
+    }
+    if !s.root_mfa_enabled {
+        let password = if s.root_password == Some(true) {
+            ", AccountPasswordPresent = 1"
+        } else {
+            ""
+        };
+        found.push(Found::new(
+            FindingId::RootMfaMissing,
+            Some(ROOT_ROW),
+            format!("GetAccountSummary: AccountMFAEnabled = 0{password}"),
+        ));
+        return Ok((found, String::new()));
     }
     // Enabled; is it a virtual device? Only tellable when the list is readable.
     let root_virtual = match virtuals {
@@ -35,40 +94,48 @@ pub(super) fn root_mfa(
             .map(|d| d.serial.clone()),
         Err(_) => None,
     };
-    match root_virtual {
-        Some(serial) => Ok((
-            vec![Found::new(
+    let detail = match (&root_virtual, virtuals.is_ok()) {
+        (Some(serial), _) => {
+            found.push(Found::new(
                 FindingId::RootMfaVirtual,
                 Some(ROOT_ROW),
                 format!("ListVirtualMFADevices: {serial} is assigned to the root user"),
-            )],
-            String::new(),
-        )),
-        None => Ok((
-            Vec::new(),
-            if virtuals.is_ok() {
-                "root MFA is on and is not a virtual device".to_string()
-            } else {
-                "root MFA is on (its kind is unknown: ListVirtualMFADevices was refused)"
-                    .to_string()
-            },
-        )),
-    }
+            ));
+            String::new()
+        }
+        (None, true) => "root MFA is on and is not a virtual device".to_string(),
+        (None, false) => {
+            "root MFA is on (its kind is unknown: ListVirtualMFADevices was refused)".to_string()
+        }
+    };
+    Ok((found, detail))
 }
 
+/// The root user's credentials for API calls: access keys and signing
+/// certificates.
 pub(super) fn root_access_keys(summary: &Result<AccountSummary, AwsError>) -> CheckOut {
     let s = summary.as_ref().map_err(CheckFail::from)?;
-    if !s.root_access_keys {
-        return Ok((Vec::new(), "root has no access keys".to_string()));
-    }
-    Ok((
-        vec![Found::new(
+    let mut found = Vec::new();
+    if s.root_access_keys {
+        found.push(Found::new(
             FindingId::RootAccessKeys,
             Some(ROOT_ROW),
             "GetAccountSummary: AccountAccessKeysPresent = 1",
-        )],
-        String::new(),
-    ))
+        ));
+    }
+    if s.root_signing_certificates {
+        found.push(Found::new(
+            FindingId::RootSigningCertificates,
+            Some(ROOT_ROW),
+            "GetAccountSummary: AccountSigningCertificatesPresent = 1",
+        ));
+    }
+    let detail = if found.is_empty() {
+        "root has no access keys and no signing certificates".to_string()
+    } else {
+        String::new()
+    };
+    Ok((found, detail))
 }
 
 /// GenerateCredentialReport, then GetCredentialReport until it is ready

@@ -3,7 +3,7 @@
 //! the baseline's idempotence.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::baseline::{self, BaselineError, BaselineOptions, Change};
@@ -15,6 +15,10 @@ use crate::aws::iam::{MfaDevice, VirtualMfaDevice};
 use crate::aws::policy::ADMINISTRATOR_ACCESS;
 use crate::aws::AwsError;
 use crate::progress::{Event, Quiet};
+use serde_json::json;
+
+#[path = "org_tests.rs"]
+mod org_tests;
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -63,12 +67,25 @@ struct State {
     inline: BTreeMap<Principal, Vec<(String, String)>>,
     managed: BTreeMap<String, String>,
     mfa: BTreeMap<String, Vec<MfaDevice>>,
+    /// GetMFADevice certifications by serial.
+    certifications: BTreeMap<String, BTreeMap<String, String>>,
     virtuals: Vec<VirtualMfaDevice>,
     tags: BTreeMap<String, Vec<(String, String)>>,
     trails: Vec<Trail>,
     logging: BTreeMap<String, bool>,
     selectors: BTreeMap<String, EventSelectors>,
     buckets: BTreeMap<String, BucketState>,
+    /// What bucket_exposure answers, by bucket.
+    exposure: BTreeMap<String, BucketExposure>,
+    /// Trail names whose per-trail calls answer TrailNotFound unless sent
+    /// to their home region (as CloudTrail does).
+    strict_regions: bool,
+    /// Where each per-trail call was sent: (operation, region).
+    trail_calls: Vec<(&'static str, String)>,
+    /// Trails whose per-trail calls are refused.
+    broken_trails: BTreeSet<String>,
+    /// This account's id (default ACCOUNT).
+    account: Option<String>,
     /// Operation names that answer AccessDenied.
     denied: BTreeSet<&'static str>,
     no_credentials: bool,
@@ -79,7 +96,8 @@ struct State {
     calls: BTreeMap<&'static str, usize>,
 }
 
-struct Fake(Mutex<State>);
+#[derive(Clone)]
+struct Fake(Arc<Mutex<State>>);
 
 impl Fake {
     fn st(&self) -> std::sync::MutexGuard<'_, State> {
@@ -103,6 +121,47 @@ impl Fake {
         Ok(())
     }
 
+    /// The trail a per-trail call names, as CloudTrail finds it: with
+    /// `strict_regions`, only in the trail's home region.
+    fn regional_trail(
+        &self,
+        op: &'static str,
+        region: &str,
+        trail: &str,
+    ) -> Result<String, AwsError> {
+        let key = self.trail_key(trail).unwrap_or_default();
+        let mut st = self.st();
+        st.trail_calls.push((op, region.to_string()));
+        let me = st.account.clone().unwrap_or(ACCOUNT.to_string());
+        if trail.starts_with("arn:") && trail.split(':').nth(4) != Some(me.as_str()) {
+            // What CloudTrail answers a member about the organization's trail.
+            return Err(AwsError::Other {
+                code: "CloudTrailARNInvalidException".into(),
+                message: format!(
+                    "AccountID in ARN is wrong, you can only access resources with AccountID {me}"
+                ),
+            });
+        }
+        if st.broken_trails.contains(&key) {
+            return Err(AwsError::AccessDenied {
+                action: format!("cloudtrail:{op}"),
+                message: "not authorized".into(),
+            });
+        }
+        let home = st
+            .trails
+            .iter()
+            .find(|t| t.name == key)
+            .map(|t| t.home_region.clone());
+        if st.strict_regions && home.as_deref() != Some(region) {
+            return Err(AwsError::Other {
+                code: "TrailNotFoundException".into(),
+                message: format!("Unknown trail: {trail} for the user: {ACCOUNT}"),
+            });
+        }
+        Ok(key)
+    }
+
     fn trail_key(&self, name_or_arn: &str) -> Option<String> {
         self.st()
             .trails
@@ -119,6 +178,8 @@ impl Fake {
             summary: AccountSummary {
                 root_mfa_enabled: true,
                 root_access_keys: false,
+                root_password: Some(true),
+                root_signing_certificates: false,
             },
             ..State::default()
         };
@@ -134,13 +195,22 @@ impl Fake {
             Principal::User("alice".into()),
             vec![ADMINISTRATOR_ACCESS.into()],
         );
+        // Two certified security keys: hardware, with a backup.
+        let keys =
+            ["key-ABC", "key-DEF"].map(|k| format!("arn:aws:iam::{ACCOUNT}:u2f/user/alice/{k}"));
         st.mfa.insert(
             "alice".into(),
-            vec![MfaDevice {
-                serial: format!("arn:aws:iam::{ACCOUNT}:u2f/user/alice/key-ABC"),
-                enable_date: None,
-            }],
+            keys.iter()
+                .map(|serial| MfaDevice {
+                    serial: serial.clone(),
+                    enable_date: None,
+                })
+                .collect(),
         );
+        for k in keys {
+            st.certifications
+                .insert(k, [("FIDO".to_string(), "L1".to_string())].into());
+        }
         let arn = format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/main");
         st.trails = vec![Trail {
             name: "main".into(),
@@ -150,6 +220,8 @@ impl Fake {
             log_file_validation: true,
             kms_key: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
             bucket: "logs".into(),
+            global_events: true,
+            organization: false,
         }];
         st.logging.insert("main".into(), true);
         st.selectors.insert(
@@ -159,15 +231,16 @@ impl Fake {
                     read_write: ManagementEvents::All,
                     include_management: true,
                     data_resources: vec![],
+                    exclude_sources: vec![],
                 }],
                 advanced: vec![],
             },
         );
-        Fake(Mutex::new(st))
+        Fake(Arc::new(Mutex::new(st)))
     }
 
     fn empty() -> Fake {
-        Fake(Mutex::new(State::default()))
+        Fake(Arc::new(Mutex::new(State::default())))
     }
 }
 
@@ -232,6 +305,19 @@ impl AccountApi for Fake {
         self.gate("iam:ListMFADeviceTags")?;
         Ok(self.st().tags.get(serial).cloned().unwrap_or_default())
     }
+    async fn fido_certifications(
+        &self,
+        _user: &str,
+        serial: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        self.gate("iam:GetMFADevice")?;
+        Ok(self
+            .st()
+            .certifications
+            .get(serial)
+            .cloned()
+            .unwrap_or_default())
+    }
 }
 
 impl TrailApi for Fake {
@@ -239,14 +325,14 @@ impl TrailApi for Fake {
         self.gate("cloudtrail:DescribeTrails")?;
         Ok(self.st().trails.clone())
     }
-    async fn is_logging(&self, trail: &str) -> Result<bool, AwsError> {
+    async fn is_logging(&self, region: &str, trail: &str) -> Result<bool, AwsError> {
         self.gate("cloudtrail:GetTrailStatus")?;
-        let key = self.trail_key(trail).unwrap_or_default();
+        let key = self.regional_trail("GetTrailStatus", region, trail)?;
         Ok(self.st().logging.get(&key).copied().unwrap_or(false))
     }
-    async fn event_selectors(&self, trail: &str) -> Result<EventSelectors, AwsError> {
+    async fn event_selectors(&self, region: &str, trail: &str) -> Result<EventSelectors, AwsError> {
         self.gate("cloudtrail:GetEventSelectors")?;
-        let key = self.trail_key(trail).unwrap_or_default();
+        let key = self.regional_trail("GetEventSelectors", region, trail)?;
         Ok(self.st().selectors.get(&key).cloned().unwrap_or_default())
     }
     async fn create_trail(&self, s: &TrailSettings) -> Result<(), AwsError> {
@@ -261,6 +347,8 @@ impl TrailApi for Fake {
             log_file_validation: true,
             kms_key: s.kms_key.clone(),
             bucket: s.bucket.clone(),
+            global_events: true,
+            organization: false,
         });
         Ok(())
     }
@@ -271,6 +359,7 @@ impl TrailApi for Fake {
         if let Some(t) = st.trails.iter_mut().find(|t| t.name == s.name) {
             t.multi_region = true;
             t.log_file_validation = true;
+            t.global_events = true;
             t.kms_key = s.kms_key.clone();
         }
         Ok(())
@@ -308,7 +397,7 @@ impl TrailApi for Fake {
 impl BucketApi for Fake {
     async fn account_id(&self) -> Result<String, AwsError> {
         self.gate("sts:GetCallerIdentity")?;
-        Ok(ACCOUNT.into())
+        Ok(self.st().account.clone().unwrap_or(ACCOUNT.into()))
     }
     fn region(&self) -> String {
         "us-east-1".into()
@@ -338,6 +427,14 @@ impl BucketApi for Fake {
         st.writes.push(format!("PutBucketPolicy {bucket}"));
         st.buckets.get_mut(bucket).unwrap().policy = Some(policy.into());
         Ok(())
+    }
+    async fn bucket_exposure(
+        &self,
+        bucket: &str,
+        _region: &str,
+    ) -> Result<Option<BucketExposure>, AwsError> {
+        self.gate("s3:GetBucketPolicyStatus")?;
+        Ok(self.st().exposure.get(bucket).cloned())
     }
 }
 
@@ -541,14 +638,17 @@ fn users_without_mfa() {
     assert_eq!(r.findings[0].remedy, "`mfakey enroll user bob`");
     assert_eq!(r.findings[1].subject.as_deref(), Some("carol"));
 
-    // With an MFA device (the report's mfa_active may be stale: ListMFADevices decides).
+    // With MFA devices (the report's mfa_active may be stale: ListMFADevices
+    // decides): two hardware tokens each, so a backup too.
     for u in ["bob", "carol"] {
         f.st().mfa.insert(
             u.into(),
-            vec![MfaDevice {
-                serial: "GAHT12345678".into(),
-                enable_date: None,
-            }],
+            ["GAHT12345678", "GAHT87654321"]
+                .map(|serial| MfaDevice {
+                    serial: serial.into(),
+                    enable_date: None,
+                })
+                .to_vec(),
         );
     }
     assert!(ids(&run(&f)).is_empty());
@@ -564,12 +664,18 @@ fn users_without_mfa() {
 fn virtual_only_mfa_unless_mfakey_put_it_on_a_key() {
     let f = Fake::clean();
     let serial = format!("arn:aws:iam::{ACCOUNT}:mfa/alice-phone");
+    // Two virtual devices (so a backup): the phone and a tablet.
     f.st().mfa.insert(
         "alice".into(),
-        vec![MfaDevice {
-            serial: serial.clone(),
+        [
+            serial.clone(),
+            format!("arn:aws:iam::{ACCOUNT}:mfa/alice-tablet"),
+        ]
+        .map(|serial| MfaDevice {
+            serial,
             enable_date: None,
-        }],
+        })
+        .to_vec(),
     );
     let r = run(&f);
     assert_eq!(ids(&r), ["user-mfa-virtual-only"]);
@@ -691,6 +797,7 @@ fn management_events_from_basic_and_advanced_selectors() {
         read_write: rw,
         include_management: inc,
         data_resources: vec![],
+        exclude_sources: vec![],
     };
     let basic = |v: Vec<EventSelector>| EventSelectors {
         basic: v,
@@ -712,7 +819,7 @@ fn management_events_from_basic_and_advanced_selectors() {
         basic: vec![],
         advanced: vec![fields
             .into_iter()
-            .map(|(f, v)| (f.to_string(), v.into_iter().map(String::from).collect()))
+            .map(|(f, v)| FieldSelector::equals(f, &v))
             .collect()],
     };
     assert_eq!(
@@ -901,6 +1008,7 @@ fn baseline_fixes_an_existing_trail_in_place() {
             read_write: ManagementEvents::WriteOnly,
             include_management: true,
             data_resources: vec![("AWS::S3::Object".into(), vec!["arn:aws:s3:::data/".into()])],
+            exclude_sources: vec![],
         }];
         st.buckets.insert(
             "logs".into(),
@@ -1059,4 +1167,472 @@ fn names_are_checked_before_anything_is_made() {
     .unwrap_err();
     assert!(matches!(e, BaselineError::InvalidName { .. }), "{e}");
     assert!(f.st().writes.is_empty());
+}
+
+// --- accounts as they really look (issue: organizations) ---
+
+fn check<'a>(r: &'a AuditReport, name: &str) -> &'a super::CheckResult {
+    r.checks
+        .iter()
+        .find(|c| c.check == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+fn finding<'a>(r: &'a AuditReport, id: &str) -> &'a super::Finding {
+    r.findings
+        .iter()
+        .find(|f| f.id == id)
+        .unwrap_or_else(|| panic!("no {id}: {:?}", ids(r)))
+}
+
+#[test]
+fn root_without_credentials_needs_no_mfa() {
+    // A member account under centralized root access: no password, no
+    // keys, no certificates, and so no MFA either.
+    let f = Fake::clean();
+    {
+        let mut st = f.st();
+        st.summary.root_mfa_enabled = false;
+        st.summary.root_password = Some(false);
+    }
+    let r = run(&f);
+    assert!(ids(&r).is_empty(), "{:?}", r.findings);
+    let c = check(&r, "root-mfa");
+    assert_eq!(c.status, CheckStatus::Passed);
+    assert!(
+        c.detail.contains("not applicable") && c.detail.contains("AccountPasswordPresent = 0"),
+        "{}",
+        c.detail
+    );
+
+    // With a password and no MFA it is critical, as before; without the
+    // key in the answer (moto), judged as before too.
+    for password in [Some(true), None] {
+        f.st().summary.root_password = password;
+        assert_eq!(ids(&run(&f)), ["root-mfa-missing"]);
+    }
+}
+
+#[test]
+fn root_signing_certificates_are_their_own_finding() {
+    let f = Fake::clean();
+    f.st().summary.root_signing_certificates = true;
+    let r = run(&f);
+    assert_eq!(ids(&r), ["root-signing-certificates"]);
+    assert_eq!(r.findings[0].severity, Severity::High);
+    assert_eq!(
+        r.findings[0].evidence,
+        "GetAccountSummary: AccountSigningCertificatesPresent = 1"
+    );
+}
+
+fn member_of(management: &str, managed: Option<bool>) -> AuditOptions {
+    AuditOptions {
+        organization: Some(Arc::new(super::OrgContext {
+            management_account: management.into(),
+            root_credentials_managed: managed,
+            trails: vec![],
+        })),
+        ..opts()
+    }
+}
+
+#[test]
+fn root_credentials_in_a_member_under_central_management() {
+    let f = Fake::clean();
+    let r = run_with(&f, &member_of("999999999999", Some(true)));
+    assert_eq!(ids(&r), ["root-credentials-present"]);
+    let x = &r.findings[0];
+    assert!(
+        x.evidence.contains("AccountPasswordPresent = 1"),
+        "{}",
+        x.evidence
+    );
+    assert_eq!(x.references.cis, Some("2.1.1"));
+    // Not managed centrally, or unknown, or the management account itself:
+    // root credentials are expected there.
+    for o in [
+        member_of("999999999999", Some(false)),
+        member_of("999999999999", None),
+        member_of(ACCOUNT, Some(true)),
+        opts(),
+    ] {
+        assert!(ids(&run_with(&f, &o)).is_empty());
+    }
+    // No credentials left: nothing to say.
+    f.st().summary.root_password = Some(false);
+    assert!(ids(&run_with(&f, &member_of("999999999999", Some(true)))).is_empty());
+}
+
+#[test]
+fn a_trail_is_read_in_its_home_region() {
+    let f = Fake::clean();
+    {
+        let mut st = f.st();
+        st.strict_regions = true;
+        st.trails[0].home_region = "eu-west-1".into();
+        st.trails[0].arn = st.trails[0].arn.replace("us-east-1", "eu-west-1");
+    }
+    let r = run(&f);
+    assert_eq!(
+        check(&r, "cloudtrail").status,
+        CheckStatus::Passed,
+        "{:?}",
+        r.checks
+    );
+    let calls = f.st().trail_calls.clone();
+    assert!(
+        !calls.is_empty() && calls.iter().all(|(_, region)| region == "eu-west-1"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn an_unreadable_trail_does_not_sink_a_check_another_satisfies() {
+    let f = Fake::clean();
+    {
+        let mut st = f.st();
+        let mut other = st.trails[0].clone();
+        other.name = "elsewhere".into();
+        other.arn = other.arn.replace("/main", "/elsewhere");
+        st.trails.insert(0, other);
+        st.broken_trails.insert("elsewhere".into());
+    }
+    let r = run(&f);
+    let c = check(&r, "cloudtrail");
+    assert_eq!(c.status, CheckStatus::Passed, "{c:?}");
+    assert!(
+        c.detail.contains("trail elsewhere not read"),
+        "{}",
+        c.detail
+    );
+
+    // When the readable trail falls short, the unreadable one might not:
+    // the check cannot tell.
+    f.st().trails[1].log_file_validation = false;
+    let r = run(&f);
+    assert_eq!(check(&r, "cloudtrail").status, CheckStatus::Denied);
+    assert!(ids(&r).is_empty(), "{:?}", ids(&r));
+}
+
+#[test]
+fn management_event_exclusions_are_not_all_events() {
+    let f = Fake::clean();
+    f.st().selectors.get_mut("main").unwrap().basic[0].exclude_sources =
+        vec!["kms.amazonaws.com".into()];
+    let r = run(&f);
+    assert_eq!(ids(&r), ["cloudtrail-management-events"]);
+    assert!(
+        r.findings[0].evidence.contains("kms.amazonaws.com"),
+        "{}",
+        r.findings[0].evidence
+    );
+
+    // Advanced selectors: an eventSource condition narrows them.
+    let f = Fake::clean();
+    f.st().selectors.insert(
+        "main".into(),
+        EventSelectors {
+            basic: vec![],
+            advanced: vec![vec![
+                FieldSelector::equals("eventCategory", &["Management"]),
+                FieldSelector {
+                    field: "eventSource".into(),
+                    not_equals: vec!["rdsdata.amazonaws.com".into()],
+                    ..FieldSelector::default()
+                },
+            ]],
+        },
+    );
+    let r = run(&f);
+    assert_eq!(ids(&r), ["cloudtrail-management-events"]);
+    assert!(r.findings[0]
+        .evidence
+        .contains("eventSource NotEquals rdsdata.amazonaws.com"));
+    // A second, unnarrowed management selector records everything.
+    f.st()
+        .selectors
+        .get_mut("main")
+        .unwrap()
+        .advanced
+        .push(vec![FieldSelector::equals(
+            "eventCategory",
+            &["Management"],
+        )]);
+    assert!(ids(&run(&f)).is_empty());
+}
+
+#[test]
+fn global_service_events_off_is_reported() {
+    let f = Fake::clean();
+    f.st().trails[0].global_events = false;
+    let r = run(&f);
+    assert_eq!(ids(&r), ["cloudtrail-global-events-off"]);
+    assert_eq!(
+        r.findings[0].evidence,
+        "DescribeTrails: IncludeGlobalServiceEvents = false"
+    );
+}
+
+#[test]
+fn an_organization_trail_is_credited_in_a_member_account() {
+    // The trail belongs to the management account 999999999999; CloudTrail
+    // refuses this account its status and selectors.
+    let f = Fake::clean();
+    {
+        let mut st = f.st();
+        let t = &mut st.trails[0];
+        t.organization = true;
+        t.arn = "arn:aws:cloudtrail:us-east-1:999999999999:trail/org".into();
+        t.name = "org".into();
+    }
+    let r = run(&f);
+    let c = check(&r, "cloudtrail");
+    assert_eq!(c.status, CheckStatus::Passed, "{c:?}");
+    assert!(
+        c.detail
+            .contains("organization trail org of account 999999999999"),
+        "{}",
+        c.detail
+    );
+    assert!(
+        f.st().trail_calls.is_empty(),
+        "no call CloudTrail would refuse"
+    );
+
+    // What the organization run read in the management account counts.
+    let mut o = member_of("999999999999", Some(true));
+    f.st().summary.root_password = Some(false);
+    let arn = f.st().trails[0].arn.clone();
+    Arc::get_mut(o.organization.as_mut().unwrap())
+        .unwrap()
+        .trails = vec![super::OrgTrail {
+        arn,
+        logging: false,
+        selectors: EventSelectors::default(),
+    }];
+    let r = run_with(&f, &o);
+    assert_eq!(
+        ids(&r),
+        ["cloudtrail-not-logging", "cloudtrail-management-events"]
+    );
+    assert!(
+        r.findings[0].remedy.contains("management account"),
+        "{}",
+        r.findings[0].remedy
+    );
+}
+
+#[test]
+fn a_public_trail_bucket_is_critical() {
+    let f = Fake::clean();
+    f.st().exposure.insert(
+        "logs".into(),
+        BucketExposure {
+            block: [false; 4],
+            policy_public: false,
+            public_grants: vec!["AllUsers: READ".into()],
+        },
+    );
+    let r = run(&f);
+    assert_eq!(ids(&r), ["cloudtrail-bucket-public"]);
+    let x = &r.findings[0];
+    assert_eq!(x.severity, Severity::Critical);
+    assert!(
+        x.title.contains("logs") && x.evidence.contains("AllUsers: READ"),
+        "{x:?}"
+    );
+    assert_eq!(x.references.security_hub, Some("CloudTrail.6"));
+    // IgnorePublicAcls makes the grant moot; a public policy is public
+    // unless RestrictPublicBuckets.
+    f.st().exposure.get_mut("logs").unwrap().block = [false, true, false, false];
+    assert!(ids(&run(&f)).is_empty());
+    f.st().exposure.get_mut("logs").unwrap().policy_public = true;
+    assert_eq!(ids(&run(&f)), ["cloudtrail-bucket-public"]);
+    f.st().exposure.get_mut("logs").unwrap().block = [true; 4];
+    assert!(ids(&run(&f)).is_empty());
+    // A bucket that cannot be read is not judged, and says so.
+    f.st().denied.insert("s3:GetBucketPolicyStatus");
+    let r = run(&f);
+    assert_eq!(check(&r, "cloudtrail").status, CheckStatus::Passed);
+    assert!(check(&r, "cloudtrail")
+        .detail
+        .contains("bucket logs of trail main not judged"));
+}
+
+#[test]
+fn an_administrator_without_mfa_is_critical() {
+    let f = Fake::clean();
+    {
+        let mut st = f.st();
+        st.users.push("root2".into());
+        st.report_rows.push(format!(
+            "root2,arn:aws:iam::{ACCOUNT}:user/root2,true,N/A,false,false,N/A,false,N/A"
+        ));
+        st.groups.insert("root2".into(), vec!["admins".into()]);
+        st.attached.insert(
+            Principal::Group("admins".into()),
+            vec![ADMINISTRATOR_ACCESS.into()],
+        );
+    }
+    let r = run(&f);
+    assert_eq!(
+        ids(&r),
+        ["user-admin-without-mfa", "user-console-without-mfa"]
+    );
+    let x = &r.findings[0];
+    assert_eq!(
+        (x.severity, x.subject.as_deref()),
+        (Severity::Critical, Some("root2"))
+    );
+    assert!(x.evidence.contains("group admins"), "{}", x.evidence);
+}
+
+#[test]
+fn a_single_device_has_no_backup() {
+    let f = Fake::clean();
+    f.st().mfa.get_mut("alice").unwrap().truncate(1);
+    let r = run(&f);
+    assert_eq!(ids(&r), ["user-mfa-no-backup"]);
+    assert_eq!(r.findings[0].severity, Severity::Info);
+    // Info fails nothing unless asked.
+    assert_eq!(r.count_at_or_above(Severity::Low), 0);
+}
+
+#[test]
+fn a_fido_device_is_hardware_only_when_aws_certifies_it() {
+    // alice's keys without certifications: a security key or a synced
+    // passkey, AWS cannot say which.
+    let f = Fake::clean();
+    f.st().certifications.clear();
+    let r = run(&f);
+    assert_eq!(ids(&r), ["user-mfa-hardware-unverified"]);
+    let x = &r.findings[0];
+    assert_eq!(x.severity, Severity::Info);
+    assert!(
+        x.evidence.contains("GetMFADevice gives no certification"),
+        "{}",
+        x.evidence
+    );
+    let mut o = opts();
+    o.require_hardware_mfa = true;
+    assert_eq!(run_with(&f, &o).findings[0].severity, Severity::Medium);
+    assert_eq!(f.st().calls.get("iam:GetMFADevice"), Some(&4));
+}
+
+#[test]
+fn the_administrator_remedy_uses_a_group_never_a_user_policy() {
+    let f = Fake::clean();
+    f.st().attached.clear();
+    let r = run(&f);
+    let x = finding(&r, "no-admin-besides-root");
+    assert!(!x.remedy.contains("attach-user-policy"), "{}", x.remedy);
+    assert!(x.remedy.contains("attach-group-policy") && x.remedy.contains("Identity Center"));
+}
+
+#[test]
+fn every_finding_in_the_report_carries_the_table_references() {
+    let f = Fake::clean();
+    f.st().summary.root_mfa_enabled = false;
+    let r = run(&f);
+    let x = finding(&r, "root-mfa-missing");
+    assert_eq!(
+        (
+            x.references.cis,
+            x.references.security_hub,
+            x.references.prowler
+        ),
+        (Some("2.5"), Some("IAM.9"), Some("iam_root_mfa_enabled"))
+    );
+    let v = serde_json::to_value(x).unwrap();
+    assert_eq!(v["references"]["security_hub"], "IAM.9", "{v}");
+}
+
+#[test]
+fn the_baseline_keeps_other_trails_statements_in_its_bucket() {
+    // A shared bucket: another trail's statements under the Sids AWS's
+    // console gives every trail.
+    let f = Fake::empty();
+    let other = format!("arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/security");
+    let theirs = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::shared",
+         "Condition": {"StringEquals": {"aws:SourceArn": other}}},
+        {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::shared/AWSLogs/{ACCOUNT}/*"),
+         "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": other}}}
+    ]});
+    f.st().buckets.insert(
+        "shared".into(),
+        BucketState {
+            public_access_blocked: true,
+            policy: Some(theirs.to_string()),
+        },
+    );
+    let o = BaselineOptions {
+        bucket: Some("shared".into()),
+        ..BaselineOptions::default()
+    };
+    let p = plan(&f, &o).unwrap();
+    let change = p
+        .changes
+        .iter()
+        .find(|c| matches!(c, Change::PutBucketPolicy { .. }))
+        .expect("a policy change");
+    let Change::PutBucketPolicy {
+        added,
+        replaced,
+        kept,
+        ..
+    } = change
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (added.len(), replaced.len(), *kept),
+        (2, 0, 2),
+        "{change:?}"
+    );
+    assert!(change
+        .describe()
+        .contains("the 2 statement(s) already there are kept"));
+    apply(&f, &p).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(f.st().buckets["shared"].policy.as_deref().unwrap()).unwrap();
+    let statements = after["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 4, "{after:#}");
+    for s in theirs["Statement"].as_array().unwrap() {
+        assert!(statements.contains(s), "{s} was removed");
+    }
+    // Run again: nothing to change.
+    assert!(plan(&f, &o).unwrap().changes.is_empty());
+}
+
+#[test]
+fn the_baseline_clears_management_event_exclusions() {
+    let f = Fake::clean();
+    f.st().buckets.insert(
+        "logs".into(),
+        BucketState {
+            public_access_blocked: true,
+            policy: None,
+        },
+    );
+    f.st().selectors.get_mut("main").unwrap().basic[0].exclude_sources =
+        vec!["kms.amazonaws.com".into()];
+    let o = BaselineOptions {
+        trail_name: Some("main".into()),
+        ..BaselineOptions::default()
+    };
+    let p = plan(&f, &o).unwrap();
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| matches!(c, Change::PutEventSelectors { .. })),
+        "{:?}",
+        p.changes
+    );
+    apply(&f, &p).unwrap();
+    assert!(f.st().selectors["main"].basic[0].exclude_sources.is_empty());
+    assert!(ids(&run(&f)).is_empty());
 }

@@ -29,7 +29,7 @@ pub(super) async fn audit_users<A: AccountApi>(
     begin(progress, "user-mfa");
     let devices = user_devices(api, &users, report).await;
     let r = match (report, &devices) {
-        (Ok(rows), Ok(devices)) => Ok(user_mfa(rows, devices)),
+        (Ok(rows), Ok(devices)) => user_mfa(api, rows, devices).await,
         (Err(e), _) | (_, Err(e)) => Err(e.into()),
     };
     ctx.record("user-mfa", r)?;
@@ -177,19 +177,41 @@ async fn user_devices<A: AccountApi>(
     Ok(out)
 }
 
-fn user_mfa(
+/// Users with a password or active keys and no MFA (critical when they can
+/// administer), and users whose MFA is a single device.
+async fn user_mfa<A: AccountApi>(
+    api: &A,
     rows: &[CredentialRow],
     devices: &BTreeMap<String, Vec<MfaDevice>>,
-) -> (Vec<Found>, String) {
+) -> CheckOut {
     let mut found = Vec::new();
     let mut users = 0;
+    let mut cache = BTreeMap::new();
     for row in rows.iter().filter(|r| !r.is_root()) {
         let Some(d) = devices.get(&row.user) else {
             continue;
         };
         users += 1;
-        if !d.is_empty() {
+        if let [only] = d.as_slice() {
+            found.push(Found::new(
+                FindingId::UserMfaNoBackup,
+                Some(&row.user),
+                format!("ListMFADevices: one device, {}", only.serial),
+            ));
+        }
+        if !d.is_empty() || !(row.password_enabled || row.has_active_keys()) {
             continue;
+        }
+        if let Some(why) = user_can_administer(api, &row.user, &mut cache).await? {
+            found.push(Found::new(
+                FindingId::UserAdminWithoutMfa,
+                Some(&row.user),
+                format!(
+                    "{why}; credential report: password_enabled = {}, an access key active = {}; ListMFADevices: none",
+                    row.password_enabled,
+                    row.has_active_keys()
+                ),
+            ));
         }
         if row.password_enabled {
             found.push(Found::new(
@@ -206,6 +228,15 @@ fn user_mfa(
             ));
         }
     }
+    Ok((found, user_mfa_detail(users, rows, devices)))
+}
+
+/// How many users were checked, and who is too new for the report.
+fn user_mfa_detail(
+    users: usize,
+    rows: &[CredentialRow],
+    devices: &BTreeMap<String, Vec<MfaDevice>>,
+) -> String {
     let newer: Vec<&str> = devices
         .keys()
         .filter(|u| !rows.iter().any(|r| &r.user == *u))
@@ -219,22 +250,96 @@ fn user_mfa(
             newer.join(", ")
         ));
     }
-    (found, detail)
+    detail
 }
 
-/// Is this device a security key, a hardware TOTP token, or a seed that
-/// mfakey put on a YubiKey?
-fn is_hardware(serial: &str, tags: &[(String, String)]) -> bool {
-    if serial.contains(":u2f/") {
-        return true;
-    }
-    if serial.contains(":mfa/") {
-        return tags.iter().any(|(k, _)| k == TAG_MANAGED);
-    }
-    // Hardware TOTP tokens have a plain serial, not an ARN.
-    !serial.starts_with("arn:")
+/// Why `user` can do everything (its own policies or a group's), if it can.
+async fn user_can_administer<A: AccountApi>(
+    api: &A,
+    user: &str,
+    cache: &mut BTreeMap<String, bool>,
+) -> Result<Option<String>, AwsError> {
+    admin_user(api, &[user.to_string()], cache).await
 }
 
+/// What a device is, as far as AWS tells.
+enum DeviceKind {
+    /// A FIDO device with certifications (GetMFADevice): a certified
+    /// security key.
+    CertifiedFido(String),
+    /// A FIDO device AWS knows no certification of: a security key, or a
+    /// synced passkey (both have `u2f/` ARNs).
+    Fido,
+    /// A hardware TOTP token (a plain serial, not an ARN).
+    HardwareToken,
+    /// A virtual device whose seed mfakey wrote onto a YubiKey.
+    OnYubiKey,
+    /// A virtual device (a seed on a phone or computer).
+    Virtual,
+}
+
+impl DeviceKind {
+    fn is_hardware(&self) -> bool {
+        matches!(
+            self,
+            DeviceKind::CertifiedFido(_) | DeviceKind::HardwareToken | DeviceKind::OnYubiKey
+        )
+    }
+
+    /// What the judgement rests on, for the evidence.
+    fn describe(&self, serial: &str) -> String {
+        match self {
+            DeviceKind::CertifiedFido(c) => format!("{serial}: FIDO, certified ({c})"),
+            DeviceKind::Fido => format!(
+                "{serial}: FIDO, GetMFADevice gives no certification (a security key, or a synced passkey)"
+            ),
+            DeviceKind::HardwareToken => format!("{serial}: a hardware TOTP token"),
+            DeviceKind::OnYubiKey => format!(
+                "{serial}: virtual, seed written onto a YubiKey by mfakey (tag {TAG_MANAGED})"
+            ),
+            DeviceKind::Virtual => format!("{serial}: virtual, no {TAG_MANAGED} tag"),
+        }
+    }
+}
+
+/// Tells what `d` is: GetMFADevice's certifications for FIDO devices, the
+/// tags of virtual ones (ListVirtualMFADevices carries none on AWS).
+/// Unread tags or certifications are not "none": a refusal makes the check
+/// not run rather than misjudge a device.
+async fn device_kind<A: AccountApi>(
+    api: &A,
+    user: &str,
+    d: &MfaDevice,
+    virtuals: &[VirtualMfaDevice],
+) -> Result<DeviceKind, AwsError> {
+    if d.serial.contains(":u2f/") {
+        let certs = api.fido_certifications(user, &d.serial).await?;
+        if certs.is_empty() {
+            return Ok(DeviceKind::Fido);
+        }
+        let list: Vec<String> = certs.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        return Ok(DeviceKind::CertifiedFido(list.join(", ")));
+    }
+    if !d.serial.starts_with("arn:") {
+        return Ok(DeviceKind::HardwareToken);
+    }
+    let mut tags = virtuals
+        .iter()
+        .find(|v| v.serial == d.serial)
+        .map(|v| v.tags.clone())
+        .unwrap_or_default();
+    if tags.is_empty() && d.serial.contains(":mfa/") {
+        tags = api.device_tags(&d.serial).await?;
+    }
+    Ok(if tags.iter().any(|(k, _)| k == TAG_MANAGED) {
+        DeviceKind::OnYubiKey
+    } else {
+        DeviceKind::Virtual
+    })
+}
+
+/// Users whose MFA is only virtual, or rests on FIDO devices AWS knows no
+/// certification of.
 async fn mfa_hardware<A: AccountApi>(
     api: &A,
     devices: &BTreeMap<String, Vec<MfaDevice>>,
@@ -242,39 +347,33 @@ async fn mfa_hardware<A: AccountApi>(
 ) -> Result<Vec<Found>, CheckFail> {
     let mut found = Vec::new();
     for (user, list) in devices {
-        if list.is_empty() {
-            continue;
-        }
-        let mut hardware = false;
+        let mut kinds = Vec::new();
         for d in list {
-            let mut tags = virtuals
-                .iter()
-                .find(|v| v.serial == d.serial)
-                .map(|v| v.tags.clone())
-                .unwrap_or_default();
-            if tags.is_empty() && d.serial.contains(":mfa/") {
-                // ListVirtualMFADevices carries no tags on AWS. Unread tags
-                // are not "no tags": a refusal makes the check not run,
-                // rather than call a device mfakey made virtual-only.
-                tags = api.device_tags(&d.serial).await?;
-            }
-            if is_hardware(&d.serial, &tags) {
-                hardware = true;
+            let kind = device_kind(api, user, d, virtuals).await?;
+            let hardware = kind.is_hardware();
+            kinds.push((kind, d.serial.as_str()));
+            if hardware {
                 break;
             }
         }
-        if !hardware {
-            let serials: Vec<&str> = list.iter().map(|d| d.serial.as_str()).collect();
+        if list.is_empty() || kinds.iter().any(|(k, _)| k.is_hardware()) {
+            continue;
+        }
+        let described: Vec<String> = kinds.iter().map(|(k, s)| k.describe(s)).collect();
+        let evidence = format!(
+            "ListMFADevices: {}; none is a certified security key, a hardware token, or a device mfakey enrolled onto a YubiKey",
+            described.join("; ")
+        );
+        if kinds.iter().any(|(k, _)| matches!(k, DeviceKind::Fido)) {
+            found.push(Found::new(
+                FindingId::UserMfaHardwareUnverified,
+                Some(user),
+                evidence,
+            ));
+        } else {
             found.push(
-                Found::new(
-                    FindingId::UserMfaVirtualOnly,
-                    Some(user),
-                    format!(
-                        "ListMFADevices: {}; none is a security key (u2f/), a hardware token, or a device mfakey enrolled onto a YubiKey (tag {TAG_MANAGED})",
-                        serials.join(", ")
-                    ),
-                )
-                .with("serial", serials[0]),
+                Found::new(FindingId::UserMfaVirtualOnly, Some(user), evidence)
+                    .with("serial", list[0].serial.as_str()),
             );
         }
     }

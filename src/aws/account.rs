@@ -1,9 +1,11 @@
 //! What the account audit and the CloudTrail baseline read and change, as
-//! traits the workflow is generic over: [`AccountApi`] (IAM reads),
-//! [`TrailApi`] (CloudTrail), [`BucketApi`] (S3 and the caller's account).
+//! traits the jobs are generic over: [`AccountApi`] (IAM reads),
+//! [`TrailApi`] (CloudTrail), [`BucketApi`] (S3 and the caller's account),
+//! [`OrgApi`] (Organizations, and reaching each member account).
 //! Implemented by [`crate::aws::cloud::Cloud`] over the AWS SDK; the
-//! workflow's unit tests use fakes.
+//! jobs' unit tests use fakes.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::aws::iam::{MfaDevice, VirtualMfaDevice};
@@ -16,6 +18,11 @@ pub struct AccountSummary {
     pub root_mfa_enabled: bool,
     /// `AccountAccessKeysPresent` = 1.
     pub root_access_keys: bool,
+    /// `AccountPasswordPresent` = 1; `None` when the answer lacks the key
+    /// (AWS always sends it; moto does not).
+    pub root_password: Option<bool>,
+    /// `AccountSigningCertificatesPresent` = 1.
+    pub root_signing_certificates: bool,
 }
 
 /// GenerateCredentialReport's answer.
@@ -103,6 +110,15 @@ pub trait AccountApi: Sync {
         &self,
         serial: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, AwsError>> + Send;
+
+    /// GetMFADevice of a FIDO device (`u2f/` ARN): its certifications
+    /// (FIPS-140-2, FIPS-140-3, FIDO levels from the FIDO Alliance's
+    /// metadata service), empty when AWS knows none.
+    fn fido_certifications(
+        &self,
+        user: &str,
+        serial: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
 }
 
 /// A CloudTrail trail as DescribeTrails shows it.
@@ -115,6 +131,17 @@ pub struct Trail {
     pub log_file_validation: bool,
     pub kms_key: Option<String>,
     pub bucket: String,
+    /// `IncludeGlobalServiceEvents`: IAM, STS and other global services.
+    pub global_events: bool,
+    /// `IsOrganizationTrail`: it logs every account of the organization.
+    pub organization: bool,
+}
+
+impl Trail {
+    /// The account that owns the trail (from its ARN).
+    pub fn account(&self) -> Option<&str> {
+        self.arn.split(':').nth(4).filter(|a| !a.is_empty())
+    }
 }
 
 /// Which management events a trail records.
@@ -134,14 +161,40 @@ pub struct EventSelector {
     pub include_management: bool,
     /// Data resources as (type, values), kept when rewriting selectors.
     pub data_resources: Vec<(String, Vec<String>)>,
+    /// `ExcludeManagementEventSources`: event sources left out.
+    pub exclude_sources: Vec<String>,
+}
+
+/// One condition of an advanced event selector.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldSelector {
+    pub field: String,
+    pub equals: Vec<String>,
+    pub not_equals: Vec<String>,
+    pub starts_with: Vec<String>,
+    pub not_starts_with: Vec<String>,
+    pub ends_with: Vec<String>,
+    pub not_ends_with: Vec<String>,
+}
+
+impl FieldSelector {
+    /// A condition `field` equals one of `values`.
+    #[cfg(test)]
+    pub fn equals(field: &str, values: &[&str]) -> Self {
+        FieldSelector {
+            field: field.to_string(),
+            equals: values.iter().map(|v| v.to_string()).collect(),
+            ..FieldSelector::default()
+        }
+    }
 }
 
 /// GetEventSelectors' answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventSelectors {
     pub basic: Vec<EventSelector>,
-    /// Advanced selectors, each as its (field, equals-values) conditions.
-    pub advanced: Vec<Vec<(String, Vec<String>)>>,
+    /// Advanced selectors, each as its conditions.
+    pub advanced: Vec<Vec<FieldSelector>>,
 }
 
 /// What a new trail is made with, or an existing one updated to.
@@ -157,12 +210,18 @@ pub trait TrailApi: Sync {
     /// DescribeTrails (shadow trails of other regions included).
     fn describe_trails(&self) -> impl Future<Output = Result<Vec<Trail>, AwsError>> + Send;
 
-    /// GetTrailStatus: `IsLogging`.
-    fn is_logging(&self, trail: &str) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// GetTrailStatus (`IsLogging`), sent to `region`, the trail's home
+    /// region (CloudTrail answers it only there).
+    fn is_logging(
+        &self,
+        region: &str,
+        trail: &str,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
 
-    /// GetEventSelectors.
+    /// GetEventSelectors, sent to `region`, the trail's home region.
     fn event_selectors(
         &self,
+        region: &str,
         trail: &str,
     ) -> impl Future<Output = Result<EventSelectors, AwsError>> + Send;
 
@@ -198,7 +257,29 @@ pub struct BucketState {
     pub policy: Option<String>,
 }
 
-/// S3 and the caller's identity, for the baseline.
+/// How public a bucket is, from what S3 says of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BucketExposure {
+    /// GetPublicAccessBlock's four settings (BlockPublicAcls,
+    /// IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets); all off
+    /// when the bucket has none.
+    pub block: [bool; 4],
+    /// GetBucketPolicyStatus: `IsPublic` (false without a policy).
+    pub policy_public: bool,
+    /// GetBucketAcl: the grantee groups everyone is in (AllUsers,
+    /// AuthenticatedUsers) and what they are granted.
+    pub public_grants: Vec<String>,
+}
+
+impl BucketExposure {
+    /// Public through its policy or its ACL, after the bucket's block.
+    pub fn is_public(&self) -> bool {
+        let [_, ignore_acls, _, restrict] = self.block;
+        (self.policy_public && !restrict) || (!self.public_grants.is_empty() && !ignore_acls)
+    }
+}
+
+/// S3 and the caller's identity, for the baseline and the audit.
 pub trait BucketApi: Sync {
     /// STS GetCallerIdentity: the account id.
     fn account_id(&self) -> impl Future<Output = Result<String, AwsError>> + Send;
@@ -232,6 +313,63 @@ pub trait BucketApi: Sync {
         bucket: &str,
         policy: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// HeadBucket (for the bucket's region, from `region` first), then
+    /// GetPublicAccessBlock, GetBucketPolicyStatus and GetBucketAcl: `None`
+    /// when the bucket does not exist.
+    fn bucket_exposure(
+        &self,
+        bucket: &str,
+        region: &str,
+    ) -> impl Future<Output = Result<Option<BucketExposure>, AwsError>> + Send;
+}
+
+/// An AWS Organization as DescribeOrganization shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: String,
+    pub management_account: String,
+}
+
+/// A member account as ListAccounts shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE` (the newer `State` when
+    /// AWS sends it).
+    pub status: String,
+}
+
+/// Organizations, and the clients of each member account.
+pub trait OrgApi: Sync {
+    /// What the audit of one account needs.
+    type Member: AccountApi + TrailApi + BucketApi;
+
+    /// DescribeOrganization.
+    fn organization(&self) -> impl Future<Output = Result<Organization, AwsError>> + Send;
+
+    /// ListAccounts, every page.
+    fn accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, AwsError>> + Send;
+
+    /// IAM ListOrganizationsFeatures: the centralized root access features
+    /// enabled (`RootCredentialsManagement`, `RootSessions`).
+    fn root_access_features(&self) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+
+    /// STS GetCallerIdentity: the caller's account.
+    fn caller_account(&self) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// The caller's own clients (for its own account).
+    fn own(&self) -> Self::Member;
+
+    /// Clients in `account` with the credentials of its role `role_name`,
+    /// assumed now (STS AssumeRole), so a role that cannot be assumed is
+    /// told here.
+    fn member(
+        &self,
+        account: &str,
+        role_name: &str,
+    ) -> impl Future<Output = Result<Self::Member, AwsError>>;
 }
 
 /// One row of the credential report. Dates are kept as IAM wrote them

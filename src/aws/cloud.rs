@@ -1,15 +1,19 @@
 //! [`AccountApi`], [`TrailApi`] and [`BucketApi`] over the AWS SDK: IAM,
-//! CloudTrail, S3 and STS clients built from one shared configuration.
+//! CloudTrail, S3 and STS clients built from one shared configuration
+//! (Organizations and member accounts: [`crate::aws::org`]).
 
-use aws_config::SdkConfig;
+use std::collections::BTreeMap;
+
+use aws_config::{Region, SdkConfig};
 use aws_sdk_cloudtrail::types as ct;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::SummaryKeyType;
 use aws_sdk_s3::types as s3t;
 
 use crate::aws::account::{
-    AccountApi, AccountSummary, BucketApi, BucketState, EventSelector, EventSelectors,
-    ManagementEvents, Principal, ReportState, Role, Trail, TrailApi, TrailSettings,
+    AccountApi, AccountSummary, BucketApi, BucketExposure, BucketState, EventSelector,
+    EventSelectors, FieldSelector, ManagementEvents, Principal, ReportState, Role, Trail, TrailApi,
+    TrailSettings,
 };
 use crate::aws::iam::{IamApi, MfaDevice, VirtualMfaDevice};
 use crate::aws::policy::url_decode;
@@ -18,13 +22,15 @@ use crate::aws::{AwsError, Iam};
 /// The AWS clients of the audit and the baseline.
 #[derive(Debug, Clone)]
 pub struct Cloud {
+    config: SdkConfig,
     iam: Iam,
-    iam_raw: aws_sdk_iam::Client,
+    pub(super) iam_raw: aws_sdk_iam::Client,
     trail: aws_sdk_cloudtrail::Client,
     s3: aws_sdk_s3::Client,
-    sts: aws_sdk_sts::Client,
+    pub(super) sts: aws_sdk_sts::Client,
+    pub(super) orgs: aws_sdk_organizations::Client,
     region: String,
-    attempts: u32,
+    pub(super) attempts: u32,
     endpoint: Option<String>,
 }
 
@@ -39,16 +45,14 @@ impl Cloud {
     /// Builds every client from one SDK configuration. S3 uses path-style
     /// addressing when an endpoint override is in force (test servers).
     pub fn from_sdk_config(config: &SdkConfig) -> Self {
-        let override_s3 = config.endpoint_url().is_some() || env_endpoint("S3").is_some();
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(override_s3)
-            .build();
         Cloud {
+            config: config.clone(),
             iam: Iam::from_sdk_config(config),
             iam_raw: aws_sdk_iam::Client::new(config),
             trail: aws_sdk_cloudtrail::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            s3: s3_client(config, None),
             sts: aws_sdk_sts::Client::new(config),
+            orgs: aws_sdk_organizations::Client::new(config),
             region: config
                 .region()
                 .map(|r| r.to_string())
@@ -58,14 +62,31 @@ impl Cloud {
         }
     }
 
-    fn endpoint_of(&self, service: &str, default: &str) -> String {
+    /// The SDK configuration the clients were built from.
+    pub(super) fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// CloudTrail in `region` (a trail's home region); the configured one
+    /// when `region` is empty or the same.
+    fn trail_in(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        if region.is_empty() || region == self.region {
+            return self.trail.clone();
+        }
+        let conf = aws_sdk_cloudtrail::config::Builder::from(&self.config)
+            .region(Region::new(region.to_string()))
+            .build();
+        aws_sdk_cloudtrail::Client::from_conf(conf)
+    }
+
+    pub(super) fn endpoint_of(&self, service: &str, default: &str) -> String {
         self.endpoint
             .clone()
             .or_else(|| env_endpoint(service))
             .unwrap_or_else(|| default.to_string())
     }
 
-    fn iam_err<E, R>(&self, action: &str, e: SdkError<E, R>) -> AwsError
+    pub(super) fn iam_err<E, R>(&self, action: &str, e: SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
@@ -78,9 +99,17 @@ impl Cloud {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + 'static,
     {
+        self.ct_err_in(&self.region, action, e)
+    }
+
+    fn ct_err_in<E, R>(&self, region: &str, action: &str, e: SdkError<E, R>) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
         let endpoint = self.endpoint_of(
             "CLOUDTRAIL",
-            &format!("https://cloudtrail.{}.amazonaws.com", self.region),
+            &format!("https://cloudtrail.{region}.amazonaws.com"),
         );
         AwsError::from_sdk(action, &endpoint, self.attempts, e)
     }
@@ -93,6 +122,17 @@ impl Cloud {
         let endpoint = self.endpoint_of("S3", "https://s3.amazonaws.com");
         AwsError::from_sdk(action, &endpoint, self.attempts, e)
     }
+}
+
+/// S3 from `config` (in `region` when given), path-style when an endpoint
+/// override is in force (test servers).
+fn s3_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
+    let override_s3 = config.endpoint_url().is_some() || env_endpoint("S3").is_some();
+    let mut b = aws_sdk_s3::config::Builder::from(config).force_path_style(override_s3);
+    if let Some(r) = region {
+        b = b.region(Region::new(r.to_string()));
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
 }
 
 fn service_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<String> {
@@ -114,6 +154,10 @@ impl AccountApi for Cloud {
         Ok(AccountSummary {
             root_mfa_enabled: one(SummaryKeyType::AccountMfaEnabled),
             root_access_keys: one(SummaryKeyType::AccountAccessKeysPresent),
+            root_password: map
+                .get(&SummaryKeyType::AccountPasswordPresent)
+                .map(|v| *v > 0),
+            root_signing_certificates: one(SummaryKeyType::AccountSigningCertificatesPresent),
         })
     }
 
@@ -316,6 +360,22 @@ impl AccountApi for Cloud {
     async fn device_tags(&self, serial: &str) -> Result<Vec<(String, String)>, AwsError> {
         self.iam.mfa_device_tags(serial).await
     }
+
+    async fn fido_certifications(
+        &self,
+        user: &str,
+        serial: &str,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let out = self
+            .iam_raw
+            .get_mfa_device()
+            .user_name(user)
+            .serial_number(serial)
+            .send()
+            .await
+            .map_err(|e| self.iam_err("iam:GetMFADevice", e))?;
+        Ok(out.certifications.unwrap_or_default().into_iter().collect())
+    }
 }
 
 fn read_write(t: Option<&ct::ReadWriteType>) -> ManagementEvents {
@@ -348,29 +408,31 @@ impl TrailApi for Cloud {
                 log_file_validation: t.log_file_validation_enabled.unwrap_or(false),
                 kms_key: t.kms_key_id.filter(|k| !k.is_empty()),
                 bucket: t.s3_bucket_name.unwrap_or_default(),
+                global_events: t.include_global_service_events.unwrap_or(false),
+                organization: t.is_organization_trail.unwrap_or(false),
             })
             .collect())
     }
 
-    async fn is_logging(&self, trail: &str) -> Result<bool, AwsError> {
+    async fn is_logging(&self, region: &str, trail: &str) -> Result<bool, AwsError> {
         let out = self
-            .trail
+            .trail_in(region)
             .get_trail_status()
             .name(trail)
             .send()
             .await
-            .map_err(|e| self.ct_err("cloudtrail:GetTrailStatus", e))?;
+            .map_err(|e| self.ct_err_in(region, "cloudtrail:GetTrailStatus", e))?;
         Ok(out.is_logging.unwrap_or(false))
     }
 
-    async fn event_selectors(&self, trail: &str) -> Result<EventSelectors, AwsError> {
+    async fn event_selectors(&self, region: &str, trail: &str) -> Result<EventSelectors, AwsError> {
         let out = self
-            .trail
+            .trail_in(region)
             .get_event_selectors()
             .trail_name(trail)
             .send()
             .await
-            .map_err(|e| self.ct_err("cloudtrail:GetEventSelectors", e))?;
+            .map_err(|e| self.ct_err_in(region, "cloudtrail:GetEventSelectors", e))?;
         let basic = out
             .event_selectors
             .unwrap_or_default()
@@ -384,6 +446,7 @@ impl TrailApi for Cloud {
                     .into_iter()
                     .map(|d| (d.r#type.unwrap_or_default(), d.values.unwrap_or_default()))
                     .collect(),
+                exclude_sources: s.exclude_management_event_sources.unwrap_or_default(),
             })
             .collect();
         let advanced = out
@@ -393,7 +456,15 @@ impl TrailApi for Cloud {
             .map(|a| {
                 a.field_selectors
                     .into_iter()
-                    .map(|f| (f.field, f.equals.unwrap_or_default()))
+                    .map(|f| FieldSelector {
+                        field: f.field,
+                        equals: f.equals.unwrap_or_default(),
+                        not_equals: f.not_equals.unwrap_or_default(),
+                        starts_with: f.starts_with.unwrap_or_default(),
+                        not_starts_with: f.not_starts_with.unwrap_or_default(),
+                        ends_with: f.ends_with.unwrap_or_default(),
+                        not_ends_with: f.not_ends_with.unwrap_or_default(),
+                    })
                     .collect()
             })
             .collect();
@@ -443,7 +514,8 @@ impl TrailApi for Cloud {
             };
             let mut b = ct::EventSelector::builder()
                 .read_write_type(rw)
-                .include_management_events(s.include_management);
+                .include_management_events(s.include_management)
+                .set_exclude_management_event_sources(Some(s.exclude_sources.clone()));
             for (t, values) in &s.data_resources {
                 b = b.data_resources(
                     ct::DataResource::builder()
@@ -583,5 +655,100 @@ impl BucketApi for Cloud {
             .await
             .map_err(|e| self.s3_err("s3:PutBucketPolicy", e))?;
         Ok(())
+    }
+
+    async fn bucket_exposure(
+        &self,
+        bucket: &str,
+        region: &str,
+    ) -> Result<Option<BucketExposure>, AwsError> {
+        let Some(home) = self.bucket_region(bucket, region).await? else {
+            return Ok(None);
+        };
+        let s3 = s3_client(&self.config, Some(&home));
+        let block = match s3.get_public_access_block().bucket(bucket).send().await {
+            Ok(out) => out
+                .public_access_block_configuration
+                .map(|c| {
+                    [
+                        c.block_public_acls == Some(true),
+                        c.ignore_public_acls == Some(true),
+                        c.block_public_policy == Some(true),
+                        c.restrict_public_buckets == Some(true),
+                    ]
+                })
+                .unwrap_or_default(),
+            Err(e)
+                if service_code(&e).as_deref() == Some("NoSuchPublicAccessBlockConfiguration") =>
+            {
+                [false; 4]
+            }
+            Err(e) => return Err(self.s3_err("s3:GetBucketPublicAccessBlock", e)),
+        };
+        let policy_public = match s3.get_bucket_policy_status().bucket(bucket).send().await {
+            Ok(out) => out.policy_status.and_then(|p| p.is_public).unwrap_or(false),
+            Err(e) if service_code(&e).as_deref() == Some("NoSuchBucketPolicy") => false,
+            Err(e) => return Err(self.s3_err("s3:GetBucketPolicyStatus", e)),
+        };
+        let acl = s3
+            .get_bucket_acl()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| self.s3_err("s3:GetBucketAcl", e))?;
+        let public_grants = acl
+            .grants
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| {
+                let uri = g.grantee?.uri?;
+                let group = uri.rsplit('/').next()?.to_string();
+                let everyone = group == "AllUsers" || group == "AuthenticatedUsers";
+                everyone.then(|| {
+                    let what = g.permission.map(|p| p.as_str().to_string());
+                    format!("{group}: {}", what.unwrap_or_default())
+                })
+            })
+            .collect();
+        Ok(Some(BucketExposure {
+            block,
+            policy_public,
+            public_grants,
+        }))
+    }
+}
+
+impl Cloud {
+    /// The region of `bucket` (HeadBucket, asked in `region` first; S3
+    /// answers 301 with the bucket's region when asked elsewhere), or
+    /// `None` when it does not exist.
+    async fn bucket_region(&self, bucket: &str, region: &str) -> Result<Option<String>, AwsError> {
+        let asked = if region.is_empty() {
+            &self.region
+        } else {
+            region
+        };
+        let s3 = s3_client(&self.config, Some(asked));
+        let e = match s3.head_bucket().bucket(bucket).send().await {
+            Ok(out) => return Ok(Some(out.bucket_region.unwrap_or_else(|| asked.to_string()))),
+            Err(e) => e,
+        };
+        let raw = e.raw_response();
+        let status = raw.map(|r| r.status().as_u16());
+        let elsewhere = raw
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_string);
+        match (status, elsewhere) {
+            (Some(301), Some(r)) => Ok(Some(r)),
+            (Some(404), _) => Ok(None),
+            _ if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            (Some(403), _) => Err(AwsError::AccessDenied {
+                action: "s3:ListBucket".to_string(),
+                message: format!(
+                    "bucket {bucket} is not readable with these credentials (another account's, or s3:ListBucket is missing)"
+                ),
+            }),
+            _ => Err(self.s3_err("s3:ListBucket", e)),
+        }
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod error;
 #[cfg(test)]
 pub(crate) mod fake;
 pub(crate) mod iam;
+pub(crate) mod org;
 pub(crate) mod policy;
 #[cfg(test)]
 mod totp;

@@ -1,6 +1,11 @@
-//! `mfakey audit` and `mfakey baseline cloudtrail`.
+//! `mfakey audit` (one account, or `--organization`) and `mfakey baseline
+//! cloudtrail`.
+
+mod html;
+mod report;
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -8,13 +13,15 @@ use serde_json::json;
 use super::enroll::runtime;
 use super::render::{Output, Renderer, Report};
 use crate::audit::baseline::{self, BaselineOptions, Plan};
-use crate::audit::{audit, AuditOptions, AuditReport, CheckStatus, Severity};
+use crate::audit::org::{self, OrgOptions};
+use crate::audit::{audit, AuditOptions, Severity};
 use crate::aws::{self, AwsOptions};
-use crate::error::{exit, Failure, Kind};
+use crate::error::{Failure, Kind};
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     /// Exit with status 8 when a finding at or above this severity is found
+    /// (critical, high, medium, low, info)
     #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_severity)]
     pub fail_on: Severity,
     /// Root used within this many days is a finding
@@ -26,6 +33,24 @@ pub struct AuditArgs {
     /// Longest wait for the credential report, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub report_wait: u64,
+    /// Audit every account of the AWS Organization (from its management
+    /// account or a delegated administrator)
+    #[arg(long)]
+    pub organization: bool,
+    /// Role assumed in each member account (default OrganizationAccountAccessRole)
+    #[arg(long, value_name = "NAME", requires = "organization", value_parser = parse_role_name)]
+    pub role_name: Option<String>,
+    /// Accounts audited at once (default 8)
+    #[arg(long, value_name = "N", requires = "organization",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
+    /// Only these accounts of the organization (comma-separated ids)
+    #[arg(long, value_name = "ID,...", requires = "organization", value_delimiter = ',',
+          value_parser = parse_account_id)]
+    pub accounts: Option<Vec<String>>,
+    /// Also write the report as a self-contained HTML page to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
@@ -58,95 +83,38 @@ pub struct CloudtrailArgs {
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
-    Severity::parse(s).ok_or_else(|| format!("\"{s}\" is not one of critical, high, medium, low"))
+    Severity::parse(s)
+        .ok_or_else(|| format!("\"{s}\" is not one of critical, high, medium, low, info"))
 }
 
-const SEVERITIES: [Severity; 4] = [
-    Severity::Critical,
-    Severity::High,
-    Severity::Medium,
-    Severity::Low,
-];
-
-fn status_name(s: CheckStatus) -> &'static str {
-    match s {
-        CheckStatus::Passed => "passed",
-        CheckStatus::Failed => "failed",
-        CheckStatus::Unknown => "unknown",
-        CheckStatus::Denied => "denied",
-        CheckStatus::Error => "error",
-    }
-}
-
-fn render_text(r: &AuditReport, fail_on: Severity) -> String {
-    let mut text = String::new();
-    for sev in SEVERITIES {
-        let group: Vec<_> = r.findings.iter().filter(|f| f.severity == sev).collect();
-        if group.is_empty() {
-            continue;
-        }
-        text.push_str(&format!(
-            "{} ({})\n",
-            sev.name().to_uppercase(),
-            group.len()
-        ));
-        for f in group {
-            text.push_str(&format!("  {:<30} {}\n", f.id, f.title));
-            text.push_str(&format!("  {:<30} evidence: {}\n", "", f.evidence));
-            text.push_str(&format!("  {:<30} remedy:   {}\n", "", f.remedy));
-        }
-    }
-    let not_run: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| !matches!(c.status, CheckStatus::Passed | CheckStatus::Failed))
-        .collect();
-    if !not_run.is_empty() {
-        text.push_str("NOT CHECKED\n");
-        for c in &not_run {
-            text.push_str(&format!(
-                "  {:<30} {}: {}\n",
-                c.check,
-                status_name(c.status),
-                c.detail
-            ));
-        }
-    }
-    let counts: Vec<String> = SEVERITIES
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                r.findings.iter().filter(|f| f.severity == *s).count(),
-                s.name()
-            )
-        })
-        .collect();
-    let passed = r
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Passed)
-        .count();
-    text.push_str(&format!(
-        "summary: {} findings ({}); {passed} of {} checks passed, {} not checked; fail-on {}: {}\n",
-        r.findings.len(),
-        counts.join(", "),
-        r.checks.len(),
-        not_run.len(),
-        fail_on.name(),
-        verdict(r, fail_on).1
-    ));
-    text
-}
-
-/// The exit status and its word.
-fn verdict(r: &AuditReport, fail_on: Severity) -> (u8, &'static str) {
-    if r.count_at_or_above(fail_on) > 0 {
-        (exit::FINDINGS, "FAIL")
-    } else if r.incomplete() {
-        (exit::INCOMPLETE, "INCOMPLETE")
+fn parse_account_id(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
     } else {
-        (0, "PASS")
+        Err(format!("\"{s}\" is not an AWS account id (12 digits)"))
+    }
+}
+
+fn parse_role_name(s: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "\"{s}\" is not an IAM role name (1 to 64 letters, digits and +=,.@_-)"
+        ))
+    }
+}
+
+fn audit_options(a: &AuditArgs) -> AuditOptions {
+    AuditOptions {
+        max_root_age_days: a.max_root_age_days,
+        require_hardware_mfa: a.require_hardware_mfa,
+        report_wait: std::time::Duration::from_secs(a.report_wait),
+        ..AuditOptions::default()
     }
 }
 
@@ -154,33 +122,78 @@ fn verdict(r: &AuditReport, fail_on: Severity) -> (u8, &'static str) {
 pub(super) fn run_audit(
     a: &AuditArgs,
     verbose: bool,
-    _out: Output,
+    out: Output,
 ) -> Result<(Report, u8), Failure> {
-    let opts = AuditOptions {
-        max_root_age_days: a.max_root_age_days,
-        require_hardware_mfa: a.require_hardware_mfa,
-        report_wait: std::time::Duration::from_secs(a.report_wait),
-        ..AuditOptions::default()
+    let (report, code) = if a.organization {
+        runtime()?.block_on(audit_org(a, verbose))?
+    } else {
+        runtime()?.block_on(audit_one(a, verbose))?
     };
-    runtime()?.block_on(async {
-        let cloud = aws::load_cloud(&a.aws).await?;
-        let mut progress = Renderer::notices(verbose);
-        let report = audit(&cloud, &opts, &mut progress).await?;
-        let (code, word) = verdict(&report, a.fail_on);
-        let text = render_text(&report, a.fail_on);
-        let json = json!({
-            "audit": {
-                "fail_on": a.fail_on,
-                "result": word.to_lowercase(),
-                "exit_code": code,
-                "max_root_age_days": a.max_root_age_days,
-                "checks": report.checks,
-                "findings": report.findings,
-                "elapsed_ms": report.elapsed_ms,
-            }
-        });
-        Ok((Report::new(json, text), code))
-    })
+    if let Some(path) = &a.html {
+        write_page(path, &html::page(&report.json))?;
+        out.notice(&format!("report page written to {}", path.display()));
+    }
+    Ok((report, code))
+}
+
+async fn audit_one(a: &AuditArgs, verbose: bool) -> Result<(Report, u8), Failure> {
+    let cloud = aws::load_cloud(&a.aws).await?;
+    let mut progress = Renderer::notices(verbose);
+    let r = audit(&cloud, &audit_options(a), &mut progress).await?;
+    let (code, _) = report::verdict(&r, a.fail_on);
+    let json = json!({ "audit": report::audit_json(&r, a.fail_on, a.max_root_age_days) });
+    Ok((Report::new(json, report::audit_text(&r, a.fail_on)), code))
+}
+
+async fn audit_org(a: &AuditArgs, verbose: bool) -> Result<(Report, u8), Failure> {
+    let opts = OrgOptions {
+        role_name: a
+            .role_name
+            .clone()
+            .unwrap_or_else(|| org::DEFAULT_ROLE.to_string()),
+        concurrency: a.concurrency.map_or(org::DEFAULT_CONCURRENCY, usize::from),
+        accounts: a.accounts.clone(),
+        audit: audit_options(a),
+    };
+    let cloud = aws::load_cloud(&a.aws).await?;
+    let mut progress = Renderer::org(verbose);
+    let result = org::audit_organization(&cloud, &opts, &mut progress).await;
+    progress.end_live();
+    let o = result?;
+    let (code, _) = report::org_verdict(&o, a.fail_on);
+    let json = json!({ "organization": report::org_json(&o, a.fail_on, a.max_root_age_days) });
+    Ok((Report::new(json, report::org_text(&o, a.fail_on)), code))
+}
+
+/// Writes the page whole or not at all: a new file beside it, renamed.
+fn write_page(path: &Path, page: &str) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            Kind::Report,
+            format!("cannot write the report page {}: {e}", path.display()),
+        )
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Failure::usage(format!("--html {}: not a file name", path.display())))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(page.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
 }
 
 /// Asks "proceed?" on the terminal. Without a terminal: refuses.

@@ -82,6 +82,9 @@ enum Mode {
     Live,
     /// `bulk` otherwise: plain lines on stdout.
     Lines,
+    /// `audit --organization` on a terminal: a live line on stderr (stdout
+    /// holds the report).
+    StderrLive,
 }
 
 /// The one renderer of [`Event`]s.
@@ -113,6 +116,17 @@ impl Renderer {
         Self::with(mode, verbose)
     }
 
+    /// For `audit --organization`: a live line on stderr when it is a
+    /// terminal, else notices (one line per account with `-v`).
+    pub(super) fn org(verbose: bool) -> Self {
+        let mode = if std::io::stderr().is_terminal() {
+            Mode::StderrLive
+        } else {
+            Mode::Notices
+        };
+        Self::with(mode, verbose)
+    }
+
     fn with(mode: Mode, verbose: bool) -> Self {
         Renderer {
             mode,
@@ -126,8 +140,29 @@ impl Renderer {
 
     /// Ends a live line so what follows starts on its own.
     pub(super) fn end_live(&mut self) {
-        if self.line_open {
+        if self.line_open && self.mode == Mode::StderrLive {
+            eprintln!();
+            self.line_open = false;
+        } else if self.line_open {
             self.say("");
+        }
+    }
+
+    /// The organization's audit on a terminal: one line, rewritten.
+    fn org_line(&mut self, e: &Event) {
+        if let Event::AccountAudited {
+            account,
+            n,
+            of,
+            result,
+        } = e
+        {
+            let mut o = std::io::stderr().lock();
+            let _ = write!(o, "\r\x1b[2K[{n}/{of}] {account}: {result}");
+            let _ = o.flush();
+            self.line_open = true;
+        } else {
+            self.notice(e);
         }
     }
 
@@ -201,6 +236,19 @@ impl Renderer {
                 waited_ms / 1000,
                 limit_ms / 1000
             ),
+            Event::OrgAudit {
+                organization,
+                accounts,
+                concurrency,
+            } => eprintln!(
+                "auditing {accounts} account(s) of organization {organization}, {concurrency} at a time"
+            ),
+            Event::AccountAudited {
+                account,
+                n,
+                of,
+                result,
+            } if self.verbose => eprintln!("[{n}/{of}] {account}: {result}"),
             _ => {}
         }
     }
@@ -268,7 +316,9 @@ impl Renderer {
             | Event::Undo { .. }
             | Event::Waiting { .. }
             | Event::AuditCheck { .. }
-            | Event::ReportWaiting { .. } => {}
+            | Event::ReportWaiting { .. }
+            | Event::OrgAudit { .. }
+            | Event::AccountAudited { .. } => {}
         }
     }
 }
@@ -325,6 +375,7 @@ impl Progress for Renderer {
             Mode::JsonLines => self.json_line(&e),
             Mode::Notices => self.notice(&e),
             Mode::Live | Mode::Lines => self.desk_line(&e),
+            Mode::StderrLive => self.org_line(&e),
         }
     }
 }

@@ -49,6 +49,13 @@ Control endpoints (fault injection for tests), all JSON:
   no tags, one moto does not list is NoSuchEntity.
   GET  /__proxy__/health        {"ok": true}
 
+  What AWS answers and moto does not, for the audit (root credentials in
+  GetAccountSummary, ListOrganizationsFeatures, GetMFADevice and FIDO
+  devices, organization trails seen from member accounts, AssumeRole of a
+  role that does not exist): tests/support/iam_proxy_accounts.py, with its
+  control endpoints /__proxy__/root_credentials, /__proxy__/fido_device and
+  /__proxy__/assume_role_checks.
+
 Usage: iam_proxy.py --listen-port 0 --upstream http://127.0.0.1:MOTOPORT [--log FILE]
 Prints "listening PORT" on stdout once ready. Binds 127.0.0.1 only.
 Standard library only.
@@ -69,6 +76,8 @@ import threading
 import time
 import urllib.parse
 import uuid
+
+from iam_proxy_accounts import AccountsMixin, Facts
 
 STEP = 30
 MODES = ("throttle", "error500", "drop", "access_denied", "expired_token")
@@ -173,7 +182,7 @@ def check_codes(seed: bytes, code1: str, code2: str, now: float):
     return None
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(AccountsMixin, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "iam-proxy"
     sys_version = ""
@@ -254,6 +263,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.json_answer(400, {"error": "body is not JSON"})
         if path == "/__proxy__/health":
             return self.json_answer(200, {"ok": True})
+        if body is not None:
+            try:
+                done = self.server.facts.control(path, req)
+            except (KeyError, TypeError, ValueError) as e:
+                return self.json_answer(400, {"error": "bad request: %s" % e})
+            if done is not None:
+                return self.json_answer(200, done)
         if path == "/__proxy__/enables" and body is None:
             with st.lock:
                 entries = list(st.enables)
@@ -332,6 +348,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         if action == "ListMFADeviceTags":
             return self.list_tags(params.get("SerialNumber", ""))
+
+        if self.accounts_answer(action, params, target, body):
+            return
 
         if action in ("EnableMFADevice", "ResyncMFADevice"):
             if not self.check_enable(action, params):
@@ -416,12 +435,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return True
 
     def upstream(self, body: bytes):
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        return self.upstream_raw(self.command, self.path, headers, body)
+
+    def upstream_raw(self, method, path, headers, body: bytes):
         up = self.server.upstream
         conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers = dict(headers)
         headers["Content-Length"] = str(len(body))
         try:
-            conn.request(self.command, self.path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             return resp.status, resp.getheaders(), resp.read()
         except OSError:
@@ -448,6 +471,7 @@ def main():
         ap.error("--upstream must be http://HOST:PORT")
     server = Server(("127.0.0.1", args.listen_port), Handler)
     server.state = State(args.log)
+    server.facts = Facts()
     server.upstream = upstream
     server.verbose = args.verbose
     print("listening %d" % server.server_address[1], flush=True)
