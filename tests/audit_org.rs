@@ -309,9 +309,17 @@ fn an_organization_of_accounts_in_different_states() {
     the_page_shows_what_the_json_says(&page, &v);
 
     // The text form: the account table, the summary across accounts, each
-    // audited account.
-    let text = sc.mfakey(&["audit", "--organization"]);
+    // audited account; progress on stderr (a line per account with -v when
+    // stderr is no terminal).
+    let text = sc.mfakey(&["audit", "--organization", "-v"]);
     assert_eq!(text.code, Some(8));
+    assert!(
+        text.stderr
+            .contains("auditing 5 account(s) of organization o-")
+            && text.stderr.contains("[5/5] "),
+        "{}",
+        text.stderr
+    );
     for needle in [
         "ORGANIZATION o-",
         "centralized root access: RootCredentialsManagement enabled",
@@ -352,6 +360,17 @@ fn audit_json(sc: &mut Scenario, extra: &[&str]) -> (Option<i32>, Value) {
     (run.code, v)
 }
 
+/// The accounts of a report: an organization's, or the one account of a
+/// single audit.
+fn report_accounts(v: &Value) -> Vec<Value> {
+    match v.get("organization") {
+        Some(o) => o["accounts"].as_array().unwrap().clone(),
+        None => vec![
+            json!({"account_id": v["audit"]["account_id"], "status": "audited", "audit": v["audit"]}),
+        ],
+    }
+}
+
 /// Every account, finding and count the JSON has, the page shows, laid
 /// out and visible, in chromium; and the page fetches nothing.
 fn the_page_shows_what_the_json_says(page: &std::path::Path, v: &Value) {
@@ -368,7 +387,8 @@ fn the_page_shows_what_the_json_says(page: &std::path::Path, v: &Value) {
 
     let mut want = BTreeSet::new();
     let mut accounts = BTreeSet::new();
-    for a in v["organization"]["accounts"].as_array().unwrap() {
+    let all = report_accounts(v);
+    for a in &all {
         let id = a["account_id"].as_str().unwrap().to_string();
         accounts.insert((id.clone(), a["status"].as_str().unwrap().to_string()));
         for f in a["audit"]["findings"].as_array().into_iter().flatten() {
@@ -395,9 +415,7 @@ fn the_page_shows_what_the_json_says(page: &std::path::Path, v: &Value) {
             .collect();
     assert!(!want.is_empty());
     assert_eq!(shown, want);
-    let total: usize = v["organization"]["accounts"]
-        .as_array()
-        .unwrap()
+    let total: usize = all
         .iter()
         .map(|a| a["audit"]["findings"].as_array().map_or(0, Vec::len))
         .sum();
@@ -425,10 +443,11 @@ fn the_page_shows_what_the_json_says(page: &std::path::Path, v: &Value) {
             )
         })
         .collect();
-    let want_counts: BTreeSet<(String, String)> = v["organization"]["summary"]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let want_counts: BTreeSet<(String, String)> = v
+        .pointer("/organization/summary/findings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
         .map(|c| {
             (
                 c["id"].as_str().unwrap().to_string(),
@@ -438,7 +457,7 @@ fn the_page_shows_what_the_json_says(page: &std::path::Path, v: &Value) {
         .collect();
     assert_eq!(counts, want_counts);
     // The reasons of the accounts not audited are on the page.
-    for a in v["organization"]["accounts"].as_array().unwrap() {
+    for a in &all {
         if let Some(reason) = a["reason"].as_str() {
             let words = reason.split(' ').take(4).collect::<Vec<_>>().join(" ");
             assert!(dom.contains(&words), "{words}");
@@ -544,9 +563,48 @@ fn organization_flags_are_checked_before_anything_runs() {
         run.err(2, "invalid_argument");
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
+    // A page that could not be written is refused before anything runs.
+    let run = sc.mfakey(&[
+        "audit",
+        "--html",
+        "/nonexistent-mfakey-dir/page.html",
+        "--json",
+    ]);
+    let msg = run.err(2, "invalid_argument");
+    assert!(msg.contains("/nonexistent-mfakey-dir"), "{msg}");
     // An account outside any organization is told so.
     let run = sc.mfakey(&["audit", "--organization", "--json"]);
     let msg = run.err(5, "refused");
     assert!(msg.contains("not in an AWS Organization"), "{msg}");
+    sc.assert_no_secret(&[]);
+}
+
+#[test]
+fn the_page_of_one_account() {
+    let acct = Account::new();
+    acct.create_user("bob");
+    block_on(
+        acct.iam
+            .create_login_profile()
+            .user_name("bob")
+            .password("Correct-Horse-9")
+            .send(),
+    )
+    .expect("CreateLoginProfile");
+    let mut sc = acct.scenario();
+    let page = sc.dir().join("one.html");
+    let run = sc.mfakey(&["audit", "--json", "--html", page.to_str().unwrap()]);
+    assert_eq!(run.code, Some(8), "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["audit"]["account_id"], acct.id.as_str());
+    the_page_shows_what_the_json_says(&page, &v);
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(sc.dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     sc.assert_no_secret(&[]);
 }

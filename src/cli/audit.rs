@@ -124,6 +124,9 @@ pub(super) fn run_audit(
     verbose: bool,
     out: Output,
 ) -> Result<(Report, u8), Failure> {
+    if let Some(path) = &a.html {
+        check_page_path(path)?;
+    }
     let (report, code) = if a.organization {
         runtime()?.block_on(audit_org(a, verbose))?
     } else {
@@ -163,6 +166,22 @@ async fn audit_org(a: &AuditArgs, verbose: bool) -> Result<(Report, u8), Failure
     let (code, _) = report::org_verdict(&o, a.fail_on);
     let json = json!({ "organization": report::org_json(&o, a.fail_on, a.max_root_age_days) });
     Ok((Report::new(json, report::org_text(&o, a.fail_on)), code))
+}
+
+/// Refuses, before anything runs, a page path whose folder does not exist.
+fn check_page_path(path: &Path) -> Result<(), Failure> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.file_name().is_none() || !folder.is_dir() {
+        return Err(Failure::usage(format!(
+            "--html {}: {} is not a folder to write the page in",
+            path.display(),
+            folder.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes the page whole or not at all: a new file beside it, renamed.
