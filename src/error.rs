@@ -18,6 +18,8 @@ pub(crate) mod exit {
     pub(crate) const FINDINGS: u8 = 8;
     /// `audit`: nothing at or above `--fail-on`, but some checks could not tell.
     pub(crate) const INCOMPLETE: u8 = 9;
+    /// `enroll user --backup`: the first key is enrolled, the backup key is not.
+    pub(crate) const BACKUP: u8 = 10;
 }
 
 /// What kind of failure a command ended with.
@@ -89,11 +91,14 @@ pub(crate) enum Kind {
     NotLogging,
     // Something made could not be undone.
     RollbackIncomplete,
+    // Half of a pair: the first key enrolled, the backup not.
+    BackupNotEnrolled,
     // Other.
     CheckFailed,
     Journal,
     Interrupted,
     BulkFailures,
+    SomeFailed,
     Report,
     Oath,
     Other,
@@ -170,10 +175,13 @@ impl Kind {
 
             RollbackIncomplete => ("rollback_incomplete", ROLLBACK),
 
+            BackupNotEnrolled => ("backup_not_enrolled", BACKUP),
+
             CheckFailed => ("check_failed", OTHER),
             Journal => ("journal", OTHER),
             Interrupted => ("interrupted", OTHER),
             BulkFailures => ("bulk_failures", OTHER),
+            SomeFailed => ("some_failed", OTHER),
             Report => ("report", OTHER),
             Oath => ("oath", OTHER),
             Other => ("other", OTHER),
@@ -302,10 +310,12 @@ mod tests {
             NotVerified,
             NotLogging,
             RollbackIncomplete,
+            BackupNotEnrolled,
             CheckFailed,
             Journal,
             Interrupted,
             BulkFailures,
+            SomeFailed,
             Report,
             Oath,
             Other,
@@ -323,7 +333,8 @@ mod tests {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{name}"
             );
-            assert!((1..=7).contains(&code), "{name}: {code}");
+            // 8 and 9 are the audit's verdicts, not failures of a kind.
+            assert!(matches!(code, 1..=7 | 10), "{name}: {code}");
         }
     }
 
