@@ -14,9 +14,9 @@
 //! so: its name alone proves nothing.
 
 use super::journal::{take_over, Log, Op, Step};
-use super::resync::{names_user, needs_touch, Pair};
+use super::resync::{names_user, needs_touch, Pair, ResyncError};
 use super::{is_virtual, read_tags, remove_device, Guard, LifecycleError, Removal, Target};
-use crate::aws::IamApi;
+use crate::aws::{AwsError, IamApi};
 use crate::credential::{self, Proof};
 use crate::enroll::KeyTarget;
 use crate::oath::{Credential, OathSession};
@@ -242,8 +242,15 @@ async fn prove_all<I: IamApi>(
                 cred: &cred,
                 now,
             };
-            if pair.send(iam, key, &mut touches).await?.is_none() {
-                continue;
+            match pair.send(iam, key, &mut touches).await {
+                Ok(Some(_)) => {}
+                Ok(None) => continue,
+                // Not a device AWS can resync (made around mfakey): the next.
+                Err(ResyncError::Aws(AwsError::NoSuchEntity { .. })) => continue,
+                // mfakey may not resync: nothing can be proven, the
+                // credentials stay (and the report says so).
+                Err(ResyncError::Aws(AwsError::AccessDenied { .. })) => return Ok(out),
+                Err(e) => return Err(e.into()),
             }
             if cred.touch == Some(true) {
                 touches(Event::Touch {
