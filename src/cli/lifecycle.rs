@@ -10,10 +10,10 @@ use crate::aws::{self, AwsOptions, Iam};
 use crate::bulk::desk::PcscDesk;
 use crate::credential::unix_now;
 use crate::device::Selector;
-use crate::enroll::backup::{enroll_backup, Unlocker};
 use crate::enroll::{EnrollOptions, EnrollReport, KeyTarget};
 use crate::error::{Failure, Kind};
 use crate::lifecycle::accounts::{self, Account, Via};
+use crate::lifecycle::backup::{enroll_backup, Unlocker};
 use crate::lifecycle::journal::{self as ljournal, Line};
 use crate::lifecycle::{inventory, offboard, recover, replace, resync, revoke, UserRef};
 use crate::oath::OathSession;
@@ -26,6 +26,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Devices are found by the tags mfakey writes (mfakey:managed, mfakey:key-serial, mfakey:user). A user is on a single key when all their MFA devices are on one key and they have no other MFA device (FIDO, hardware, another app)."
+)]
 pub struct InventoryArgs {
     /// Accounts to look in: a CSV with a profile or role_arn column, one account a line (default: the command line's account)
     #[arg(long, value_name = "FILE")]
@@ -38,6 +41,9 @@ pub struct InventoryArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Only virtual MFA devices that carry mfakey's tags naming that key serial are touched, checked again right before each one goes. The list is shown first; on a terminal you are asked, without one --yes is needed. Each change is journaled: if the run stops part way, `mfakey recover` (or the same revoke again) finishes it. The report names every user left with no MFA device at all."
+)]
 pub struct RevokeArgs {
     /// Serial number of the lost or stolen key
     #[arg(long, value_name = "N")]
@@ -59,6 +65,9 @@ pub struct RevokeArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Each user of key OLD is enrolled onto the key in the reader (--reader/--serial) first, exactly as `enroll user` does; only then is OLD's device of that user revoked, so nobody is without MFA at any moment. A user who cannot be moved keeps OLD's device. Run it again to move the rest; `mfakey recover` finishes a run that stopped."
+)]
 pub struct ReplaceArgs {
     /// Serial number of the key whose users move to the key in the reader
     #[arg(long, value_name = "OLD")]
@@ -86,6 +95,9 @@ pub struct ReplaceArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "The two codes are read from the key at once (no 30-second wait). AWS takes a code only once: right after an enable, a sign-in or another resync, the codes of that half-minute are spent, and mfakey says to run it again in 30 s."
+)]
 pub struct ResyncArgs {
     /// IAM user name
     pub user: String,
@@ -100,6 +112,9 @@ pub struct ResyncArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Every MFA device of the user is deactivated (virtual ones also deleted), mfakey's and any other, after you confirm the list (--yes without a terminal). With a key inserted, a credential named for the user is deleted only when AWS accepts its codes for one of the user's devices (ResyncMFADevice, before they go): that proves the key holds that seed. Any other stays on the key, and the report says so."
+)]
 pub struct OffboardArgs {
     /// IAM user name of the leaver
     pub user: String,
@@ -525,10 +540,11 @@ pub(super) fn run_offboard(
     let mut progress = Renderer::notices(g.verbose > 0);
     runtime()?.block_on(async {
         let iam = aws::load(&a.aws).await?;
-        // The key is optional: without one, only IAM is changed.
+        // The key is optional: without one (or without PC/SC at all), only
+        // IAM is changed.
         let mut key = match open_key(g, Access::Exclusive) {
             Ok(k) => Some(k),
-            Err(f) if f.kind == Kind::NoKey => None,
+            Err(f) if matches!(f.kind, Kind::NoKey | Kind::NoReader | Kind::PcscNotRunning) => None,
             Err(f) => return Err(f),
         };
         let info = key

@@ -3,7 +3,6 @@
 //! replacement), each step journaled before it is acted on further; on any
 //! failure after the create, the undo engine removes what this run made.
 
-pub(crate) mod backup;
 pub(crate) mod naming;
 pub(crate) mod preflight;
 

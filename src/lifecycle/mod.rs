@@ -1,5 +1,6 @@
-//! The key's life after its first day, from the key's side: which devices
-//! live on which key (`inventory`), a lost key's devices removed in every
+//! The key's life after its first day, from the key's side: a backup key
+//! in the same sitting (`backup`), which devices live on which key
+//! (`inventory`), a lost key's devices removed in every
 //! account (`revoke`), its users moved to another key first (`replace`), a
 //! device brought back in step (`resync`), and a leaver's MFA removed
 //! (`offboard`).
@@ -14,6 +15,7 @@
 //! `mfakey recover` finishes what a stopped run left (`recover`).
 
 pub(crate) mod accounts;
+pub(crate) mod backup;
 pub(crate) mod inventory;
 pub(crate) mod journal;
 pub(crate) mod offboard;

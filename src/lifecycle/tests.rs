@@ -8,9 +8,9 @@ use super::{inventory, offboard, recover, replace, resync, revoke, Removal, User
 use crate::aws::fake::{Call, FakeIam, Op as IamOp};
 use crate::aws::{AwsError, IamApi};
 use crate::bulk::desk::{Desk, DeskKey};
-use crate::enroll::backup::{enroll_backup, BackupCause, Unlocker};
 use crate::enroll::{enroll, EnrollOptions, EnrollReport, KeyTarget};
 use crate::error::{Classify, Failure, Kind};
+use crate::lifecycle::backup::{enroll_backup, BackupCause, Unlocker};
 use crate::oath::{CredentialData, CredentialId, HashAlgorithm, OathSession, OathType};
 use crate::progress::{Event, Outcome, Quiet};
 use crate::secret::SecretBytes;

@@ -4,9 +4,9 @@
 //! is an enrollment of its own (its own device, journal run and rollback);
 //! when it fails, the first key stays enrolled and the error says so.
 
-use super::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget};
 use crate::aws::IamApi;
 use crate::bulk::desk::Desk;
+use crate::enroll::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget};
 use crate::error::{Classify, Failure, Kind};
 use crate::oath::OathSession;
 use crate::progress::{Event, Progress};
