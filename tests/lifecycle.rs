@@ -970,3 +970,123 @@ fn the_proxy_resyncs_as_aws_does() {
         "{reasons:?}"
     );
 }
+
+/// The next `--json` event line of `run` after `seen` lines for which
+/// `want` holds (the lines passed on the way are skipped).
+fn next_event(run: &mut Running, seen: &mut usize, want: &dyn Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = run.stdout_now();
+        let complete: Vec<&str> = out
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .collect();
+        while *seen < complete.len() {
+            let v: Value = serde_json::from_str(complete[*seen]).expect("a JSON line");
+            *seen += 1;
+            if want(&v) {
+                return v;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !run.exited(),
+            "no such event; stdout:\n{out}\nstderr:\n{}",
+            run.stderr_now()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn bulk_with_two_keys_a_user_asks_for_the_backup_and_refuses_the_first_key_again() {
+    let acct = Acct::new();
+    let mut sc = acct.scenario();
+    let (uma, vic) = (acct.user("uma"), acct.user("vic"));
+    let m = sc.input_file(
+        "manifest.csv",
+        format!("user,keys\n{uma},2\n{vic},1\n").as_bytes(),
+    );
+    let journal = sc.home.join("bulk.jsonl");
+    let slot = Slot::acquire();
+    let (s1, s2, s3) = (random_serial(), random_serial(), random_serial());
+    let args = [
+        "--json",
+        "--reader",
+        slot.reader,
+        "bulk",
+        m.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    let mut run = sc.spawn_mfakey(&args, b"");
+    let mut seen = 0;
+    // uma's first key, then her backup: the first key again is refused.
+    let keys = [
+        (s1, "enrolled"),
+        (s1, "key_skipped"),
+        (s2, "enrolled"),
+        (s3, "enrolled"),
+    ];
+    for (serial, outcome) in keys {
+        let mut k = VirtualKey::start(&slot, &["--serial", &serial.to_string()]);
+        let v = next_event(&mut run, &mut seen, &|v| v["event"] == outcome);
+        if outcome == "key_skipped" {
+            let reason = v["reason"].as_str().unwrap();
+            assert!(
+                reason.contains(&format!("already used in this run (for {uma})")),
+                "{v}"
+            );
+        } else {
+            assert_eq!(v["key_serial"], json!(serial), "{v}");
+        }
+        next_event(&mut run, &mut seen, &|v| v["event"] == "remove_key");
+        sc.record_key(&k);
+        k.stop();
+    }
+    let r = sc.record(&run.finish());
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let events: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let nexts: Vec<(&str, bool)> = events
+        .iter()
+        .filter(|e| e["event"] == "next")
+        .map(|e| (e["user"].as_str().unwrap(), e["backup"] == true))
+        .collect();
+    assert_eq!(
+        nexts,
+        [
+            (uma.as_str(), false),
+            (uma.as_str(), true),
+            (uma.as_str(), true),
+            (vic.as_str(), false)
+        ]
+    );
+    let summary = events.last().unwrap();
+    let lines: Vec<(String, u64)> = summary["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["user"].as_str().unwrap().to_string(),
+                u["key_serial"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (uma.clone(), u64::from(s1)),
+            (uma.clone(), u64::from(s2)),
+            (vic.clone(), u64::from(s3))
+        ]
+    );
+    let mut want = vec![acct.arn(&uma, s1), acct.arn(&uma, s2)];
+    want.sort();
+    assert_eq!(acct.devices(&uma), want);
+    assert_eq!(acct.devices(&vic), [acct.arn(&vic, s3)]);
+    assert_no_seeds(&mut sc, &[&acct], &[]);
+}

@@ -15,7 +15,7 @@ use crate::error::{Failure, Kind};
 use crate::lifecycle::accounts::{self, Account, Via};
 use crate::lifecycle::backup::{enroll_backup, Unlocker};
 use crate::lifecycle::journal::{self as ljournal, Line};
-use crate::lifecycle::{inventory, offboard, recover, replace, resync, revoke, UserRef};
+use crate::lifecycle::{inventory, offboard, recover, replace, resync, revoke, Removal, UserRef};
 use crate::oath::OathSession;
 use crate::progress::Outcome;
 use crate::transport::pcsc::{Access, Pcsc};
@@ -199,6 +199,14 @@ fn confirm(out: Output, plan_text: &str, question: &str, yes: bool) -> Result<()
     }
 }
 
+fn removal_text(r: &Removal) -> String {
+    match r {
+        Removal::Removed => "removed (deactivated; a virtual device also deleted)".into(),
+        Removal::Gone => "was already gone".into(),
+        Removal::Left(why) => format!("LEFT: {why}"),
+    }
+}
+
 fn users_text(users: &[UserRef]) -> String {
     users
         .iter()
@@ -357,11 +365,7 @@ fn revoke_plan_text(plan: &revoke::RevokePlan) -> String {
 fn revoke_text(r: &revoke::RevokeReport) -> String {
     let mut t = format!("key {}: revoked\n", r.key_serial);
     for d in &r.devices {
-        let what = match &d.outcome {
-            crate::lifecycle::Removal::Removed => "deactivated and deleted".to_string(),
-            crate::lifecycle::Removal::Gone => "was already gone".to_string(),
-            crate::lifecycle::Removal::Left(why) => format!("LEFT: {why}"),
-        };
+        let what = removal_text(&d.outcome);
         t.push_str(&format!("  {} {}: {what}\n", d.account_id, d.device_arn));
     }
     if r.without_mfa.is_empty() {
@@ -564,11 +568,9 @@ pub(super) fn run_offboard(
         };
         let plan = offboard::plan(&iam, &a.user, target.as_mut()).await?;
         let text = offboard_plan_text(&plan);
-        if a.dry_run {
-            return Ok(Report::new(
-                json!({ "offboard": { "plan": plan, "dry_run": true } }),
-                text,
-            ));
+        if a.dry_run || (plan.devices.is_empty() && plan.credentials.is_empty()) {
+            let v = json!({ "offboard": { "plan": plan, "dry_run": a.dry_run } });
+            return Ok(Report::new(v, text));
         }
         confirm(out, &text, &format!("Remove {}'s MFA?", a.user), a.yes)?;
         let mut journal = Journal::open(&path, Lock::Exclusive)?;
@@ -608,7 +610,11 @@ fn offboard_plan_text(plan: &offboard::OffboardPlan) -> String {
 fn offboard_text(r: &offboard::OffboardReport) -> String {
     let mut t = format!("{} (account {}):\n", r.user, r.account_id);
     for d in &r.devices {
-        t.push_str(&format!("  {}: {:?}\n", d.device_arn, d.outcome).to_lowercase());
+        t.push_str(&format!(
+            "  {}: {}\n",
+            d.device_arn,
+            removal_text(&d.outcome)
+        ));
     }
     for c in &r.credentials {
         t.push_str(&format!("  \"{}\": {}\n", c.credential_id, c.outcome));
@@ -716,7 +722,11 @@ fn recover_lifecycle(
     })?;
     let mut text = String::new();
     for r in &results {
-        text.push_str(&format!("{} run {}: {:?}\n", r.op.name(), r.run, r.outcome).to_lowercase());
+        let how = match r.outcome {
+            Outcome::Finished => "finished",
+            _ => "INCOMPLETE",
+        };
+        text.push_str(&format!("{} run {}: {how}\n", r.op.name(), r.run));
         for x in &r.actions {
             text.push_str(&format!("  done: {x}\n"));
         }

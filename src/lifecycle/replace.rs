@@ -11,6 +11,7 @@ use super::revoke::{account_of, in_account, planned_line, Planned, Revoked};
 use super::{remove_device, tagged_devices, without_mfa, Guard, LifecycleError, Removal};
 use super::{Target, UserRef};
 use crate::aws::{AwsError, IamApi};
+use crate::credential::SlotError;
 use crate::enroll::{enroll, EnrollError, EnrollOptions, KeyTarget};
 use crate::error::{Classify, Kind};
 use crate::progress::{Event, Progress};
@@ -219,6 +220,8 @@ fn stops_the_run(e: &EnrollError) -> bool {
         return true;
     }
     match e.root() {
+        // This user's credential id is taken on the key: theirs alone.
+        EnrollError::Slot(SlotError::Exists { .. }) => false,
         EnrollError::Oath(_) | EnrollError::Slot(_) | EnrollError::Journal(_) => true,
         EnrollError::CheckFailed => true,
         EnrollError::Aws(a) => matches!(

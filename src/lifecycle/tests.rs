@@ -824,3 +824,29 @@ fn a_backup_key_in_the_same_sitting_and_a_failed_backup_says_the_first_stands() 
         "{e}"
     );
 }
+
+#[test]
+fn a_user_whose_credential_id_is_taken_on_the_new_key_is_not_moved_the_others_are() {
+    let lab = Lab::new(&["alice", "bob", "carol"], &[11, 22]);
+    for u in ["alice", "bob", "carol"] {
+        lab.enroll_on(u, 11);
+    }
+    // The new key already holds a credential under bob's id.
+    put(
+        &lab.key(22),
+        &format!("bob@{ACCOUNT}"),
+        &SecretBytes::new(vec![5; 20]),
+    );
+    let r = run_replace(&lab, 11, 22, &mut lab.key(22)).unwrap();
+    let moved: Vec<&str> = r.moved.iter().map(|m| m.user.as_str()).collect();
+    assert_eq!(moved, ["alice", "carol"]);
+    assert_eq!(r.not_moved[0].user, "bob");
+    assert!(
+        r.not_moved[0].error.contains("--force"),
+        "{:?}",
+        r.not_moved
+    );
+    assert_eq!(r.stopped, None);
+    assert_eq!(lab.user_devices("bob"), [arn("bob", 11)]);
+    assert_eq!(lab.user_devices("carol"), [arn("carol", 22)]);
+}
