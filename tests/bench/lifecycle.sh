@@ -13,8 +13,9 @@ cd "$REPO"
 export MFAKEY_VENV=${MFAKEY_VENV:-$REPO/.venv}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 
-echo "bench: cargo build --release --bins"
-cargo build --release --bins --quiet
+echo "bench: cargo build --release (mfakey, then virtual-yubikey with the testing feature)"
+cargo build --release --bin mfakey --quiet
+cargo build --release --bin virtual-yubikey --features testing --quiet
 STACK=$REPO/tests/stack/stack.sh
 trap '"$STACK" stop' EXIT
 "$STACK" start
