@@ -106,6 +106,22 @@ impl Proof {
         })
     }
 
+    /// A proof of the seed the key holds under `raw_id`, from the key's own
+    /// answer to a fresh challenge (a touch credential waits for a touch).
+    /// Only for a seed something else has shown to be the one meant (AWS
+    /// accepted its codes for a device): it lets a later session recognise
+    /// that same seed, as [`Proof::of`] does for a seed in hand.
+    pub(crate) fn of_key(key: &mut OathSession<'_>, raw_id: &[u8]) -> Result<Proof, OathError> {
+        let mut challenge = [0u8; 8];
+        getrandom::fill(&mut challenge).map_err(|e| OathError::Random(e.to_string()))?;
+        challenge[0] = 0xFF;
+        let response = key.calculate_response(raw_id, &challenge)?;
+        Ok(Proof {
+            challenge: hex(&challenge),
+            response: hex(&response),
+        })
+    }
+
     /// Asks the key what it holds under `raw_id` (a full CALCULATE; a touch
     /// credential waits for a touch). The comparison is constant-time.
     pub(crate) fn held_by(

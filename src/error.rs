@@ -18,6 +18,8 @@ pub(crate) mod exit {
     pub(crate) const FINDINGS: u8 = 8;
     /// `audit`: nothing at or above `--fail-on`, but some checks could not tell.
     pub(crate) const INCOMPLETE: u8 = 9;
+    /// `enroll user --backup`: the first key is enrolled, the backup key is not.
+    pub(crate) const BACKUP: u8 = 10;
 }
 
 /// The one table: every kind of failure a command can end with, its JSON
@@ -112,11 +114,14 @@ kinds! {
     NotLogging => ("not_logging", AWS),
     // Something made could not be undone.
     RollbackIncomplete => ("rollback_incomplete", ROLLBACK),
+    // The first key enrolled, the backup key not.
+    BackupNotEnrolled => ("backup_not_enrolled", BACKUP),
     // Other.
     CheckFailed => ("check_failed", OTHER),
     Journal => ("journal", OTHER),
     Interrupted => ("interrupted", OTHER),
     BulkFailures => ("bulk_failures", OTHER),
+    SomeFailed => ("some_failed", OTHER),
     Report => ("report", OTHER),
     Oath => ("oath", OTHER),
     Other => ("other", OTHER),
@@ -193,7 +198,7 @@ mod tests {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{name}"
             );
-            assert!((1..=7).contains(&code), "{name}: {code}");
+            assert!(matches!(code, 1..=7 | 10), "{name}: {code}");
         }
     }
 

@@ -23,6 +23,7 @@ pub(crate) mod device;
 pub(crate) mod enroll;
 pub(crate) mod error;
 pub(crate) mod fido2;
+pub(crate) mod lifecycle;
 pub(crate) mod manage;
 pub(crate) mod management;
 pub(crate) mod oath;

@@ -96,12 +96,15 @@ pub(crate) enum Event {
         user: String,
         groups: Vec<String>,
     },
-    /// Insert a key for `user` (`n` of `of`).
+    /// Insert a key for `user` (`n` of `of`); `backup`: the user's second
+    /// key (any key but the first; in the first key's reader once it is out).
     Next {
         user: String,
         n: usize,
         of: usize,
         key_serial: Option<u32>,
+        #[serde(skip_serializing_if = "is_false")]
+        backup: bool,
     },
     KeyInserted {
         reader: String,
@@ -153,6 +156,15 @@ pub(crate) enum Event {
         of: usize,
         result: String,
     },
+    /// A lifecycle command changed something in IAM or on a key (a device
+    /// deactivated or deleted, a user moved to another key).
+    Changed {
+        what: String,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Where a job's events go.

@@ -274,6 +274,25 @@ impl IamApi for Iam {
         Ok(())
     }
 
+    async fn resync_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .resync_mfa_device()
+            .user_name(user)
+            .serial_number(serial)
+            .authentication_code1(code1)
+            .authentication_code2(code2)
+            .send()
+            .await
+            .map_err(|e| self.err("iam:ResyncMFADevice", e))?;
+        Ok(())
+    }
+
     async fn deactivate_mfa_device(&self, user: &str, serial: &str) -> Result<(), AwsError> {
         self.client
             .deactivate_mfa_device()

@@ -3,8 +3,10 @@
 //! It behaves like AWS where moto does not: EnableMFADevice checks that the
 //! two codes are the consecutive TOTP codes (T-1, T) of the seed it issued,
 //! with T within ±1 step of its clock, and answers `InvalidAuthenticationCode`
-//! otherwise; a device still enabled cannot be deleted (`DeleteConflict`); a
-//! user holds at most 8 MFA devices. Failures can be scripted per call and
+//! otherwise; a code once accepted for a device is refused after (the next
+//! pair must start after the last accepted step), for ResyncMFADevice too;
+//! a device still enabled cannot be deleted (`DeleteConflict`); a user
+//! holds at most 8 MFA devices. Failures can be scripted per call and
 //! every call is recorded.
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +35,7 @@ pub enum Op {
     ListVirtualMfaDevices,
     CreateVirtualMfaDevice,
     EnableMfaDevice,
+    ResyncMfaDevice,
     DeactivateMfaDevice,
     DeleteVirtualMfaDevice,
     MfaDeviceTags,
@@ -62,6 +65,12 @@ pub enum Call {
         tags: Vec<(String, String)>,
     },
     EnableMfaDevice {
+        user: String,
+        serial: String,
+        code1: String,
+        code2: String,
+    },
+    ResyncMfaDevice {
         user: String,
         serial: String,
         code1: String,
@@ -101,6 +110,7 @@ impl Call {
             Call::ListVirtualMfaDevices { .. } => Op::ListVirtualMfaDevices,
             Call::CreateVirtualMfaDevice { .. } => Op::CreateVirtualMfaDevice,
             Call::EnableMfaDevice { .. } => Op::EnableMfaDevice,
+            Call::ResyncMfaDevice { .. } => Op::ResyncMfaDevice,
             Call::DeactivateMfaDevice { .. } => Op::DeactivateMfaDevice,
             Call::DeleteVirtualMfaDevice { .. } => Op::DeleteVirtualMfaDevice,
             Call::MfaDeviceTags { .. } => Op::MfaDeviceTags,
@@ -131,6 +141,9 @@ struct Device {
     user: Option<String>,
     enable_date: Option<SystemTime>,
     tags: Vec<(String, String)>,
+    /// The step of the last code AWS accepted for it: no code of that step
+    /// or an earlier one is accepted again.
+    last_step: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -246,6 +259,7 @@ impl FakeIam {
                 user: Some(user.to_string()),
                 enable_date: Some(SystemTime::now()),
                 tags: Vec::new(),
+                last_step: None,
             },
         );
     }
@@ -403,6 +417,21 @@ fn validation(message: String) -> AwsError {
     }
 }
 
+/// The step T of a pair (T-1, T) of `seed`'s codes within the window of
+/// `now_step`, none of whose steps was accepted before (`last`).
+fn fresh_step(
+    seed: &SecretBytes,
+    last: Option<u64>,
+    code1: &str,
+    code2: &str,
+    now_step: u64,
+) -> Option<u64> {
+    let low = now_step.saturating_sub(CODE_WINDOW_STEPS).max(1);
+    (low..=now_step + CODE_WINDOW_STEPS)
+        .filter(|t| last.is_none_or(|l| t - 1 > l))
+        .find(|&t| matching_step(seed, code1, code2, t, 0).is_some())
+}
+
 fn check_user(s: &State, user: &str) -> Result<(), AwsError> {
     if s.users.contains_key(user) {
         Ok(())
@@ -557,6 +586,7 @@ impl IamApi for FakeIam {
                     user: None,
                     enable_date: None,
                     tags: tags.to_vec(),
+                    last_step: None,
                 },
             );
             Ok(CreatedDevice { serial, seed })
@@ -603,11 +633,47 @@ impl IamApi for FakeIam {
                     message: format!("User {user} already has {in_use} MFA devices."),
                 });
             }
-            if matching_step(seed, code1, code2, step_at(now), CODE_WINDOW_STEPS).is_none() {
-                return Err(AwsError::InvalidAuthenticationCode);
-            }
+            let step = fresh_step(seed, device.last_step, code1, code2, step_at(now))
+                .ok_or(AwsError::InvalidAuthenticationCode)?;
             device.user = Some(user.to_string());
             device.enable_date = Some(now);
+            device.last_step = Some(step);
+            Ok(())
+        })
+    }
+
+    async fn resync_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), AwsError> {
+        let call = Call::ResyncMfaDevice {
+            user: user.to_string(),
+            serial: serial.to_string(),
+            code1: code1.to_string(),
+            code2: code2.to_string(),
+        };
+        self.run(call, |s| {
+            check_user(s, user)?;
+            let now = server_now(s);
+            let device = s
+                .devices
+                .get_mut(serial)
+                .filter(|d| d.user.as_deref() == Some(user))
+                .ok_or_else(|| {
+                    no_such(format!(
+                        "MFA device {serial} is not enabled for user {user}."
+                    ))
+                })?;
+            let seed = device
+                .seed
+                .as_ref()
+                .ok_or_else(|| no_such(format!("{serial} is not a virtual MFA device.")))?;
+            let step = fresh_step(seed, device.last_step, code1, code2, step_at(now))
+                .ok_or(AwsError::InvalidAuthenticationCode)?;
+            device.last_step = Some(step);
             Ok(())
         })
     }
@@ -805,6 +871,53 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(iam.assigned_user(&dev.serial).as_deref(), Some("bob"));
+        });
+    }
+
+    #[test]
+    fn codes_once_accepted_are_refused_and_resync_checks_like_enable() {
+        block_on(async {
+            let iam = FakeIam::new();
+            iam.add_user("gus");
+            let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+            iam.set_now(t0);
+            let dev = iam.create_virtual_mfa_device("g", "/", &[]).await.unwrap();
+            let pair = |t: u64| {
+                (
+                    code_for_step(&dev.seed, t - 1).to_string(),
+                    code_for_step(&dev.seed, t).to_string(),
+                )
+            };
+            let s = step_at(t0);
+            // Not enabled yet: no resync.
+            let (a, b) = pair(s);
+            assert!(matches!(
+                iam.resync_mfa_device("gus", &dev.serial, &a, &b).await,
+                Err(AwsError::NoSuchEntity { .. })
+            ));
+            iam.enable_mfa_device("gus", &dev.serial, &a, &b)
+                .await
+                .unwrap();
+            // The same pair, and one sharing its step S, are refused.
+            for t in [s, s + 1] {
+                let (a, b) = pair(t);
+                assert_eq!(
+                    iam.resync_mfa_device("gus", &dev.serial, &a, &b).await,
+                    Err(AwsError::InvalidAuthenticationCode),
+                    "pair ending at {t}"
+                );
+            }
+            // One step later, the next fresh pair goes through, once.
+            iam.set_now(t0 + Duration::from_secs(30));
+            let (a, b) = pair(s + 2);
+            iam.resync_mfa_device("gus", &dev.serial, &a, &b)
+                .await
+                .unwrap();
+            assert_eq!(
+                iam.resync_mfa_device("gus", &dev.serial, &a, &b).await,
+                Err(AwsError::InvalidAuthenticationCode)
+            );
+            assert_eq!(iam.calls_of(Op::ResyncMfaDevice).len(), 5);
         });
     }
 

@@ -79,6 +79,16 @@ pub trait IamApi: Sync {
         code2: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
 
+    /// ResyncMFADevice with two consecutive codes (AWS refuses codes it
+    /// already accepted, as for EnableMFADevice).
+    fn resync_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
     /// DeactivateMFADevice.
     fn deactivate_mfa_device(
         &self,

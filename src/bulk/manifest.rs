@@ -6,7 +6,7 @@ use crate::enroll::naming;
 use std::path::Path;
 
 /// The columns a manifest may have; `user` is required.
-pub(crate) const COLUMNS: [&str; 7] = [
+pub(crate) const COLUMNS: [&str; 8] = [
     "user",
     "device_name",
     "touch",
@@ -14,6 +14,7 @@ pub(crate) const COLUMNS: [&str; 7] = [
     "profile",
     "role_arn",
     "groups",
+    "keys",
 ];
 
 /// One user to enroll.
@@ -31,6 +32,8 @@ pub(crate) struct Row {
     pub role_arn: Option<String>,
     /// For `--create-users`; separated by `;` or spaces.
     pub groups: Vec<String>,
+    /// How many keys (1, or 2 with a backup); `None`: `--keys` decides.
+    pub keys: Option<u8>,
 }
 
 /// One problem in the manifest.
@@ -234,6 +237,14 @@ fn read_row(
     {
         bad(format!("group \"{g}\" is not an IAM group name"));
     }
+    let keys = field("keys").and_then(|k| match k.as_str() {
+        "1" => Some(1),
+        "2" => Some(2),
+        _ => {
+            bad(format!("keys \"{k}\" is not 1 or 2 (2: a backup key too)"));
+            None
+        }
+    });
     Row {
         line,
         user,
@@ -243,6 +254,7 @@ fn read_row(
         profile,
         role_arn,
         groups,
+        keys,
     }
 }
 
@@ -405,6 +417,16 @@ mod tests {
     fn serial_pinned_twice_is_reported() {
         let e = errors("user,key_serial\nalice,7\nbob,7\n");
         assert!(has(&e, 3, "already pinned to alice"), "{e:?}");
+    }
+
+    #[test]
+    fn keys_are_one_or_two() {
+        let rows = parse("user,keys\nalice,2\nbob,1\ncarol,\n").unwrap();
+        let keys: Vec<Option<u8>> = rows.iter().map(|r| r.keys).collect();
+        assert_eq!(keys, [Some(2), Some(1), None]);
+        let e = errors("user,keys\nalice,3\nbob,two\n");
+        assert!(has(&e, 2, "keys \"3\" is not 1 or 2"), "{e:?}");
+        assert!(has(&e, 3, "keys \"two\""), "{e:?}");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub(crate) struct BulkOptions {
     pub password: Option<SecretString>,
     /// Create users missing from IAM (tagged by mfakey) and add them to their groups.
     pub create_users: bool,
+    /// Keys per user for rows without a `keys` value: 1, or 2 (a backup key).
+    pub keys: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -113,6 +115,10 @@ struct Loop<'a, I: IamApi, D: Desk> {
     results: HashMap<String, UserResult>,
     /// Key serial → the user it was enrolled for in this run.
     used: HashMap<u32, String>,
+    /// The enrollments of users' first keys, once their backup key is next.
+    earlier: HashMap<String, Vec<UserResult>>,
+    /// A user's backup key is being enrolled (any key but one used already).
+    backup: bool,
     progress: &'a mut dyn Progress,
 }
 
@@ -136,6 +142,8 @@ pub(crate) async fn run<'a, I: IamApi, D: Desk>(
         run,
         results: HashMap::new(),
         used: HashMap::new(),
+        earlier: HashMap::new(),
+        backup: false,
         progress,
     };
     if resume_lines.is_empty() {
@@ -151,7 +159,7 @@ pub(crate) async fn run<'a, I: IamApi, D: Desk>(
     let pending: Vec<(usize, &Row)> = rows
         .iter()
         .enumerate()
-        .filter(|(_, r)| !l.results.contains_key(&r.user))
+        .filter(|(_, r)| !l.settled(r))
         .map(|(i, r)| (i + 1, r))
         .collect();
     let of = rows.len();
@@ -168,7 +176,7 @@ pub(crate) async fn run<'a, I: IamApi, D: Desk>(
         if !resume_lines.is_empty() && l.done_in_iam(row).await? {
             continue;
         }
-        if !l.enroll_user(row, n, of).await? {
+        if !l.enroll_keys(row, n, of).await? {
             interrupted = true;
             break;
         }
@@ -177,21 +185,7 @@ pub(crate) async fn run<'a, I: IamApi, D: Desk>(
         l.mark(Mark::Interrupted, None, |_| {})?;
         l.progress.event(Event::Interrupted);
     }
-    let results = rows
-        .iter()
-        .map(|r| {
-            l.results.remove(&r.user).unwrap_or_else(|| UserResult {
-                user: r.user.clone(),
-                account: None,
-                key_serial: None,
-                device_arn: None,
-                credential_id: None,
-                touch: r.touch.unwrap_or(opts.touch),
-                status: Status::Pending,
-                error: None,
-            })
-        })
-        .collect();
+    let results = rows.iter().flat_map(|r| l.results_of(r)).collect();
     Ok(Summary {
         bulk_run: l.run,
         results,
@@ -248,6 +242,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                 if let Some(s) = line.key_serial {
                     self.used.insert(s, user.clone());
                 }
+                self.bank(user);
                 self.results.insert(
                     user.clone(),
                     UserResult {
@@ -444,15 +439,20 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         Ok(false)
     }
 
-    /// Whether IAM already holds a device this bulk run enrolled for the user.
+    /// Whether IAM already holds every device this bulk run was to enroll
+    /// for the user (those it holds count as done).
     async fn done_in_iam(&mut self, row: &Row) -> Result<bool, BulkError> {
         let iam = self.accounts.for_row(row);
         for d in iam.list_mfa_devices(&row.user).await.unwrap_or_default() {
+            if self.known_device(&row.user, &d.serial) {
+                continue;
+            }
             let tags = iam.mfa_device_tags(&d.serial).await.unwrap_or_default();
             if tags
                 .iter()
                 .any(|(k, v)| k == TAG_BULK_RUN && *v == self.run)
             {
+                self.bank(&row.user);
                 let touch = self.touch_of(row);
                 self.mark(Mark::AlreadyDone, Some(&row.user), |l| {
                     l.device_serial = Some(d.serial.clone());
@@ -476,10 +476,9 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                         error: None,
                     },
                 );
-                return Ok(true);
             }
         }
-        Ok(false)
+        Ok(self.settled(row))
     }
 
     /// Why this key must not be used for `row`, if it must not.
@@ -502,7 +501,8 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             }
         }
         match (row.key_serial, serial) {
-            (Some(want), got) if got != Some(want) => Some(format!(
+            // The pin is the user's first key; the backup is any other.
+            (Some(want), got) if !self.backup && got != Some(want) => Some(format!(
                 "{} must be enrolled on key {want}: insert that key",
                 row.user
             )),
@@ -535,7 +535,8 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                 user: row.user.clone(),
                 n,
                 of,
-                key_serial: row.key_serial,
+                key_serial: row.key_serial.filter(|_| !self.backup),
+                backup: self.backup,
             });
             let Some(reader) = self.desk.wait_for_key()? else {
                 return Ok(false);
@@ -625,6 +626,7 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
             tags: vec![(TAG_BULK_RUN.to_string(), self.run.clone())],
             force: false,
         };
+        let eopts = self.for_backup(eopts);
         let iam = self.accounts.for_row(row);
         let result = match OathSession::select(&mut *key.transport)
             .and_then(|mut s| s.unlock_if_locked(self.opts.password.as_ref()).map(|()| s))
@@ -710,6 +712,95 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
                 Ok(!retry)
             }
         }
+    }
+}
+
+/// A user's keys: the first, then (with `keys` 2) a backup key, kept apart
+/// from the single-key loop above.
+impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
+    fn keys_of(&self, row: &Row) -> usize {
+        usize::from(row.keys.unwrap_or(self.opts.keys).max(1))
+    }
+
+    /// Keys of `row` enrolled so far (this run or, resumed, an earlier one).
+    fn keys_done(&self, row: &Row) -> usize {
+        let now = self
+            .results
+            .get(&row.user)
+            .is_some_and(|r| matches!(r.status, Status::Enrolled | Status::AlreadyEnrolled));
+        self.earlier.get(&row.user).map_or(0, Vec::len) + usize::from(now)
+    }
+
+    /// Nothing more to do for `row`: all its keys are enrolled, or it failed.
+    fn settled(&self, row: &Row) -> bool {
+        let failed = self
+            .results
+            .get(&row.user)
+            .is_some_and(|r| r.status == Status::Failed);
+        failed || self.keys_done(row) >= self.keys_of(row)
+    }
+
+    /// Moves the user's enrolled key out of the way of the next one.
+    fn bank(&mut self, user: &str) {
+        let done = self
+            .results
+            .get(user)
+            .is_some_and(|r| matches!(r.status, Status::Enrolled | Status::AlreadyEnrolled));
+        if done {
+            if let Some(r) = self.results.remove(user) {
+                self.earlier.entry(user.to_string()).or_default().push(r);
+            }
+        }
+    }
+
+    fn known_device(&self, user: &str, serial: &str) -> bool {
+        let known = |r: &UserResult| r.device_arn.as_deref() == Some(serial);
+        self.results.get(user).is_some_and(known)
+            || self.earlier.get(user).is_some_and(|v| v.iter().any(known))
+    }
+
+    /// Enrolls `row` on each of its keys in turn: the second is a backup,
+    /// any key not used in this run. False: interrupted.
+    async fn enroll_keys(&mut self, row: &Row, n: usize, of: usize) -> Result<bool, BulkError> {
+        while !self.settled(row) {
+            self.backup = self.keys_done(row) > 0;
+            self.bank(&row.user);
+            let go = self.enroll_user(row, n, of).await;
+            self.backup = false;
+            if !go? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// A backup's device gets a name of its own when the row names one.
+    fn for_backup(&self, mut eopts: EnrollOptions) -> EnrollOptions {
+        if self.backup {
+            eopts.device_name = eopts.device_name.map(|n| format!("{n}-backup"));
+        }
+        eopts
+    }
+
+    /// The report lines of `row`: one per key enrolled (or failed), and
+    /// `pending` for keys not reached.
+    fn results_of(&mut self, row: &Row) -> Vec<UserResult> {
+        let mut out = self.earlier.remove(&row.user).unwrap_or_default();
+        out.extend(self.results.remove(&row.user));
+        let failed = out.iter().any(|r| r.status == Status::Failed);
+        if !failed && out.len() < self.keys_of(row) {
+            out.push(UserResult {
+                user: row.user.clone(),
+                account: None,
+                key_serial: None,
+                device_arn: None,
+                credential_id: None,
+                touch: self.touch_of(row),
+                status: Status::Pending,
+                error: None,
+            });
+        }
+        out
     }
 }
 

@@ -157,6 +157,10 @@ impl World {
     }
 
     fn run(&mut self, manifest: &str, desk: &mut ScriptedDesk) -> Summary {
+        self.run_with_keys(manifest, desk, 1)
+    }
+
+    fn run_with_keys(&mut self, manifest: &str, desk: &mut ScriptedDesk, keys: u8) -> Summary {
         let rows = manifest::parse(manifest).unwrap();
         let resume: Vec<Line> = journal::read_lines(&self.bulk_path()).unwrap();
         let mut j = Journals {
@@ -169,6 +173,7 @@ impl World {
             path: "/".into(),
             password: None,
             create_users: self.create_users,
+            keys,
         };
         let events = &mut self.events;
         let accounts = bulk::Accounts::single(&self.iam);
@@ -405,6 +410,77 @@ fn resume_counts_a_device_tagged_for_this_run_as_done() {
     assert!(lines
         .iter()
         .any(|l| l.mark == Mark::AlreadyDone && l.user.as_deref() == Some("alice")));
+}
+
+#[test]
+fn two_keys_a_user_the_backup_on_any_other_key_and_resumed_between_them() {
+    let mut w = World::new(&["alice", "bob"]);
+    let (a, b, c) = (vkey(1001), vkey(1002), vkey(1003));
+    // alice wants two keys (pinned first key 1001), bob one. alice's first
+    // key comes back for her backup: refused; 1002 becomes her backup; then
+    // the run is stopped before bob.
+    let manifest = "user,keys,key_serial\nalice,2,1001\nbob,,\n";
+    let mut desk = ScriptedDesk::new(vec![
+        (a.clone(), 1001, None),
+        (a.clone(), 1001, None),
+        (b.clone(), 1002, None),
+    ]);
+    desk.stop_after = Some(3);
+    let s = w.run(manifest, &mut desk);
+    assert!(s.interrupted);
+    let st: Vec<(&str, Status, Option<u32>)> = s
+        .results
+        .iter()
+        .map(|r| (r.user.as_str(), r.status, r.key_serial))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("alice", Status::Enrolled, Some(1001)),
+            ("alice", Status::Enrolled, Some(1002)),
+            ("bob", Status::Pending, None),
+        ]
+    );
+    assert_eq!(ids(&a), vec![id("alice")]);
+    assert_eq!(ids(&b), vec![id("alice")]);
+    assert!(w.skipped()[0].contains("key 1001 was already used in this run (for alice)"));
+    let backups: Vec<bool> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            BulkEvent::Next { backup, .. } => Some(*backup),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(backups, [false, true, true]);
+    for serial in [1001, 1002] {
+        let arn = format!("arn:aws:iam::123456789012:mfa/alice-yk{serial}");
+        assert_eq!(w.iam.assigned_user(&arn).as_deref(), Some("alice"));
+    }
+
+    // Resumed with `--keys 2` for rows without a value: alice is done (both
+    // keys, from the journal), bob now wants two.
+    w.events.clear();
+    let mut desk = ScriptedDesk::new(vec![(c.clone(), 1003, None), (a.clone(), 1001, None)]);
+    let s = w.run_with_keys(manifest, &mut desk, 2);
+    let st: Vec<(&str, Status)> = s
+        .results
+        .iter()
+        .map(|r| (r.user.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("alice", Status::AlreadyEnrolled),
+            ("alice", Status::AlreadyEnrolled),
+            ("bob", Status::Enrolled),
+            ("bob", Status::Pending),
+        ]
+    );
+    assert_eq!(ids(&c), vec![id("bob")]);
+    // 1001 holds alice's enrollment of this run: not bob's backup.
+    assert_eq!(ids(&a), vec![id("alice")]);
+    assert_eq!(w.iam.calls_of(Op::EnableMfaDevice).len(), 3);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args, Debug)]
 pub struct BulkArgs {
-    /// CSV with a header: user (required), device_name, touch, key_serial, profile, role_arn, groups
+    /// CSV with a header: user (required), device_name, touch, key_serial, profile, role_arn, groups, keys
     pub manifest: PathBuf,
     /// Bulk journal (default MANIFEST.journal.jsonl; the enrollment journal is FILE.enroll)
     #[arg(long, value_name = "FILE")]
@@ -46,11 +46,14 @@ pub struct BulkArgs {
     /// IAM path for the devices
     #[arg(long, default_value = "/", value_name = "/P/")]
     pub path: String,
+    /// Keys per user (rows without a keys value): 1, or 2 for a backup key each
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub keys: u8,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+pub(super) static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -59,7 +62,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
 }
 
-fn install_sigint() {
+pub(super) fn install_sigint() {
     let handler: extern "C" fn(libc::c_int) = on_sigint;
     // SAFETY: installs a handler that only stores to an atomic and calls signal().
     unsafe {
@@ -138,6 +141,7 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
         path: a.path.clone(),
         password,
         create_users: a.create_users,
+        keys: a.keys,
     };
     install_sigint();
     let mut renderer = Renderer::desk(out.json, g.verbose > 0);

@@ -54,15 +54,24 @@ pub struct EnrollUserArgs {
     /// Journal file (default ~/.local/state/mfakey/journal.jsonl)
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Then a second key, a backup, in the same sitting: in another reader, or in this one once the first key is out (exit 10 if only the first is enrolled)
+    #[arg(long)]
+    pub backup: bool,
+    /// The reader the backup key goes into (default: with --reader, that reader; else any)
+    #[arg(long, value_name = "NAME", requires = "backup")]
+    pub backup_reader: Option<String>,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RecoverArgs {
     /// Journal file (default ~/.local/state/mfakey/journal.jsonl)
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Lifecycle journal of revoke, replace and offboard (default ~/.local/state/mfakey/lifecycle.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub lifecycle_journal: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
@@ -132,6 +141,21 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
             capacity,
         };
         let report = enroll(&iam, target, &opts, &mut journal, &mut progress).await?;
+        if a.backup {
+            // The first key is free again before the backup is waited for.
+            drop(session);
+            drop(key);
+            return super::lifecycle::backup(
+                a,
+                &opts,
+                report,
+                &iam,
+                g,
+                &mut journal,
+                &mut progress,
+            )
+            .await;
+        }
         Ok(Report::new(
             json!({ "enrolled": report }),
             enrolled_text(&report),
@@ -139,7 +163,7 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
     })
 }
 
-fn enrolled_text(report: &EnrollReport) -> String {
+pub(super) fn enrolled_text(report: &EnrollReport) -> String {
     let mut text = format!(
         "enrolled {} on key {}\n  device   {}\n  on key   {}{}\n  steps   ",
         report.user,

@@ -8,6 +8,7 @@ mod enroll;
 mod fido2;
 mod input;
 mod keys;
+mod lifecycle;
 mod oath;
 mod render;
 mod session;
@@ -78,6 +79,16 @@ pub enum Command {
     Fido2(fido2::Fido2Cmd),
     /// Enroll a CSV manifest's users, one key after another, resumable
     Bulk(bulk::BulkArgs),
+    /// Every virtual MFA device mfakey put on a key, by key serial, and the users on a single key
+    Inventory(lifecycle::InventoryArgs),
+    /// A lost or stolen key: deactivate and delete every device tagged as on it, in every account given
+    Revoke(lifecycle::RevokeArgs),
+    /// Move a key's users onto the key in the reader, then revoke the old key's devices
+    Replace(lifecycle::ReplaceArgs),
+    /// Resynchronize a user's virtual MFA device with two codes from the key
+    Resync(lifecycle::ResyncArgs),
+    /// A leaver: remove every MFA device of the user, and their proven credential from the key
+    Offboard(lifecycle::OffboardArgs),
 }
 
 /// Runs the program: the process's exit code.
@@ -120,10 +131,15 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(render::Report, u8), Failure> {
         Command::Keys => keys::run(&cli.global, out),
         Command::Oath(cmd) => oath::run(cmd, &cli.global, out),
         Command::Enroll(cmd) => enroll::run_enroll(cmd, &cli.global, out),
-        Command::Recover(a) => enroll::run_recover(a, &cli.global, out),
+        Command::Recover(a) => lifecycle::run_recover(a, &cli.global, out),
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
         Command::Fido2(cmd) => fido2::run(cmd, &cli.global, out),
         Command::Bulk(a) => bulk::run(a, &cli.global, out),
+        Command::Inventory(a) => lifecycle::run_inventory(a, &cli.global, out),
+        Command::Revoke(a) => lifecycle::run_revoke(a, &cli.global, out),
+        Command::Replace(a) => lifecycle::run_replace(a, &cli.global, out),
+        Command::Resync(a) => lifecycle::run_resync(a, &cli.global, out),
+        Command::Offboard(a) => lifecycle::run_offboard(a, &cli.global, out),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
         Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;

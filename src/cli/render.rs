@@ -226,7 +226,17 @@ impl Renderer {
                 elapsed_ms / 1000,
                 timeout_ms / 1000
             ),
-            Event::Recovered { .. } => self.desk_line(e),
+            Event::Recovered { .. } | Event::KeySkipped { .. } => self.desk_line(e),
+            Event::Next {
+                user, backup: true, ..
+            } => eprintln!(
+                "Insert a backup key for {user}: into another reader, or take the first key out and put the backup key in (Ctrl-C stops)"
+            ),
+            Event::KeyInserted { reader, serial } => eprintln!(
+                "key {} in \"{reader}\"",
+                serial.map_or("(serial unknown)".into(), |s| s.to_string())
+            ),
+            Event::Changed { what } => eprintln!("done: {what}"),
             Event::AuditCheck { check } if self.verbose => eprintln!("checking: {check}"),
             Event::ReportWaiting {
                 waited_ms,
@@ -278,11 +288,13 @@ impl Renderer {
                 n,
                 of,
                 key_serial,
+                backup,
             } => {
                 self.user_started = Instant::now();
                 self.n = format!("[{n}/{of}]");
                 let pin = key_serial.map_or(String::new(), |s| format!(" {s}"));
-                self.say(&format!("{} next: {user} — insert key{pin}", self.n));
+                let which = if *backup { "a backup key" } else { "key" };
+                self.say(&format!("{} next: {user} — insert {which}{pin}", self.n));
             }
             Event::KeyInserted { reader, serial } => self.key_inserted(reader, *serial),
             Event::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
@@ -312,6 +324,7 @@ impl Renderer {
             }
             Event::RemoveKey { .. } => self.say("  remove the key"),
             Event::Interrupted => self.say("interrupted"),
+            Event::Changed { what } => self.say(&format!("  done: {what}")),
             Event::RetryCodes { .. }
             | Event::Undo { .. }
             | Event::Waiting { .. }

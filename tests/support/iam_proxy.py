@@ -15,12 +15,18 @@ This proxy sits between the client and moto and behaves like real IAM there:
   refused. Refusals answer exactly like IAM: HTTP 403, awsQuery ErrorResponse
   with Code InvalidAuthenticationCode (botocore's IAM model gives 403), and
   are not forwarded. An unknown serial answers NoSuchEntity (404), as AWS does.
-  Accepted EnableMFADevice calls are forwarded to moto; accepted
-  ResyncMFADevice calls are answered here (moto does not implement it).
+  A code AWS accepted once is refused after: the pair's first step must come
+  after the last step accepted for the device (by an enable or a resync), so
+  after an enable with (T-1, T) the next pair accepted is (T+1, T+2).
+  Accepted EnableMFADevice calls are forwarded to moto. ResyncMFADevice
+  (moto does not implement it) is answered here: the device must be enabled
+  for UserName (moto's ListMFADevices shows it), else NoSuchEntity (404).
 * Every EnableMFADevice/ResyncMFADevice adds one JSON line to --log FILE
   (and to the in-memory list behind GET /__proxy__/enables):
   {"action", "serial", "user", "accepted", "step", "reason", "time"};
-  never seeds, never codes.
+  never seeds, never codes. So does every DeactivateMFADevice moto answered
+  200 (accepted true, step null): tests read the order of enables and
+  deactivations per user from it.
 * "now" is the real clock plus the offset set by /__proxy__/clock_offset. The
   offset moves both the Date header of every answer and the clock the codes
   are checked against: it plays an AWS whose clock differs from the host's.
@@ -136,6 +142,7 @@ class State:
         self.seeds = {}  # serial -> seed bytes; memory only
         self.issued = {}  # serial -> every seed ever issued (tests scan output for them)
         self.tags = {}  # serial -> [(key, value)]: moto has no ListMFADeviceTags
+        self.last_step = {}  # serial -> last step accepted (a code is good once)
         self.counts = {}  # action -> requests seen (GET /__proxy__/stats)
         self.faults = []  # dicts: action, mode, times, match
         self.offset = 0.0
@@ -171,15 +178,18 @@ class State:
                     fh.write(line + "\n")
 
 
-def check_codes(seed: bytes, code1: str, code2: str, now: float):
-    """Returns the accepted step T, or None."""
+def check_codes(seed: bytes, code1: str, code2: str, now: float, last=None):
+    """Returns (the accepted step T or None, why not). A pair whose first
+    step is not after `last` (the last step accepted) reuses a code."""
     if not (len(code1) == DIGITS and code1.isdigit() and len(code2) == DIGITS and code2.isdigit()):
-        return None
+        return None, "codes are not two 6-digit codes"
     current = int(now // STEP)
     for t in range(current - WINDOW, current + WINDOW + 1):
         if hmac.compare_digest(totp(seed, t - 1), code1) and hmac.compare_digest(totp(seed, t), code2):
-            return t
-    return None
+            if last is not None and t - 1 <= last:
+                return None, "code already used: the pair's first step %d is not after the last accepted step %d" % (t - 1, last)
+            return t, None
+    return None, "codes are not two consecutive codes within +-%d step of now" % WINDOW
 
 
 class Handler(AccountsMixin, http.server.BaseHTTPRequestHandler):
@@ -378,6 +388,11 @@ class Handler(AccountsMixin, http.server.BaseHTTPRequestHandler):
             with st.lock:
                 st.seeds.pop(params.get("SerialNumber"), None)
                 st.tags.pop(params.get("SerialNumber"), None)
+                st.last_step.pop(params.get("SerialNumber"), None)
+        elif action == "DeactivateMFADevice" and status == 200:
+            st.record({"action": action, "serial": params.get("SerialNumber", ""),
+                       "user": params.get("UserName", ""), "accepted": True, "step": None,
+                       "reason": None, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.now()))})
 
         extra = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-type"]
         ctype = next((v for k, v in headers if k.lower() == "content-type"), "text/xml")
@@ -416,6 +431,7 @@ class Handler(AccountsMixin, http.server.BaseHTTPRequestHandler):
         now = st.now()
         with st.lock:
             seed = st.seeds.get(serial)
+            last = st.last_step.get(serial)
         entry = {"action": action, "serial": serial, "user": user, "accepted": False,
                  "step": None, "reason": None,
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))}
@@ -424,15 +440,31 @@ class Handler(AccountsMixin, http.server.BaseHTTPRequestHandler):
             st.record(entry)
             self.iam_error(404, "NoSuchEntity", "VirtualMFADevice with serial number %s doesn't exist." % serial)
             return False
-        step = check_codes(seed, params.get("AuthenticationCode1", ""), params.get("AuthenticationCode2", ""), now)
+        if action == "ResyncMFADevice" and not self.enabled_for(serial, user):
+            entry["reason"] = "not enabled for the user"
+            st.record(entry)
+            self.iam_error(404, "NoSuchEntity", "MFA device %s is not enabled for user %s." % (serial, user))
+            return False
+        step, why = check_codes(seed, params.get("AuthenticationCode1", ""),
+                                params.get("AuthenticationCode2", ""), now, last)
         if step is None:
-            entry["reason"] = "codes are not two consecutive codes within +-%d step of now" % WINDOW
+            entry["reason"] = why
             st.record(entry)
             self.iam_error(403, "InvalidAuthenticationCode", "Authentication code for device is not valid.")
             return False
+        with st.lock:
+            st.last_step[serial] = step
         entry["accepted"], entry["step"] = True, step
         st.record(entry)
         return True
+
+    def enabled_for(self, serial, user) -> bool:
+        """Whether moto lists the device among the user's MFA devices."""
+        body = urllib.parse.urlencode(
+            {"Action": "ListMFADevices", "Version": "2010-05-08", "UserName": user}).encode()
+        status, _, data = self.upstream(body)
+        wanted = "<SerialNumber>%s</SerialNumber>" % xml_escape(serial)
+        return status == 200 and wanted in data.decode("utf-8", "replace")
 
     def upstream(self, body: bytes):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
