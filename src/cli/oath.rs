@@ -254,11 +254,12 @@ fn code(
                 let (touch, code) = match result {
                     CodeResult::Code(code) => (Some(false), Some(code)),
                     CodeResult::TouchRequired => (Some(true), None),
-                    CodeResult::Hotp => (None, None),
+                    CodeResult::Hotp | CodeResult::Unavailable(_) => (None, None),
                 };
                 let shown = match (code, result) {
                     (Some(c), _) => c.value.clone(),
                     (None, CodeResult::TouchRequired) => "[touch: name it to compute]".into(),
+                    (None, CodeResult::Unavailable(why)) => format!("[no code: {why}]"),
                     _ => "[HOTP: name it to compute]".into(),
                 };
                 text.push_str(&format!("{}  {shown}\n", cred.id));

@@ -44,7 +44,7 @@ pub(crate) fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>
             c.touch = match r {
                 CodeResult::TouchRequired => Some(true),
                 CodeResult::Code(_) => Some(false),
-                CodeResult::Hotp => None,
+                CodeResult::Hotp | CodeResult::Unavailable(_) => None,
             };
             c
         })
@@ -156,7 +156,7 @@ pub(crate) fn code_of(
             let code = s.calculate(&cred, now)?;
             (cred, Some(true), code)
         }
-        CodeResult::Hotp => {
+        CodeResult::Hotp | CodeResult::Unavailable(_) => {
             let code = s.calculate(&cred, now)?;
             (cred, None, code)
         }
