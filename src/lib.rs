@@ -23,6 +23,9 @@ pub(crate) mod device;
 pub(crate) mod enroll;
 pub(crate) mod error;
 pub(crate) mod fido2;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod manage;
 pub(crate) mod management;
 pub(crate) mod oath;

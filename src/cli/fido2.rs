@@ -3,7 +3,7 @@
 //! security key and waits for AWS to show it.
 
 use super::input::{self, Source};
-use super::render::{Output, Renderer, Report};
+use super::render::{one_line, Output, Renderer, Report};
 use super::session::open_key;
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions};
@@ -122,7 +122,9 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
             for c in &creds {
                 text.push_str(&format!(
                     "{}  {}  {}\n",
-                    c.rp_id, c.user_name, c.credential_id
+                    one_line(&c.rp_id),
+                    one_line(&c.user_name),
+                    c.credential_id
                 ));
             }
             if creds.is_empty() {
@@ -140,7 +142,8 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
             let gone = ops::delete_credential(&mut dev, &info, &pin, credential_id)?;
             let text = format!(
                 "deleted the passkey for {} at {}",
-                gone.user_name, gone.rp_id
+                one_line(&gone.user_name),
+                one_line(&gone.rp_id)
             );
             Ok(Report::new(json!({ "deleted": gone }), text))
         }

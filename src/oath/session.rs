@@ -138,6 +138,25 @@ impl<'t> OathSession<'t> {
         Ok(())
     }
 
+    /// [`OathSession::unlock_if_locked`] for a key that identified itself:
+    /// `serial` is what it answered (read, and matched by the caller where
+    /// a serial is pinned). A key that told no serial gets no password
+    /// proof ([`OathError::Unidentified`]): a hostile card could otherwise
+    /// collect proofs to guess the password offline.
+    pub(crate) fn unlock_identified(
+        &mut self,
+        serial: Option<u32>,
+        password: Option<&SecretString>,
+    ) -> Result<(), OathError> {
+        if !self.is_locked() {
+            return Ok(());
+        }
+        if serial.is_none() {
+            return Err(OathError::Unidentified);
+        }
+        self.unlock_if_locked(password)
+    }
+
     /// Unlocks with `password` when the applet has one (a locked applet and
     /// no password: [`OathError::Locked`]); does nothing otherwise.
     pub(crate) fn unlock_if_locked(
