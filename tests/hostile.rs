@@ -339,3 +339,143 @@ fn no_credentials_is_one_readable_line() {
     assert!(r.stderr.contains("\ndetail: "), "{}", r.stderr);
     sc.assert_no_secret(&[]);
 }
+
+// ---- destructive commands ----------------------------------------------------------
+
+/// `oath delete` takes an exact id; a part needs --match; without a terminal
+/// it needs --force, and the refusal names what it would delete; an empty
+/// name is a usage error before the key is touched.
+#[test]
+fn oath_delete_wants_an_exact_id_and_a_yes() {
+    let mut sc = Scenario::new();
+    let slot = Slot::acquire();
+    let key = start(&slot, random_serial());
+    let (a, b) = (Seed::random(20), Seed::random(20));
+    add(
+        &mut sc,
+        slot.reader,
+        "alice@1111",
+        &a,
+        &["--issuer", "Acme"],
+    );
+    add(&mut sc, slot.reader, "bob@2222", &b, &["--issuer", "Acme"]);
+    let del = |sc: &mut Scenario, extra: &[&str]| {
+        let mut args = vec!["--json", "--reader", slot.reader, "oath", "delete"];
+        args.extend_from_slice(extra);
+        sc.mfakey(&args)
+    };
+    let commands = key.stderr().matches("OATH").count();
+    for empty in ["", "   "] {
+        del(&mut sc, &[empty, "--force"]).err(2, "invalid_argument");
+    }
+    assert_eq!(
+        key.stderr().matches("OATH").count(),
+        commands,
+        "an empty name reached the key"
+    );
+    // A part of an id is no id.
+    let msg = del(&mut sc, &["alice", "--force"]).err(5, "no_such_credential");
+    assert!(msg.contains("--match"), "{msg}");
+    // No terminal, no --force: refused, naming the credential.
+    let msg = del(&mut sc, &["alice", "--match"]).err(5, "confirmation_needed");
+    assert!(
+        msg.contains("Acme:alice@1111") && msg.contains("--force"),
+        "{msg}"
+    );
+    let msg = del(&mut sc, &["Acme:bob@2222"]).err(5, "confirmation_needed");
+    assert!(msg.contains("Acme:bob@2222"), "{msg}");
+    assert_eq!(
+        ids(&mut sc, slot.reader, &[]).len(),
+        2,
+        "a refused delete deleted"
+    );
+    // --match --force: the one it names.
+    let v = del(&mut sc, &["ALICE", "--match", "--force"]).ok();
+    assert_eq!(v["deleted"], "Acme:alice@1111");
+    assert_eq!(ids(&mut sc, slot.reader, &[]), ["Acme:bob@2222"]);
+    sc.record_key(&key);
+    sc.assert_no_secret(&[&a, &b]);
+}
+
+/// On a terminal, `oath delete` and `oath reset` ask; "n" keeps, "y" goes.
+#[test]
+fn oath_delete_and_reset_ask_on_a_terminal() {
+    let mut sc = Scenario::new();
+    let slot = Slot::acquire();
+    let key = start(&slot, random_serial());
+    let (a, b) = (Seed::random(20), Seed::random(20));
+    add(&mut sc, slot.reader, "keep", &a, &[]);
+    add(&mut sc, slot.reader, "other", &b, &[]);
+    let term = |sc: &mut Scenario, args: &str, typed: &str| {
+        let cmd = format!(
+            "{} --reader '{}' {args}",
+            common::process::mfakey_bin().display(),
+            slot.reader
+        );
+        let typed = sc.input_file("typed", typed.as_bytes());
+        let shell = format!(
+            "(sleep 2; cat '{}') | script -qec \"{cmd}\" /dev/null",
+            typed.display()
+        );
+        let env = [
+            ("HOME".into(), sc.home.clone().into_os_string()),
+            ("TERM".into(), "dumb".into()),
+        ];
+        let run = common::Running::spawn(
+            std::path::Path::new("sh"),
+            &["-c", &shell],
+            &env,
+            &["PCSCLITE_CSOCK_NAME"],
+            b"",
+        )
+        .finish();
+        sc.record(&run)
+    };
+    let r = term(&mut sc, "oath delete keep", "n\n");
+    assert!(r.stdout.contains("deleting \"keep\""), "{}", r.stdout);
+    assert!(r.stdout.contains("declined"), "{}", r.stdout);
+    assert_eq!(ids(&mut sc, slot.reader, &[]), ["keep", "other"]);
+    let r = term(&mut sc, "oath delete keep", "y\n");
+    assert!(r.stdout.contains("deleted keep"), "{}", r.stdout);
+    assert_eq!(ids(&mut sc, slot.reader, &[]), ["other"]);
+    let r = term(&mut sc, "oath reset", "n\n");
+    assert!(
+        r.stdout.contains("all 1 OATH credential(s)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(ids(&mut sc, slot.reader, &[]), ["other"]);
+    let r = term(&mut sc, "oath reset", "y\n");
+    assert!(r.stdout.contains("OATH applet reset"), "{}", r.stdout);
+    assert!(ids(&mut sc, slot.reader, &[]).is_empty());
+    sc.record_key(&key);
+    sc.assert_no_secret(&[&a, &b]);
+}
+
+/// A credential name full of terminal control sequences is listed with
+/// them escaped, in `oath list`, `oath code` and errors that quote it.
+#[test]
+fn control_characters_from_the_card_are_escaped() {
+    let mut sc = Scenario::new();
+    let slot = Slot::acquire();
+    let key = start(&slot, random_serial());
+    let seed = Seed::random(20);
+    let evil = "x\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}1m\u{202e}y";
+    add(&mut sc, slot.reader, evil, &seed, &[]);
+    for args in [
+        vec!["--reader", slot.reader, "oath", "list"],
+        vec!["--reader", slot.reader, "oath", "code"],
+        vec!["--reader", slot.reader, "oath", "delete", evil],
+    ] {
+        let r = sc.mfakey(&args);
+        let out = format!("{}{}", r.stdout, r.stderr);
+        assert!(out.contains("x\\u{1b}]0;owned"), "{args:?}: {out:?}");
+        assert!(
+            !out.chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{args:?}: {out:?}"
+        );
+    }
+    sc.record_key(&key);
+    sc.assert_no_secret(&[&seed]);
+}

@@ -90,8 +90,10 @@ pub struct AddArgs {
     /// Require a touch for every code
     #[arg(long)]
     pub touch: bool,
+    /// HMAC algorithm of the codes
     #[arg(long, value_enum, default_value = "sha1")]
     pub algorithm: AlgorithmArg,
+    /// Digits in a code: 6, 7 or 8
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
     pub digits: u8,
     /// TOTP period in seconds
