@@ -314,18 +314,27 @@ fn functions(src: &Path) -> Vec<Func> {
                 if head.contains(';') || head.contains("fn ") {
                     continue;
                 }
-                let name_part = head.rsplit(" for ").next().unwrap_or(head);
+                // `impl<..> Trait for Type<..>`, `impl<..> Type<..>`, `trait Name`: the type.
+                let head = head[kw.len()..].trim_start();
+                let mut depth = 0;
+                let after_generics: String = head
+                    .chars()
+                    .skip_while(|c| {
+                        match c {
+                            '<' => depth += 1,
+                            '>' => depth -= 1,
+                            _ => {}
+                        }
+                        depth > 0 || *c == '>'
+                    })
+                    .collect();
+                let name_part = after_generics
+                    .rsplit(" for ")
+                    .next()
+                    .unwrap_or(&after_generics);
                 let name = name_part
                     .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .filter(|w| {
-                        !w.is_empty()
-                            && *w != "impl"
-                            && *w != "trait"
-                            && *w != "pub"
-                            && *w != "crate"
-                    })
-                    .filter(|w| w.chars().next().is_some_and(|c| c.is_uppercase()))
-                    .last()
+                    .find(|w| w.chars().next().is_some_and(|c| c.is_uppercase()))
                     .unwrap_or("")
                     .to_string();
                 owners.push((open, closing(cb, open), name));
