@@ -8,7 +8,7 @@
 # Seeds come from fuzz/seeds.py (the yubikit vectors and the test fixtures);
 # the growing corpus lives in target/fuzz/corpus/TARGET, crash inputs in
 # target/fuzz/artifacts/TARGET. MFAKEY_FUZZ_DEV=1 builds without
-# optimisation (faster to build; tests/run.sh uses it for its short runs).
+# optimisation (a faster build, far slower runs).
 # Exits non-zero when a target crashed or did not build.
 set -euo pipefail
 
