@@ -328,28 +328,40 @@ impl Response {
     }
 }
 
+/// Most data a chained response may carry in all (64 KiB): more than any
+/// applet mfakey speaks to sends, far less than a hostile card could.
+pub(crate) const MAX_RESPONSE: usize = 64 * 1024;
+
 /// Sends `cmd`, and while the card answers `61xx`, sends `send_remaining_ins`
-/// (with the command's CLA) and appends what comes back.
+/// (with the command's CLA) and appends what comes back. A response that
+/// grows past [`MAX_RESPONSE`] in all is refused
+/// ([`TransportError::ResponseTooLong`]): a card cannot make mfakey hold
+/// more than that.
 pub(crate) fn transmit_chained(
     transport: &mut dyn Transport,
     cmd: &Command,
     send_remaining_ins: u8,
 ) -> Result<Response, TransportError> {
     let mut resp = send(transport, cmd)?;
-    let mut data = std::mem::take(&mut resp.data);
-    let mut rounds = 0u32;
+    let mut data = zeroize::Zeroizing::new(std::mem::take(&mut resp.data));
+    check_size(data.len())?;
     while let Sw::MoreData(_) = resp.sw.decode() {
-        rounds += 1;
-        if rounds > 4096 {
-            return Err(TransportError::Malformed(
-                "the card never stopped answering 61xx".into(),
-            ));
-        }
         let more = Command::new(cmd.cla, send_remaining_ins, 0, 0);
         resp = send(transport, &more)?;
-        data.extend_from_slice(&std::mem::take(&mut resp.data));
+        check_size(data.len() + resp.data.len())?;
+        data.extend_from_slice(&resp.data);
+        resp.data.zeroize();
     }
-    Ok(Response::new(data, resp.sw))
+    Ok(Response::new(std::mem::take(&mut *data), resp.sw))
+}
+
+fn check_size(len: usize) -> Result<(), TransportError> {
+    if len > MAX_RESPONSE {
+        return Err(TransportError::ResponseTooLong {
+            limit: MAX_RESPONSE,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) use crate::transport::hex;
@@ -500,6 +512,54 @@ mod tests {
             self.seen.push(apdu.to_vec());
             Ok(self.parts.remove(0))
         }
+    }
+
+    /// A card that keeps answering `61xx` with full chunks.
+    struct Endless {
+        chunk: usize,
+        sent: usize,
+    }
+    impl Transport for Endless {
+        fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            self.sent += 1;
+            let mut out = vec![0xAB; self.chunk];
+            out.extend_from_slice(&[0x61, 0x00]);
+            Ok(out)
+        }
+    }
+
+    #[test]
+    fn chaining_stops_at_64_kib_with_a_device_error() {
+        for chunk in [255usize, 4096, 65_536] {
+            let mut t = Endless { chunk, sent: 0 };
+            let e = transmit_chained(&mut t, &Command::new(0, 0xA1, 0, 0), 0xA5).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("64 KiB"), "{chunk}: {text}");
+            assert_eq!(crate::error::Classify::kind(&e), crate::error::Kind::Device);
+            // Never more than the bound (plus the chunk that crossed it) was taken in.
+            assert!(
+                t.sent * chunk <= MAX_RESPONSE + chunk,
+                "{chunk}: {} answers",
+                t.sent
+            );
+        }
+        // Exactly 64 KiB in all is still a response.
+        let mut parts: Vec<Vec<u8>> = (0..15)
+            .map(|_| {
+                let mut p = vec![1u8; 4096];
+                p.extend_from_slice(&[0x61, 0x00]);
+                p
+            })
+            .collect();
+        let mut last = vec![1u8; 4096];
+        last.extend_from_slice(&[0x90, 0x00]);
+        parts.push(last);
+        let mut t = Chunky {
+            parts,
+            seen: vec![],
+        };
+        let r = transmit_chained(&mut t, &Command::new(0, 0xA1, 0, 0), 0xA5).unwrap();
+        assert_eq!(r.data().len(), MAX_RESPONSE);
     }
 
     #[test]

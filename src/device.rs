@@ -1,10 +1,32 @@
-//! Finding the key to work on: readers, `--reader`, `--serial`, and the
-//! refusal to guess when several keys are present.
+//! Finding the key to work on: readers, `--reader`, `--serial`, the
+//! refusal to guess when several keys are present, and the refusal of
+//! virtual and network readers (anyone who reaches vsmartcard's vpcd port
+//! can put any "YubiKey" into its reader).
 
 use crate::management::{read_device_info, DeviceInfo, ManagementError};
 use crate::transport::pcsc::{Access, Pcsc, Reader};
 use crate::transport::{TraceSink, Traced, Transport, TransportError};
 use serde::Serialize;
+
+/// The environment variable that lets mfakey use virtual and network
+/// readers (`=1`): for tests and demos, never for real enrollments.
+pub(crate) const ALLOW_VIRTUAL_READERS: &str = "MFAKEY_ALLOW_VIRTUAL_READERS";
+
+/// Whether `MFAKEY_ALLOW_VIRTUAL_READERS=1` is set.
+pub(crate) fn virtual_readers_allowed() -> bool {
+    std::env::var_os(ALLOW_VIRTUAL_READERS).is_some_and(|v| v == "1")
+}
+
+/// Whether a reader is a virtual or network one, by its name: vsmartcard's
+/// vpcd ("Virtual PCD 00 00"), Windows' and vsmartcard's virtual smart
+/// cards, and the like. A reader's name comes from the local driver's
+/// configuration, not from whoever connects to it.
+pub(crate) fn is_virtual_reader(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["virtual", "vpcd", "vsmartcard"]
+        .iter()
+        .any(|w| name.contains(w))
+}
 
 /// Which key the user asked for.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +69,8 @@ pub(crate) enum DeviceError {
         keys_list(keys)
     )]
     SeveralKeys { keys: Vec<KeySummary> },
+    #[error("\"{reader}\" is a virtual or network reader (such as vsmartcard's vpcd, into which anyone who reaches its TCP port can put any card): mfakey refuses it and sends it no seed or password; for tests and demos only, set {ALLOW_VIRTUAL_READERS}=1 to use it")]
+    VirtualReader { reader: String },
     #[error("the card in reader \"{reader}\": {source}")]
     Management {
         reader: String,
@@ -106,16 +130,31 @@ pub(crate) fn match_reader<'a>(
     }
 }
 
-/// The readers worth connecting to for `selector`, in order.
+/// The readers worth connecting to for `selector`, in order (virtual
+/// readers only with `MFAKEY_ALLOW_VIRTUAL_READERS=1`).
 pub(crate) fn candidate_readers(
     readers: &[Reader],
     selector: &Selector,
 ) -> Result<Vec<String>, DeviceError> {
+    candidates(readers, selector, virtual_readers_allowed())
+}
+
+fn candidates(
+    readers: &[Reader],
+    selector: &Selector,
+    allow_virtual: bool,
+) -> Result<Vec<String>, DeviceError> {
     if readers.is_empty() {
         return Err(DeviceError::NoReaders);
     }
+    let refused = |r: &Reader| !allow_virtual && is_virtual_reader(&r.name);
     if let Some(name) = &selector.reader {
         let r = match_reader(readers, name)?;
+        if refused(r) {
+            return Err(DeviceError::VirtualReader {
+                reader: r.name.clone(),
+            });
+        }
         if !r.card_present {
             return Err(DeviceError::Transport(TransportError::NoCard(
                 r.name.clone(),
@@ -125,10 +164,16 @@ pub(crate) fn candidate_readers(
     }
     let with_card: Vec<String> = readers
         .iter()
-        .filter(|r| r.card_present)
+        .filter(|r| r.card_present && !refused(r))
         .map(|r| r.name.clone())
         .collect();
     if with_card.is_empty() {
+        // The only cards are in refused readers: say why they are not used.
+        if let Some(r) = readers.iter().find(|r| r.card_present && refused(r)) {
+            return Err(DeviceError::VirtualReader {
+                reader: r.name.clone(),
+            });
+        }
         return Err(DeviceError::NoKey {
             readers: readers.iter().map(|r| r.name.clone()).collect(),
         });
@@ -165,10 +210,21 @@ pub(crate) fn list_keys(
     }
     let mut keys = Vec::new();
     let mut unavailable = Vec::new();
+    let allow_virtual = virtual_readers_allowed();
     for r in readers
         .iter()
         .filter(|r| r.card_present && only.is_none_or(|o| o == r.name))
     {
+        if !allow_virtual && is_virtual_reader(&r.name) {
+            unavailable.push(Unavailable {
+                reader: r.name.clone(),
+                reason: DeviceError::VirtualReader {
+                    reader: r.name.clone(),
+                }
+                .to_string(),
+            });
+            continue;
+        }
         match identify_shared(pcsc, &r.name, trace)? {
             Seen::Key(k) => keys.push(k),
             Seen::Absent => {}
@@ -327,6 +383,7 @@ impl crate::error::Classify for DeviceError {
             DeviceError::AmbiguousReader { .. } => Kind::AmbiguousReader,
             DeviceError::NoKey { .. } | DeviceError::SerialNotFound { .. } => Kind::NoKey,
             DeviceError::SeveralKeys { .. } => Kind::SeveralKeys,
+            DeviceError::VirtualReader { .. } => Kind::VirtualReader,
             DeviceError::Management {
                 source: ManagementError::Transport(t),
                 ..
@@ -391,8 +448,65 @@ mod tests {
     }
 
     #[test]
+    fn virtual_readers_are_told_by_name() {
+        for v in [
+            "Virtual PCD 00 00",
+            "Virtual PCD B 00 01",
+            "Microsoft Virtual Smart Card 0",
+            "vpcd 00 00",
+            "vsmartcard reader",
+        ] {
+            assert!(is_virtual_reader(v), "{v}");
+        }
+        for r in [
+            "Yubico YubiKey OTP+FIDO+CCID 00 00",
+            "Yubico YubiKey CCID 00 00",
+            "Alcor Micro AU9540 00 00",
+            "Gemalto PC Twin Reader 00 00",
+        ] {
+            assert!(!is_virtual_reader(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn virtual_readers_are_refused_unless_allowed() {
+        let rs = readers();
+        // Without the opt-in the YubiKey reader is the only candidate...
+        assert_eq!(
+            candidates(&rs, &Selector::default(), false).unwrap(),
+            vec!["Yubico YubiKey OTP+FIDO+CCID 00 00".to_string()]
+        );
+        // ...a virtual reader named is refused, with the opt-in named...
+        let sel = Selector {
+            reader: Some("Virtual PCD 00 00".into()),
+            serial: None,
+        };
+        let e = candidates(&rs, &sel, false).unwrap_err();
+        assert!(
+            matches!(&e, DeviceError::VirtualReader { reader } if reader == "Virtual PCD 00 00")
+        );
+        assert!(
+            e.to_string().contains("MFAKEY_ALLOW_VIRTUAL_READERS=1"),
+            "{e}"
+        );
+        // ...and a card only in a virtual reader is refused, not "no key".
+        let only_virtual = vec![Reader {
+            name: "Virtual PCD 00 00".into(),
+            card_present: true,
+        }];
+        assert!(matches!(
+            candidates(&only_virtual, &Selector::default(), false),
+            Err(DeviceError::VirtualReader { .. })
+        ));
+        assert_eq!(
+            candidates(&only_virtual, &Selector::default(), true).unwrap(),
+            vec!["Virtual PCD 00 00".to_string()]
+        );
+    }
+
+    #[test]
     fn candidates_follow_the_selector() {
-        let all = candidate_readers(&readers(), &Selector::default()).unwrap();
+        let all = candidates(&readers(), &Selector::default(), true).unwrap();
         assert_eq!(
             all,
             vec![
@@ -405,11 +519,11 @@ mod tests {
             serial: None,
         };
         assert!(matches!(
-            candidate_readers(&readers(), &sel),
+            candidates(&readers(), &sel, true),
             Err(DeviceError::Transport(TransportError::NoCard(r))) if r == "Virtual PCD 00 01"
         ));
         assert!(matches!(
-            candidate_readers(&[], &Selector::default()),
+            candidates(&[], &Selector::default(), true),
             Err(DeviceError::NoReaders)
         ));
         let empty = vec![Reader {
@@ -417,7 +531,7 @@ mod tests {
             card_present: false,
         }];
         assert!(matches!(
-            candidate_readers(&empty, &Selector::default()),
+            candidates(&empty, &Selector::default(), true),
             Err(DeviceError::NoKey { .. })
         ));
     }

@@ -56,6 +56,7 @@ kinds! {
     InvalidPin => ("invalid_pin", USAGE),
     IdTooLong => ("id_too_long", USAGE),
     NothingToResume => ("nothing_to_resume", USAGE),
+    InsecureEndpoint => ("insecure_endpoint", USAGE),
     // The device: PC/SC, readers, keys, FIDO over HID.
     PcscNotRunning => ("pcsc_not_running", DEVICE),
     NoReader => ("no_reader", DEVICE),
@@ -67,6 +68,8 @@ kinds! {
     KeyReset => ("key_reset", DEVICE),
     KeyInUse => ("key_in_use", DEVICE),
     NotAYubikey => ("not_a_yubikey", DEVICE),
+    VirtualReader => ("virtual_reader", DEVICE),
+    KeyUnidentified => ("key_unidentified", DEVICE),
     OathNotAvailable => ("oath_not_available", DEVICE),
     NoFidoKey => ("no_fido_key", DEVICE),
     NoPermission => ("no_permission", DEVICE),
@@ -96,6 +99,7 @@ kinds! {
     NoFido2 => ("no_fido2", REFUSED),
     PinNotSet => ("pin_not_set", REFUSED),
     PinAlreadySet => ("pin_already_set", REFUSED),
+    LastPinTry => ("last_pin_try", REFUSED),
     ConfirmationNeeded => ("confirmation_needed", REFUSED),
     Declined => ("declined", REFUSED),
     Refused => ("refused", REFUSED),
@@ -144,11 +148,52 @@ pub(crate) trait Classify {
     fn kind(&self) -> Kind;
 }
 
-/// What a command ended with, as it reaches the user: a kind and a message.
+/// A lower layer's own account of a failure (the AWS SDK's error chain):
+/// kept out of the message, which says what failed, why and what to do in
+/// one line, and shown only with `-v`. Errors carry it as their `source`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Detail(String);
+
+impl std::ops::Deref for Detail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Detail {
+    fn from(s: String) -> Self {
+        Detail(s)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(s: &str) -> Self {
+        Detail(s.to_string())
+    }
+}
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Detail {}
+
+/// What a command ended with, as it reaches the user: a kind, a message,
+/// and (for `-v`) the lower layers' detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub kind: Kind,
     pub message: String,
+    pub detail: Option<String>,
 }
 
 impl Failure {
@@ -156,6 +201,7 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -177,10 +223,26 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-impl<E: Classify + fmt::Display> From<E> for Failure {
+impl<E: Classify + std::error::Error + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure::new(e.kind(), e.to_string())
+        Failure {
+            kind: e.kind(),
+            message: e.to_string(),
+            detail: detail_of(&e),
+        }
     }
+}
+
+/// The first [`Detail`] among `e`'s sources.
+fn detail_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        if let Some(d) = s.downcast_ref::<Detail>() {
+            return Some(d.0.clone());
+        }
+        cur = s.source();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -309,7 +309,10 @@ pub(crate) fn piv_serial(t: &mut dyn Transport) -> Result<Option<u32>, Managemen
     }
     let resp = crate::apdu::send(t, &Command::new(0x00, INS_PIV_GET_SERIAL, 0x00, 0x00))?;
     match (resp.sw.decode(), resp.data()) {
-        (Sw::Ok, [a, b, c, d]) => Ok(Some(u32::from_be_bytes([*a, *b, *c, *d]))),
+        // Serial 0 is no serial, as in READ CONFIG.
+        (Sw::Ok, [a, b, c, d]) => {
+            Ok(Some(u32::from_be_bytes([*a, *b, *c, *d])).filter(|s| *s != 0))
+        }
         _ => Ok(None),
     }
 }

@@ -361,8 +361,22 @@ fn ambiguous_credential_name() {
     let (a, b) = (Seed::random(20), Seed::random(20));
     add(&mut sc, slot.reader, "alice@1111", &a, &[]);
     add(&mut sc, slot.reader, "alice@2222", &b, &[]);
+    // Not an id: refused, pointing at --match.
     let msg = sc
         .mfakey(&["--json", "--reader", slot.reader, "oath", "delete", "alice"])
+        .err(5, "no_such_credential");
+    assert!(msg.contains("--match"), "{msg}");
+    let msg = sc
+        .mfakey(&[
+            "--json",
+            "--reader",
+            slot.reader,
+            "oath",
+            "delete",
+            "alice",
+            "--match",
+            "--force",
+        ])
         .err(5, "ambiguous_credential");
     assert!(
         msg.contains("alice@1111") && msg.contains("alice@2222"),

@@ -33,9 +33,12 @@ fn no_hid_key_is_told_apart_from_the_pcsc_key() {
     let slot = Slot::acquire();
     let serial = random_serial();
     let key = VirtualKey::start(&slot, &["--serial", &serial.to_string()]);
+    // The PIN file is read (and checked) before the key is looked for.
+    let pin = sc.input_file("pin", b"123456\n");
+    let pin = pin.to_str().unwrap();
     for cmd in [
         vec!["fido2", "info"],
-        vec!["fido2", "credentials", "list", "--pin-file", "/nonexistent"],
+        vec!["fido2", "credentials", "list", "--pin-file", pin],
         vec!["fido2", "register", "--user", "bob"],
     ] {
         let mut args = vec!["--json", "--reader", slot.reader];

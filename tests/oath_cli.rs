@@ -278,7 +278,15 @@ fn delete_and_rename() {
     add(&mut sc, slot.reader, "gone", &gone, &[]);
 
     let v = sc
-        .mfakey(&["--json", "--reader", slot.reader, "oath", "delete", "gone"])
+        .mfakey(&[
+            "--json",
+            "--reader",
+            slot.reader,
+            "oath",
+            "delete",
+            "gone",
+            "--force",
+        ])
         .ok();
     assert_eq!(v["deleted"], "gone");
     assert_eq!(ids(&mut sc, slot.reader, &[]), ["Old:keep"]);
@@ -381,10 +389,10 @@ fn reset_needs_force_and_wipes_credentials_and_password() {
     let pw = pw.to_str().unwrap();
     set_password(&mut sc, slot.reader, pw);
 
-    // Reset without --force: mfakey's own usage error (not clap's), naming the flag.
+    // Reset without --force and no terminal to ask on: refused, naming the flag.
     let msg = sc
         .mfakey(&["--json", "--reader", slot.reader, "oath", "reset"])
-        .err(2, "invalid_argument");
+        .err(5, "confirmation_needed");
     assert!(msg.contains("--force"), "{msg}");
     assert_eq!(
         ids(&mut sc, slot.reader, &["--password-file", pw]),

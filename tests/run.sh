@@ -29,6 +29,16 @@ eval "$("$STACK" env)"
 status=0
 cargo test --no-fail-fast "$@" || status=$?
 
+# The fuzz targets: built and run a few seconds each, so they keep working
+# (tests/fuzz.sh SECONDS for real runs; docs/FUZZING.md). With the full
+# suite only, like the guest below.
+if [ $# -gt 0 ] || [ "${MFAKEY_FUZZ:-}" = skip ]; then
+    echo "run: fuzz targets NOT run ($([ $# -gt 0 ] && echo "filtered run" || echo "MFAKEY_FUZZ=skip"))"
+else
+    echo "run: tests/fuzz.sh ${MFAKEY_FUZZ_SECONDS:-5}"
+    bash tests/fuzz.sh "${MFAKEY_FUZZ_SECONDS:-5}" || status=1
+fi
+
 # FIDO2 over a real kernel HID path, in a QEMU guest (tests/fido2-vm). Runs
 # with the full suite; a filtered run (extra args) leaves it out, and so does
 # MFAKEY_FIDO2_VM=skip, said out loud either way.

@@ -11,6 +11,13 @@
 #           chromium (a real browser for the audit's HTML page, headless).
 #   venv:   ${MFAKEY_VENV:-<repo>/.venv} with yubikey-manager (ykman, the
 #           independent OATH client) and moto[server] (IAM stand-in).
+#   fuzzing: the nightly toolchain and cargo-fuzz (tests/fuzz.sh); g++
+#           builds libFuzzer.
+#
+# It also disables the system-wide vpcd reader that vsmartcard-vpcd
+# registers (/etc/reader.conf.d/vpcd): with it a system pcscd listens on
+# 0.0.0.0:35963 and anyone who reaches that port can present a card. The
+# test stack runs its own pcscd with its own reader.conf.d and needs none.
 #
 # Output stays quiet; when a step fails its log is printed.
 set -euo pipefail
@@ -20,7 +27,11 @@ VENV=${MFAKEY_VENV:-$REPO/.venv}
 YKMAN_VERSION=5.9.2
 MOTO_VERSION=5.2.5
 APT_PACKAGES=(pcscd libpcsclite-dev pkgconf vsmartcard-vpcd libudev-dev python3-venv
-    qemu-system-x86 busybox-static cpio python3-fido2 chromium)
+    qemu-system-x86 busybox-static cpio python3-fido2 chromium g++ iproute2)
+CARGO_FUZZ_VERSION=0.13.2
+VPCD_CONF=/etc/reader.conf.d/vpcd
+VPCD_CONF_ASIDE=/etc/vsmartcard-vpcd.reader.conf.disabled-by-mfakey
+VPCD_PORT=35963
 
 LOG=$(mktemp -t mfakey-setup.XXXXXX)
 trap 'rm -f "$LOG"' EXIT
@@ -107,6 +118,57 @@ install_venv() {
     fi
 }
 
+# The package's reader entry is diverted out of /etc/reader.conf.d (a
+# dpkg diversion: upgrades install it aside too), then checked: no system
+# reader configuration loads the vpcd driver, and no pcscd started from the
+# system configuration listens on vpcd's port.
+disable_system_vpcd() {
+    if [ -e "$VPCD_CONF" ] || ! dpkg-divert --list "$VPCD_CONF" | grep -q .; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "setup: $VPCD_CONF enables a system-wide virtual reader; run this script as root to disable it" >&2
+            exit 1
+        fi
+        quiet dpkg-divert --local --rename --divert "$VPCD_CONF_ASIDE" --add "$VPCD_CONF"
+        say "system-wide vpcd reader disabled ($VPCD_CONF moved to $VPCD_CONF_ASIDE)"
+    fi
+    local loaded
+    loaded=$(grep -ls 'libifdvpcd' /etc/reader.conf.d/* 2>/dev/null || true)
+    if [ -n "$loaded" ]; then
+        echo "setup: FAILED: the system pcscd configuration still loads the vpcd driver: $loaded" >&2
+        exit 1
+    fi
+    local pid
+    for pid in $(ss -Hltnp "sport = :$VPCD_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+        # A pcscd given its own configuration (-c), like the test stack's, is not the system's.
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq -- '(^| )(-c|--config)( |=)'; then
+            continue
+        fi
+        if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet pcscd.service; then
+            quiet systemctl restart pcscd.service
+            say "restarted the system pcscd without the vpcd reader"
+        else
+            echo "setup: FAILED: a pcscd started from the system configuration (pid $pid) listens on port $VPCD_PORT; restart it so it drops the vpcd reader" >&2
+            exit 1
+        fi
+    done
+    say "no system-wide virtual reader"
+}
+
+# The nightly toolchain and cargo-fuzz, for tests/fuzz.sh (and tests/run.sh's short fuzz runs).
+install_fuzz() {
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        say "installing the nightly toolchain"
+        quiet rustup toolchain install nightly --profile minimal
+    fi
+    if ! cargo +nightly fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+        say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes)"
+        quiet cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+    fi
+    say "nightly and cargo-fuzz present"
+}
+
 install_apt
+disable_system_vpcd
 install_venv
+install_fuzz
 say "done"

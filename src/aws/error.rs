@@ -1,12 +1,17 @@
 //! What can go wrong talking to IAM, in words an operator can act on.
 //!
 //! Errors carry names, serials, error codes and IAM's own messages: never a
-//! seed, never a code pair, never a credential.
+//! seed, never a code pair, never a credential. Each reads as one line:
+//! what failed, why, what to do. The SDK's own account (its error chain,
+//! which can run to a paragraph of nested debug output) is kept apart as
+//! the error's [`Detail`] source, shown only with `-v`.
 
 use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::{CredentialsError, TokenError};
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+pub use crate::error::Detail;
 
 /// The policy document that grants everything this layer calls.
 pub const POLICY_DOC: &str = "docs/iam-policy.json";
@@ -44,18 +49,33 @@ pub enum AwsError {
     #[error("the AWS credentials were rejected as expired or invalid ({code}: {message}); refresh them (for example `aws sso login`, or new session credentials) and retry")]
     ExpiredCredentials { code: String, message: String },
 
-    #[error("no usable AWS credentials ({detail}); configure them (environment variables, ~/.aws/credentials, `aws sso login`) or choose a profile with --profile")]
-    NoCredentials { detail: String },
+    #[error("no usable AWS credentials: none of the places the AWS SDK looks (environment variables, ~/.aws/config and ~/.aws/credentials, SSO, web identity, container and instance credentials) gave any; configure them (for example `aws configure` or `aws sso login`) or choose a profile with --profile (-v shows what each place said)")]
+    NoCredentials {
+        #[source]
+        detail: Detail,
+    },
+
+    #[error("the AWS request to {endpoint} could not be made or its answer not read ({why}); check --endpoint-url / AWS_ENDPOINT_URL* and the network (-v shows the SDK's detail)")]
+    RequestFailed {
+        endpoint: String,
+        why: String,
+        #[source]
+        detail: Detail,
+    },
 
     #[error("the IAM request failed: {code}: {message}")]
     Other { code: String, message: String },
+
+    #[error("{setting} is {url}: plain http:// to another machine, so the requests, the seed AWS sends back and the session's credentials would cross the network unencrypted; nothing was sent. Use an https:// endpoint, or pass --allow-insecure-endpoint if that network is trusted (a test server)")]
+    InsecureEndpoint { setting: String, url: String },
 }
 
 impl AwsError {
     /// Maps an IAM error code (the awsQuery `<Code>`) and message.
     /// `action` is the IAM permission of the call, e.g. `iam:EnableMFADevice`.
     pub fn from_code(action: &str, code: &str, message: &str, attempts: u32) -> AwsError {
-        let message = message.to_string();
+        // AWS's message, on one line whatever it held.
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
         match code {
             "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
                 AwsError::AccessDenied {
@@ -98,7 +118,9 @@ impl AwsError {
         R: std::fmt::Debug + 'static,
     {
         if let Some(detail) = credentials_problem(&err) {
-            return AwsError::NoCredentials { detail };
+            return AwsError::NoCredentials {
+                detail: detail.into(),
+            };
         }
         match &err {
             SdkError::ServiceError(ctx) => {
@@ -116,16 +138,18 @@ impl AwsError {
                     detail: innermost(&err),
                 }
             }
-            SdkError::ResponseError(_) => AwsError::Other {
-                code: "InvalidResponse".to_string(),
-                message: format!(
-                    "the answer from {endpoint} is not a valid IAM response ({}); check --endpoint-url",
+            SdkError::ResponseError(_) => AwsError::RequestFailed {
+                endpoint: endpoint.to_string(),
+                why: format!(
+                    "the answer is not a valid AWS response: {}",
                     innermost(&err)
                 ),
+                detail: DisplayErrorContext(&err).to_string().into(),
             },
-            _ => AwsError::Other {
-                code: "RequestNotSent".to_string(),
-                message: DisplayErrorContext(&err).to_string(),
+            _ => AwsError::RequestFailed {
+                endpoint: endpoint.to_string(),
+                why: innermost(&err),
+                detail: DisplayErrorContext(&err).to_string().into(),
             },
         }
     }
@@ -144,8 +168,10 @@ impl crate::error::Classify for AwsError {
             AwsError::EndpointUnreachable { .. } => Kind::EndpointUnreachable,
             AwsError::ExpiredCredentials { .. } => Kind::ExpiredCredentials,
             AwsError::NoCredentials { .. } => Kind::NoCredentials,
+            AwsError::InsecureEndpoint { .. } => Kind::InsecureEndpoint,
             AwsError::EntityTemporarilyUnmodifiable { .. }
             | AwsError::DeleteConflict { .. }
+            | AwsError::RequestFailed { .. }
             | AwsError::Other { .. } => Kind::Aws,
         }
     }
@@ -167,13 +193,16 @@ fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<String> {
 }
 
 /// The deepest cause's text: "Connection refused (os error 111)" rather than
-/// "dispatch failure".
+/// "dispatch failure", on one line.
 fn innermost(err: &(dyn StdError + 'static)) -> String {
     let mut cur = err;
     while let Some(next) = cur.source() {
         cur = next;
     }
     cur.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -279,15 +308,23 @@ mod tests {
             ConnectorError::other(Box::new(cred), None),
         );
         match map(err) {
-            AwsError::NoCredentials { detail } => {
-                assert!(detail.contains("no providers"), "{detail}")
+            e @ AwsError::NoCredentials { .. } => {
+                // One line, what to do; the SDK's chain only as the detail.
+                let text = e.to_string();
+                assert!(
+                    !text.contains('\n') && !text.contains("no providers"),
+                    "{text}"
+                );
+                assert!(text.contains("--profile"), "{text}");
+                let f = crate::error::Failure::from(e);
+                assert!(f.detail.unwrap_or_default().contains("no providers"));
             }
             other => panic!("{other:?}"),
         }
         // Static credentials are never part of any message.
         let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI", None, None, "test");
         let e = AwsError::NoCredentials {
-            detail: format!("{creds:?}"),
+            detail: format!("{creds:?}").into(),
         };
         assert!(!e.to_string().contains("wJalrXUtnFEMI"));
     }
@@ -321,6 +358,11 @@ mod tests {
                 message: "m".into(),
             },
             AwsError::NoCredentials { detail: "d".into() },
+            AwsError::RequestFailed {
+                endpoint: "e".into(),
+                why: "w".into(),
+                detail: "d".into(),
+            },
         ];
         for e in all {
             let t = e.to_string();

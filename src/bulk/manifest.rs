@@ -260,10 +260,23 @@ fn read_row(
 
 /// What a row may not repeat of the rows before it: its user, its key.
 fn against_earlier_rows(row: &Row, rows: &[Row], bad: &mut dyn FnMut(String)) {
+    // IAM user names are unique regardless of case ("Alice" is "alice").
     let checked = valid_user_name(&row.user);
-    if let Some(first) = rows.iter().find(|r| checked && r.user == row.user) {
+    if let Some(first) = rows
+        .iter()
+        .find(|r| checked && r.user.eq_ignore_ascii_case(&row.user))
+    {
+        let spelled = if first.user == row.user {
+            String::new()
+        } else {
+            format!(
+                " as \"{}\"): IAM user names are not case-sensitive",
+                first.user
+            )
+        };
+        let close = if spelled.is_empty() { ")" } else { "" };
         bad(format!(
-            "duplicate user \"{}\" (first on line {})",
+            "duplicate user \"{}\" (first on line {}{spelled}{close}",
             row.user, first.line
         ));
     }
@@ -394,6 +407,22 @@ mod tests {
             has(&e, 4, "duplicate user \"alice\" (first on line 2)"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn duplicate_users_differ_only_in_case() {
+        // IAM user names are unique without regard to case: Alice is alice.
+        let e = errors("user\nalice\nbob\nAlice\nBOB\n");
+        assert!(
+            has(
+                &e,
+                4,
+                "duplicate user \"Alice\" (first on line 2 as \"alice\")"
+            ),
+            "{e:?}"
+        );
+        assert!(has(&e, 5, "duplicate user \"BOB\""), "{e:?}");
+        assert_eq!(e.len(), 2, "{e:?}");
     }
 
     #[test]

@@ -193,10 +193,14 @@ pub(crate) async fn run<'a, I: IamApi, D: Desk>(
     })
 }
 
-/// The key stopped answering (pulled out, reset, or PC/SC lost it): the
-/// user waits for a key again rather than failing.
+/// The key stopped answering (pulled out, reset, or PC/SC lost it), or it
+/// told no serial and so got no password: the user waits for a key again
+/// rather than failing.
 fn transport_lost(e: &EnrollError) -> bool {
-    matches!(e.root(), EnrollError::Oath(OathError::Transport(_)))
+    matches!(
+        e.root(),
+        EnrollError::Oath(OathError::Transport(_) | OathError::Unidentified)
+    )
 }
 
 impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
@@ -286,8 +290,9 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         key: &mut DeskKey,
     ) -> Result<(), BulkError> {
         let password = self.opts.password.clone();
+        let serial = key.serial;
         let session = OathSession::select(&mut *key.transport)
-            .and_then(|mut s| s.unlock_if_locked(password.as_ref()).map(|()| s));
+            .and_then(|mut s| s.unlock_identified(serial, password.as_ref()).map(|()| s));
         match session {
             Ok(mut s) => self.recover_one(run, Some(&mut s)).await,
             // A key that will not open or unlock cannot show its credential.
@@ -628,9 +633,13 @@ impl<'a, I: IamApi, D: Desk> Loop<'a, I, D> {
         };
         let eopts = self.for_backup(eopts);
         let iam = self.accounts.for_row(row);
-        let result = match OathSession::select(&mut *key.transport)
-            .and_then(|mut s| s.unlock_if_locked(self.opts.password.as_ref()).map(|()| s))
-        {
+        // The password goes only to a key that told its serial (and passed
+        // `refuse`, so a pinned serial matched).
+        let serial = key.serial;
+        let result = match OathSession::select(&mut *key.transport).and_then(|mut s| {
+            s.unlock_identified(serial, self.opts.password.as_ref())
+                .map(|()| s)
+        }) {
             Err(e) => Err(EnrollError::from(e)),
             Ok(mut session) => {
                 let target = KeyTarget {

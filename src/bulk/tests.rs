@@ -45,6 +45,22 @@ impl Transport for Pullable {
     }
 }
 
+/// A key whose instructions are written down (by serial), as it got them.
+struct Logged {
+    inner: Box<dyn Transport + Send>,
+    serial: u32,
+    log: Arc<std::sync::Mutex<Vec<(u32, u8)>>>,
+}
+
+impl Transport for Logged {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        if let Some(&ins) = apdu.get(1) {
+            self.log.lock().unwrap().push((self.serial, ins));
+        }
+        self.inner.transmit(apdu)
+    }
+}
+
 /// One insertion: a key, and whether it is pulled at its n-th command.
 struct Arrival {
     key: SharedVirtualKey,
@@ -61,6 +77,8 @@ struct ScriptedDesk {
     present: Vec<(u32, SharedVirtualKey)>,
     removals: usize,
     stop_after: Option<usize>,
+    /// Every instruction each key got: (serial, INS).
+    log: Arc<std::sync::Mutex<Vec<(u32, u8)>>>,
 }
 
 impl ScriptedDesk {
@@ -78,6 +96,7 @@ impl ScriptedDesk {
             present: vec![],
             removals: 0,
             stop_after: None,
+            log: Arc::default(),
         }
     }
 }
@@ -104,8 +123,14 @@ impl Desk for ScriptedDesk {
             }),
             None => Box::new(a.key.clone()),
         };
+        let transport = Box::new(Logged {
+            inner: transport,
+            serial: a.serial,
+            log: self.log.clone(),
+        });
+        // Serial 0: a key that tells none.
         Ok(DeskKey {
-            serial: Some(a.serial),
+            serial: (a.serial != 0).then_some(a.serial),
             capacity: 64,
             transport,
         })
@@ -136,6 +161,7 @@ struct World {
     dir: tempfile::TempDir,
     events: Vec<BulkEvent>,
     create_users: bool,
+    password: Option<crate::secret::SecretString>,
 }
 
 impl World {
@@ -149,6 +175,7 @@ impl World {
             dir: tempfile::tempdir().unwrap(),
             events: vec![],
             create_users: false,
+            password: None,
         }
     }
 
@@ -171,7 +198,7 @@ impl World {
         let opts = BulkOptions {
             touch: false,
             path: "/".into(),
-            password: None,
+            password: self.password.clone(),
             create_users: self.create_users,
             keys,
         };
@@ -598,4 +625,59 @@ fn without_create_users_nobody_is_created() {
     let s = w.run("user\nghost\n", &mut desk);
     assert_eq!(s.results[0].status, Status::Failed);
     assert!(w.iam.calls_of(Op::CreateUser).is_empty());
+}
+
+/// Sets `password` on a virtual key, as `mfakey oath password set` does.
+fn with_password(k: &SharedVirtualKey, password: &str) {
+    let mut t = k.clone();
+    let mut s = crate::oath::OathSession::select(&mut t).unwrap();
+    s.set_password(&crate::secret::SecretString::new(password.into()))
+        .unwrap();
+}
+
+/// The OATH password's proof (VALIDATE, INS A3) goes to a key only once it
+/// told its serial and that serial may take the user: a key that tells no
+/// serial, and a key pinned to someone else, get none.
+#[test]
+fn the_password_goes_only_to_a_key_that_identified_itself() {
+    const VALIDATE: u8 = 0xA3;
+    let mut w = World::new(&["alice", "bob"]);
+    w.password = Some(crate::secret::SecretString::new("pw of the desk".into()));
+    let (anon, other, good, good2) = (vkey(0), vkey(2002), vkey(1001), vkey(1003));
+    for k in [&anon, &other, &good, &good2] {
+        with_password(k, "pw of the desk");
+    }
+    let mut desk = ScriptedDesk::new(vec![
+        (anon.clone(), 0, None),
+        (other.clone(), 2002, None),
+        (good.clone(), 1001, None),
+        (good2.clone(), 1003, None),
+    ]);
+    let s = w.run("user,key_serial\nalice,\nbob,1003\ncarol,2002\n", &mut desk);
+    let log = desk.log.lock().unwrap().clone();
+    let validates = |serial| {
+        log.iter()
+            .filter(|(s, i)| *s == serial && *i == VALIDATE)
+            .count()
+    };
+    assert_eq!(
+        validates(0),
+        0,
+        "the anonymous key got the password's proof"
+    );
+    assert_eq!(
+        validates(2002),
+        0,
+        "a key pinned to carol got the proof for alice"
+    );
+    assert_eq!(validates(1001), 1);
+    assert_eq!(validates(1003), 1);
+    assert!(ids(&anon).is_empty() && ids(&other).is_empty());
+    assert_eq!(ids(&good), vec![id("alice")]);
+    assert_eq!(ids(&good2), vec![id("bob")]);
+    assert_eq!(s.results[0].status, Status::Enrolled);
+    assert!(
+        w.events.iter().any(|e| matches!(e,
+        BulkEvent::Failed { error, retry: true, .. } if error.contains("did not tell its serial")))
+    );
 }

@@ -59,6 +59,9 @@ pub struct ConsoleOpts {
     /// IAM endpoint URL for --verify
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Accept a plain http:// endpoint on another machine for --verify
+    #[arg(long)]
+    pub allow_insecure_endpoint: bool,
     /// Seconds to wait for AWS to show the new MFA (with --verify)
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub wait: u64,
@@ -135,6 +138,7 @@ fn run(
                 profile: o.verify_profile.clone(),
                 region: o.region.clone(),
                 endpoint_url: o.endpoint_url.clone(),
+                allow_insecure_endpoint: o.allow_insecure_endpoint,
             };
             Some(aws::load(&opts).await?)
         } else {

@@ -3,7 +3,7 @@
 //! security key and waits for AWS to show it.
 
 use super::input::{self, Source};
-use super::render::{Output, Renderer, Report};
+use super::render::{one_line, Output, Renderer, Report};
 use super::session::open_key;
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions};
@@ -53,6 +53,9 @@ pub enum PinCmd {
         /// File holding the new PIN (first line); default: asked twice
         #[arg(long, value_name = "FILE")]
         new_pin_file: Option<PathBuf>,
+        /// Send the PIN from --pin-file even when the key has one try left
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -60,14 +63,24 @@ pub enum PinCmd {
 pub enum CredCmd {
     /// List the passkeys
     List {
+        /// File holding the PIN (first line); default: asked
         #[arg(long, value_name = "FILE")]
         pin_file: Option<PathBuf>,
+        /// Send the PIN from --pin-file even when the key has one try left
+        #[arg(long)]
+        force: bool,
     },
     /// Delete one passkey by its credential id (hex, from `list`)
     Delete {
+        /// The passkey's credential id: hex, as `credentials list` shows it (any case)
+        #[arg(value_name = "CREDENTIAL_ID")]
         credential_id: String,
+        /// File holding the PIN (first line); default: asked
         #[arg(long, value_name = "FILE")]
         pin_file: Option<PathBuf>,
+        /// Send the PIN from --pin-file even when the key has one try left
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -102,27 +115,34 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
         Fido2Cmd::Pin(PinCmd::Change {
             pin_file,
             new_pin_file,
+            force,
         }) => {
+            // What files hold is checked before the key is touched.
+            let from_file = file_pin(pin_file)?;
             let mut dev = open_device(g)?;
             let info = ops::describe(&mut dev)?;
-            let current = read_pin(pin_file)?;
+            let current = prompted_pin(from_file)?;
             let new_pin = input::new_pin(new_pin_file.as_deref())?;
-            ops::change_pin(&mut dev, &info, &current, &new_pin)?;
+            let last_try = last_try(pin_file, *force);
+            ops::change_pin(&mut dev, &info, &current, &new_pin, last_try)?;
             Ok(Report::new(
                 json!({ "pin": "changed" }),
                 "FIDO2 PIN changed",
             ))
         }
-        Fido2Cmd::Credentials(CredCmd::List { pin_file }) => {
+        Fido2Cmd::Credentials(CredCmd::List { pin_file, force }) => {
+            let from_file = file_pin(pin_file)?;
             let mut dev = open_device(g)?;
             let info = ops::describe(&mut dev)?;
-            let pin = read_pin(pin_file)?;
-            let creds = ops::list_credentials(&mut dev, &info, &pin)?;
+            let pin = prompted_pin(from_file)?;
+            let creds = ops::list_credentials(&mut dev, &info, &pin, last_try(pin_file, *force))?;
             let mut text = String::new();
             for c in &creds {
                 text.push_str(&format!(
                     "{}  {}  {}\n",
-                    c.rp_id, c.user_name, c.credential_id
+                    one_line(&c.rp_id),
+                    one_line(&c.user_name),
+                    c.credential_id
                 ));
             }
             if creds.is_empty() {
@@ -133,14 +153,19 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
         Fido2Cmd::Credentials(CredCmd::Delete {
             credential_id,
             pin_file,
+            force,
         }) => {
+            let id = ops::credential_id(credential_id)?;
+            let from_file = file_pin(pin_file)?;
             let mut dev = open_device(g)?;
             let info = ops::describe(&mut dev)?;
-            let pin = read_pin(pin_file)?;
-            let gone = ops::delete_credential(&mut dev, &info, &pin, credential_id)?;
+            let pin = prompted_pin(from_file)?;
+            let last_try = last_try(pin_file, *force);
+            let gone = ops::delete_credential(&mut dev, &info, &pin, &id, last_try)?;
             let text = format!(
                 "deleted the passkey for {} at {}",
-                gone.user_name, gone.rp_id
+                one_line(&gone.user_name),
+                one_line(&gone.rp_id)
             );
             Ok(Report::new(json!({ "deleted": gone }), text))
         }
@@ -184,10 +209,34 @@ fn notes(g: &GlobalOpts) -> LibraryNotes {
     }
 }
 
-fn read_pin(file: &Option<PathBuf>) -> Result<SecretString, Failure> {
-    match file {
-        Some(p) => input::pin(Source::File(p)),
-        None => input::pin(Source::Prompt("FIDO2 PIN: ")),
+/// The PIN from `--pin-file`, checked (not empty, at most 63 bytes)
+/// before the key is touched; `None` without the flag.
+fn file_pin(file: &Option<PathBuf>) -> Result<Option<SecretString>, Failure> {
+    let Some(p) = file else {
+        return Ok(None);
+    };
+    let pin = input::pin(Source::File(p))?;
+    ops::check_pin(&pin)?;
+    Ok(Some(pin))
+}
+
+/// The PIN read from the file, else asked now (once the key is known to
+/// want one), checked before it is sent.
+fn prompted_pin(from_file: Option<SecretString>) -> Result<SecretString, Failure> {
+    if let Some(pin) = from_file {
+        return Ok(pin);
+    }
+    let pin = input::pin(Source::Prompt("FIDO2 PIN: "))?;
+    ops::check_pin(&pin)?;
+    Ok(pin)
+}
+
+/// A PIN from a file goes out on the key's last try only with --force.
+fn last_try(file: &Option<PathBuf>, force: bool) -> ops::LastTry {
+    if file.is_some() && !force {
+        ops::LastTry::Refuse
+    } else {
+        ops::LastTry::Allow
     }
 }
 
@@ -324,4 +373,30 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Fai
         }}),
         text,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every argument of every command says what it is in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::super::Cli::command(), "mfakey", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
 }

@@ -31,7 +31,7 @@ pub(super) fn run(g: &GlobalOpts, _out: Output) -> Result<Report, Failure> {
                 Ok(mut s) => {
                     // Unlock only when a password file was given: `keys` never prompts.
                     if s.is_locked() && g.password_file.is_some() {
-                        super::session::unlock(&mut s, g)?;
+                        super::session::unlock(&mut s, info.serial, g)?;
                     }
                     let password_set = s.has_password();
                     let credentials = if s.is_locked() {

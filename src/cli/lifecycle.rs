@@ -634,8 +634,8 @@ fn offboard_text(r: &offboard::OffboardReport) -> String {
 struct Password<'g>(&'g GlobalOpts);
 
 impl Unlocker for Password<'_> {
-    fn unlock(&mut self, s: &mut OathSession<'_>) -> Result<(), Failure> {
-        session::unlock(s, self.0)
+    fn unlock(&mut self, s: &mut OathSession<'_>, serial: Option<u32>) -> Result<(), Failure> {
+        session::unlock(s, serial, self.0)
     }
 }
 

@@ -6,6 +6,7 @@ mod bulk;
 mod console;
 mod enroll;
 mod fido2;
+mod harden;
 mod input;
 mod keys;
 mod lifecycle;
@@ -94,6 +95,15 @@ pub enum Command {
 /// Runs the program: the process's exit code.
 pub fn run() -> ExitCode {
     let wants_json = std::env::args().any(|a| a == "--json");
+    // Before any secret can be read: no core dump, no same-user ptrace.
+    if let Err(e) = harden::no_core_dumps() {
+        Output {
+            json: wants_json,
+            verbose: false,
+        }
+        .error(&e);
+        return ExitCode::from(e.exit_code());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -105,13 +115,18 @@ pub fn run() -> ExitCode {
             let _ = e.print();
             if wants_json {
                 let err = Failure::usage(e.kind().to_string());
-                Output { json: true }.error_json_only(&err);
+                Output {
+                    json: true,
+                    verbose: false,
+                }
+                .error_json_only(&err);
             }
             return ExitCode::from(exit::USAGE);
         }
     };
     let out = Output {
         json: cli.global.json,
+        verbose: cli.global.verbose > 0,
     };
     match dispatch(&cli, out) {
         Ok((report, code)) => {

@@ -1,7 +1,7 @@
 //! `mfakey oath ...`: the OATH applet by hand.
 
 use super::input::{self, Source};
-use super::render::{Output, Report};
+use super::render::{one_line, Output, Report};
 use super::session::OpenKeyInfo;
 use super::GlobalOpts;
 use crate::credential::unix_now;
@@ -14,6 +14,7 @@ use crate::oath::{
 use crate::transport::pcsc::Access;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -30,10 +31,18 @@ pub enum OathCmd {
         #[arg(long, value_name = "UNIX_SECONDS")]
         at: Option<u64>,
     },
-    /// Delete a credential
+    /// Delete a credential, named by its exact id (asks first on a terminal)
     Delete {
-        /// Credential: its full id, or a part matching exactly one
+        /// The credential's id exactly, as `oath list` shows it (`issuer:name`)
+        /// or as stored (`60/issuer:name`); with --match, a part of it
         name: String,
+        /// NAME may be a part of the id (any case) that matches exactly one
+        /// credential; the question names the credential it matched
+        #[arg(long = "match")]
+        partial: bool,
+        /// Delete without asking (needed when there is no terminal to ask on)
+        #[arg(long)]
+        force: bool,
     },
     /// Rename a credential (firmware 5.3.1 or later)
     Rename {
@@ -45,9 +54,9 @@ pub enum OathCmd {
     /// Set or clear the OATH password
     #[command(subcommand)]
     Password(PasswordCmd),
-    /// Erase every OATH credential and the password
+    /// Erase every OATH credential and the password (asks first on a terminal)
     Reset {
-        /// Really erase
+        /// Erase without asking (needed when there is no terminal to ask on)
         #[arg(long)]
         force: bool,
     },
@@ -81,8 +90,10 @@ pub struct AddArgs {
     /// Require a touch for every code
     #[arg(long)]
     pub touch: bool,
+    /// HMAC algorithm of the codes
     #[arg(long, value_enum, default_value = "sha1")]
     pub algorithm: AlgorithmArg,
+    /// Digits in a code: 6, 7 or 8
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
     pub digits: u8,
     /// TOTP period in seconds
@@ -124,25 +135,42 @@ pub(super) fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, 
             let now = at.unwrap_or_else(unix_now);
             with_oath(g, Access::Shared, |_, s| code(s, name.as_deref(), now, out))
         }
-        OathCmd::Delete { name } => with_oath(g, Access::Exclusive, |_, s| {
-            let id = manage::delete(s, name)?.to_id_string();
-            Ok(Report::new(
-                json!({ "deleted": id }),
-                format!("deleted {id}"),
-            ))
-        }),
+        OathCmd::Delete {
+            name,
+            partial,
+            force,
+        } => {
+            if name.trim().is_empty() {
+                return Err(Failure::usage(
+                    "the credential id is empty: name the credential to delete (see `mfakey oath list`)",
+                ));
+            }
+            let how = if *partial {
+                manage::Match::Partial
+            } else {
+                manage::Match::Exact
+            };
+            with_oath(g, Access::Exclusive, |key, s| {
+                let mut ask = |what: &str| confirm(out, key, what, *force);
+                let id = manage::delete(s, name, how, &mut ask)?.to_id_string();
+                Ok(Report::new(
+                    json!({ "deleted": id }),
+                    format!("deleted {}", one_line(&id)),
+                ))
+            })
+        }
         OathCmd::Rename { old, new } => with_oath(g, Access::Exclusive, |_, s| {
             let (from, to) = manage::rename(s, old, new)?;
             let (from, to) = (from.to_id_string(), to.to_id_string());
             Ok(Report::new(
                 json!({ "renamed": { "from": from, "to": to } }),
-                format!("renamed {from} to {to}"),
+                format!("renamed {} to {}", one_line(&from), one_line(&to)),
             ))
         }),
         OathCmd::Password(PasswordCmd::Set { new_password_file }) => {
             let new = input::new_password(new_password_file.as_deref())?;
-            with_oath(g, Access::Exclusive, |_, s| {
-                manage::set_password(s, &new)?;
+            with_oath(g, Access::Exclusive, |key, s| {
+                manage::set_password(s, key.serial, &new)?;
                 Ok(Report::new(
                     json!({ "password_set": true }),
                     "OATH password set",
@@ -157,20 +185,49 @@ pub(super) fn run(cmd: &OathCmd, g: &GlobalOpts, out: Output) -> Result<Report, 
             ))
         }),
         OathCmd::Reset { force } => {
-            if !force {
-                return Err(Failure::usage(
-                    "`oath reset` erases every OATH credential on the key and its password: add --force to do it",
-                ));
-            }
             let mut key = super::session::open_key(g, Access::Exclusive)?;
+            let info = OpenKeyInfo::of(&key);
             let mut s = OathSession::select(&mut key.transport)?;
-            manage::reset(&mut s)?;
+            let mut ask = |what: &str| confirm(out, &info, what, *force);
+            manage::reset(&mut s, &key_name(&info), &mut ask)?;
             Ok(Report::new(
                 json!({ "reset": true }),
                 "OATH applet reset: every credential and the password are gone",
             ))
         }
     }
+}
+
+/// "key 12345678 in "Yubico YubiKey ..."", for questions.
+fn key_name(key: &OpenKeyInfo) -> String {
+    match key.serial {
+        Some(s) => format!("key {s} in \"{}\"", key.reader),
+        None => format!("the key in \"{}\"", key.reader),
+    }
+}
+
+/// Yes to `what` with --force; else the operator's answer on a terminal;
+/// with neither, [`manage::ManageError::ConfirmationNeeded`].
+fn confirm(
+    out: Output,
+    key: &OpenKeyInfo,
+    what: &str,
+    force: bool,
+) -> Result<bool, manage::ManageError> {
+    if force {
+        return Ok(true);
+    }
+    let on = format!("{what} on {}", key_name(key));
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(manage::ManageError::ConfirmationNeeded { what: on });
+    }
+    out.notice(&format!("Go ahead with {on}? [y/N] "));
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|_| manage::ManageError::ConfirmationNeeded { what: on.clone() })?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// Opens the key, selects OATH and unlocks it; runs `f`.
@@ -206,7 +263,7 @@ fn list(key: &OpenKeyInfo, s: &mut OathSession<'_>) -> Result<Report, Failure> {
         } else {
             ""
         };
-        text.push_str(&format!("{}{touch}\n", c.id));
+        text.push_str(&format!("{}{touch}\n", one_line(&c.id.to_string())));
     }
     if creds.is_empty() {
         text.push_str("no OATH credentials on the key\n");
@@ -246,7 +303,11 @@ fn code(
         Some(name) => {
             let mut on_touch = || out.notice("Touch your YubiKey...");
             let (cred, touch, code) = manage::code_of(s, all, name, now, &mut on_touch)?;
-            text.push_str(&format!("{}  {}\n", cred.id, code.value));
+            text.push_str(&format!(
+                "{}  {}\n",
+                one_line(&cred.id.to_string()),
+                code.value
+            ));
             rows.push(code_json(&cred, touch, Some(&code)));
         }
         None => {
@@ -254,14 +315,15 @@ fn code(
                 let (touch, code) = match result {
                     CodeResult::Code(code) => (Some(false), Some(code)),
                     CodeResult::TouchRequired => (Some(true), None),
-                    CodeResult::Hotp => (None, None),
+                    CodeResult::Hotp | CodeResult::Unavailable(_) => (None, None),
                 };
                 let shown = match (code, result) {
                     (Some(c), _) => c.value.clone(),
                     (None, CodeResult::TouchRequired) => "[touch: name it to compute]".into(),
+                    (None, CodeResult::Unavailable(why)) => format!("[no code: {why}]"),
                     _ => "[HOTP: name it to compute]".into(),
                 };
-                text.push_str(&format!("{}  {shown}\n", cred.id));
+                text.push_str(&format!("{}  {shown}\n", one_line(&cred.id.to_string())));
                 rows.push(code_json(cred, touch, code));
             }
             if all.is_empty() {
@@ -303,7 +365,7 @@ fn add(a: &AddArgs, g: &GlobalOpts) -> Result<Report, Failure> {
         let id = cred.id.to_id_string();
         Ok(Report::new(
             json!({ "added": credential_json(&cred) }),
-            format!("added {id}"),
+            format!("added {}", one_line(&id)),
         ))
     })
 }

@@ -2,6 +2,13 @@
 //! with `schema_version`), its error, and the progress events of a job
 //! (lines on stderr for one-key commands; for `bulk`, a live line on a
 //! terminal, plain lines otherwise, or JSON lines with `--json`).
+//!
+//! Text reaches the terminal only through [`clean`]: names from a card
+//! (credential ids) and messages from AWS may hold control characters, and
+//! a card must not be able to move the cursor, retitle the terminal or hide
+//! a line. Every control character but the line break is shown escaped
+//! (`\u{1b}`); [`one_line`] also escapes line breaks, for a value set into
+//! a line of text.
 
 use crate::error::Failure;
 use crate::progress::{Event, Outcome, Progress, Step};
@@ -14,6 +21,8 @@ pub(super) const SCHEMA_VERSION: u32 = 1;
 #[derive(Clone, Copy)]
 pub(super) struct Output {
     pub json: bool,
+    /// `-v`: errors also show the lower layers' detail.
+    pub verbose: bool,
 }
 
 /// What a command produced.
@@ -31,6 +40,44 @@ impl Report {
     }
 }
 
+/// Whether `c` must not reach a terminal as it is: C0 controls (but the
+/// line break), DEL, C1 controls (CSI 0x9B among them), and the Unicode
+/// bidirectional overrides and isolates that reorder what is shown.
+fn escaped(c: char, keep_newline: bool) -> bool {
+    match c {
+        '\n' => !keep_newline,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => true,
+        _ => false,
+    }
+}
+
+fn escape(text: &str, keep_newline: bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| escaped(c, keep_newline)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c, keep_newline) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Text for the terminal: control characters escaped, line breaks kept.
+pub(super) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, true)
+}
+
+/// A value from a card or AWS set into one line of text: line breaks
+/// escaped too.
+pub(super) fn one_line(text: &str) -> String {
+    escape(text, false).into_owned()
+}
+
 impl Output {
     pub(super) fn report(&self, report: &Report) {
         if self.json {
@@ -42,13 +89,16 @@ impl Output {
             }
             println!("{doc}");
         } else if !report.text.is_empty() {
-            println!("{}", report.text.trim_end());
+            println!("{}", clean(report.text.trim_end()));
         }
     }
 
     /// Errors go to stderr as text, and also to stdout as JSON with `--json`.
     pub(super) fn error(&self, e: &Failure) {
-        eprintln!("error: {}", e.message);
+        eprintln!("error: {}", clean(&e.message));
+        if let (true, Some(d)) = (self.verbose, &e.detail) {
+            eprintln!("detail: {}", clean(d));
+        }
         if self.json {
             self.error_json_only(e);
         }
@@ -56,18 +106,20 @@ impl Output {
 
     /// The JSON error document alone (the text was printed by someone else).
     pub(super) fn error_json_only(&self, e: &Failure) {
+        let mut error =
+            json!({ "kind": e.kind.name(), "message": e.message, "exit_code": e.exit_code() });
+        if let (true, Some(d)) = (self.verbose, &e.detail) {
+            error["detail"] = json!(d);
+        }
         println!(
             "{}",
-            json!({
-                "schema_version": SCHEMA_VERSION,
-                "error": { "kind": e.kind.name(), "message": e.message, "exit_code": e.exit_code() },
-            })
+            json!({ "schema_version": SCHEMA_VERSION, "error": error })
         );
     }
 
     /// A line for the operator (prompts, touch requests, progress): stderr.
     pub(super) fn notice(&self, line: &str) {
-        eprintln!("{line}");
+        eprintln!("{}", clean(line));
     }
 }
 
@@ -167,6 +219,7 @@ impl Renderer {
     }
 
     fn say(&mut self, line: &str) {
+        let line = clean(line);
         if self.mode == Mode::Notices {
             eprintln!("{line}");
             return;
@@ -181,6 +234,7 @@ impl Renderer {
     }
 
     fn status(&mut self, line: &str) {
+        let line = &one_line(line);
         if self.mode == Mode::Live {
             let mut o = std::io::stdout().lock();
             let _ = write!(o, "\r\x1b[2K{line}");
@@ -207,7 +261,7 @@ impl Renderer {
             Event::RetryCodes { .. } => {
                 eprintln!("AWS refused the codes; trying once more with a later pair")
             }
-            Event::Undo { what } => eprintln!("undoing: {what}"),
+            Event::Undo { what } => eprintln!("undoing: {}", clean(what)),
             Event::Step {
                 step: Step::Rollback,
                 ..
@@ -215,7 +269,7 @@ impl Renderer {
             Event::Step {
                 step: Step::Verify, ..
             } if self.waiting_for.is_some() => {
-                eprintln!("{}", self.waiting_for.as_deref().unwrap_or_default())
+                eprintln!("{}", clean(self.waiting_for.as_deref().unwrap_or_default()))
             }
             Event::Step { step, .. } if self.verbose => eprintln!("step: {}", step.name()),
             Event::Waiting {
@@ -390,5 +444,34 @@ impl Progress for Renderer {
             Mode::Live | Mode::Lines => self.desk_line(&e),
             Mode::StderrLive => self.org_line(&e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_cards_and_aws_are_escaped() {
+        let hostile = "name\u{1b}]0;owned\u{7}\u{1b}[2J\rnext\u{9b}31m\u{202e}txt\u{7f}";
+        let shown = clean(hostile);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+            "{shown:?}"
+        );
+        assert_eq!(
+            shown,
+            "name\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{d}next\\u{9b}31m\\u{202e}txt\\u{7f}"
+        );
+        // Our own line breaks stay; a value's are shown.
+        assert_eq!(clean("line 1\nline 2"), "line 1\nline 2");
+        assert_eq!(one_line("a\nb\tc"), "a\\u{a}b\\u{9}c");
+        // Text without any is untouched (not even copied).
+        assert!(matches!(
+            clean("Zürich Bank: ok"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -42,17 +42,28 @@ pub(super) fn open_with(
 
 /// The OATH session on `key`, unlocked when the applet has a password.
 pub(super) fn oath<'k>(key: &'k mut OpenKey, g: &GlobalOpts) -> Result<OathSession<'k>, Failure> {
+    let serial = key.info.serial;
     let mut session = OathSession::select(&mut key.transport)?;
-    unlock(&mut session, g)?;
+    unlock(&mut session, serial, g)?;
     Ok(session)
 }
 
 /// Unlocks a password-protected applet from `--password-file`, or a no-echo
 /// prompt when stdin is a terminal; a locked applet otherwise stays locked
-/// ([`OathError::Locked`]).
-pub(super) fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<(), Failure> {
+/// ([`OathError::Locked`]). Only a key that told its serial (`device::open`
+/// read it, and matched `--serial` when given) is sent the password's
+/// proof, and the password is not even read for another
+/// ([`OathError::Unidentified`]).
+pub(super) fn unlock(
+    session: &mut OathSession<'_>,
+    serial: Option<u32>,
+    g: &GlobalOpts,
+) -> Result<(), Failure> {
     if !session.is_locked() {
         return Ok(());
+    }
+    if serial.is_none() {
+        return Err(OathError::Unidentified.into());
     }
     let password = match &g.password_file {
         Some(path) => input::password(Source::File(path))?,
@@ -61,7 +72,7 @@ pub(super) fn unlock(session: &mut OathSession<'_>, g: &GlobalOpts) -> Result<()
         }
         None => return Err(OathError::Locked.into()),
     };
-    Ok(session.unlock_if_locked(Some(&password))?)
+    Ok(session.unlock_identified(serial, Some(&password))?)
 }
 
 /// What commands report about the key they worked on.

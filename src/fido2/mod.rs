@@ -131,6 +131,16 @@ pub(crate) enum Fido2Error {
     PinTooShort { min: u32 },
     #[error("the new PIN is too long: at most 63 bytes")]
     PinTooLong,
+    #[error("the PIN is empty: give the key's PIN (a file's first line, or typed at the prompt)")]
+    PinEmpty,
+    #[error("the PIN is longer than any FIDO2 PIN (63 bytes): check the PIN file")]
+    PinOverLong,
+    #[error(
+        "\"{0}\" is not a credential id: give the hex id `mfakey fido2 credentials list` shows"
+    )]
+    BadCredentialId(String),
+    #[error("the key has 1 PIN try left: a wrong PIN from a file would block its FIDO2 PIN (only a FIDO reset, which erases every passkey, unblocks it), so mfakey did not send it; check the file and pass --force, or leave out --pin-file and type the PIN")]
+    LastTry,
     #[error(
         "the key refused the new PIN under its PIN policy (too simple, or reused): choose another"
     )]
@@ -156,9 +166,13 @@ impl crate::error::Classify for Fido2Error {
             Fido2Error::PinInvalid { .. } => Kind::WrongPin,
             Fido2Error::PinAuthBlocked => Kind::PinAuthBlocked,
             Fido2Error::PinBlocked => Kind::PinBlocked,
-            Fido2Error::PinTooShort { .. } | Fido2Error::PinTooLong | Fido2Error::PinPolicy => {
-                Kind::InvalidPin
-            }
+            Fido2Error::PinTooShort { .. }
+            | Fido2Error::PinTooLong
+            | Fido2Error::PinEmpty
+            | Fido2Error::PinOverLong
+            | Fido2Error::PinPolicy => Kind::InvalidPin,
+            Fido2Error::BadCredentialId(_) => Kind::InvalidArgument,
+            Fido2Error::LastTry => Kind::LastPinTry,
             Fido2Error::NoCredentialManagement => Kind::Unsupported,
             Fido2Error::NoSuchCredential(_) => Kind::NoSuchCredential,
             Fido2Error::Device(_) => Kind::Device,

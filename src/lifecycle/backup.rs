@@ -13,9 +13,11 @@ use crate::progress::{Event, Progress};
 use crate::transport::TransportError;
 use crate::undo::journal::Journal;
 
-/// The operator's side of opening a key: its OATH password, if it has one.
+/// The operator's side of opening a key: its OATH password, if it has one
+/// (sent only to a key that told its `serial`).
 pub(crate) trait Unlocker {
-    fn unlock(&mut self, session: &mut OathSession<'_>) -> Result<(), Failure>;
+    fn unlock(&mut self, session: &mut OathSession<'_>, serial: Option<u32>)
+        -> Result<(), Failure>;
 }
 
 /// Why the backup key was not enrolled.
@@ -125,7 +127,7 @@ pub(crate) async fn enroll_backup<I: IamApi, D: Desk>(
         let mut session = OathSession::select(&mut *key.transport)
             .map_err(|e| fail(BackupCause::Enroll(e.into())))?;
         unlock
-            .unlock(&mut session)
+            .unlock(&mut session, key.serial)
             .map_err(|f| fail(BackupCause::Key(f)))?;
         let target = KeyTarget {
             session: &mut session,

@@ -762,7 +762,7 @@ impl Desk for Arrivals {
 struct NoPassword;
 
 impl Unlocker for NoPassword {
-    fn unlock(&mut self, _s: &mut OathSession<'_>) -> Result<(), Failure> {
+    fn unlock(&mut self, _s: &mut OathSession<'_>, _serial: Option<u32>) -> Result<(), Failure> {
         Ok(())
     }
 }

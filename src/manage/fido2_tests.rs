@@ -21,7 +21,7 @@ fn change_pin(
     new_pin: &SecretString,
 ) -> Result<(), Fido2Error> {
     let info = describe(k)?;
-    super::change_pin(k, &info, current, new_pin)
+    super::change_pin(k, &info, current, new_pin, LastTry::Allow)
 }
 
 fn list_credentials(
@@ -29,7 +29,7 @@ fn list_credentials(
     pin: &SecretString,
 ) -> Result<Vec<Fido2Credential>, Fido2Error> {
     let info = describe(k)?;
-    super::list_credentials(k, &info, pin)
+    super::list_credentials(k, &info, pin, LastTry::Allow)
 }
 
 fn delete_credential(
@@ -38,7 +38,7 @@ fn delete_credential(
     id_hex: &str,
 ) -> Result<Fido2Credential, Fido2Error> {
     let info = describe(k)?;
-    super::delete_credential(k, &info, pin, id_hex)
+    super::delete_credential(k, &info, pin, &credential_id(id_hex)?, LastTry::Allow)
 }
 
 #[test]
@@ -210,4 +210,72 @@ fn hex_aaguid_and_firmware_forms() {
     assert_eq!(firmware_string(0x050203).as_deref(), Some("5.2.3"));
     assert_eq!(firmware_string(7).as_deref(), Some("7"));
     assert_eq!(firmware_string(0), None);
+}
+
+/// An empty or over-long PIN is refused before anything is sent: a usage
+/// error (exit 2), never the key's "pin not set" blamed on the key.
+#[test]
+fn an_empty_or_overlong_pin_is_a_usage_error_before_the_key_is_touched() {
+    use crate::error::{Classify, Kind};
+    for bad in ["", &"9".repeat(64), &"é".repeat(32)] {
+        let e = check_pin(&s(bad)).unwrap_err();
+        assert_eq!(e.kind(), Kind::InvalidPin, "{bad:?}");
+        assert_eq!(e.kind().exit_code(), 2);
+    }
+    check_pin(&s("1234")).unwrap();
+    check_pin(&s(&"9".repeat(63))).unwrap();
+    let mut k = FakeFido2::yubikey5().with_pin("123456");
+    let info = describe(&mut k).unwrap();
+    k.calls.clear();
+    let e = super::list_credentials(&mut k, &info, &s(""), LastTry::Allow).unwrap_err();
+    assert_eq!(e.kind(), Kind::InvalidPin);
+    let e = super::change_pin(&mut k, &info, &s(""), &s("654321"), LastTry::Allow).unwrap_err();
+    assert_eq!(e.kind(), Kind::InvalidPin);
+    assert!(k.calls.is_empty(), "the key was sent {:?}", k.calls);
+    assert!(k.pin_is("123456"));
+}
+
+/// A credential id that is not hex (or empty, odd, over 1023 bytes) is a
+/// usage error found before the PIN is used or the key listed.
+#[test]
+fn a_malformed_credential_id_is_a_usage_error() {
+    use crate::error::{Classify, Kind};
+    for bad in ["not-a-hex-id", "", "abc", "zz", " ", &"ab".repeat(1024)] {
+        let e = credential_id(bad).unwrap_err();
+        assert_eq!(e.kind(), Kind::InvalidArgument, "{bad:?}");
+        assert!(e.to_string().contains("credential id"), "{e}");
+    }
+    assert_eq!(credential_id(" ABcd ").unwrap(), vec![0xAB, 0xCD]);
+}
+
+/// A PIN read from a file is not sent when the key has one try left (a
+/// wrong file would block the PIN); typed, or with --force, it is.
+#[test]
+fn a_pin_from_a_file_is_not_sent_on_the_last_try() {
+    use crate::error::{Classify, Kind};
+    let mut k = FakeFido2::yubikey5().with_pin("123456").with_retries(1);
+    k.add_passkey("aws.amazon.com", "alice", &[1, 2, 3]);
+    let info = describe(&mut k).unwrap();
+    k.calls.clear();
+    let e = super::list_credentials(&mut k, &info, &s("123456"), LastTry::Refuse).unwrap_err();
+    assert_eq!(e.kind(), Kind::LastPinTry);
+    let text = e.to_string();
+    assert!(
+        text.contains("1 PIN try left") && text.contains("--force"),
+        "{text}"
+    );
+    let e =
+        super::change_pin(&mut k, &info, &s("123456"), &s("654321"), LastTry::Refuse).unwrap_err();
+    assert_eq!(e.kind(), Kind::LastPinTry);
+    let e = super::delete_credential(&mut k, &info, &s("123456"), &[1, 2, 3], LastTry::Refuse)
+        .unwrap_err();
+    assert_eq!(e.kind(), Kind::LastPinTry);
+    assert!(k.calls.is_empty(), "the key was sent {:?}", k.calls);
+    // Two tries left: a file's PIN goes; the last try: typed, or --force.
+    assert_eq!(
+        super::list_credentials(&mut k, &info, &s("123456"), LastTry::Allow)
+            .unwrap()
+            .len(),
+        1
+    );
 }

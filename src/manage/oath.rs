@@ -19,6 +19,14 @@ pub(crate) enum ManageError {
     Exists(String),
     #[error("a credential \"{0}\" already exists on the key")]
     RenameTaken(String),
+    #[error("no credential has the id \"{0}\" exactly (see `mfakey oath list`); to delete the one whose id contains it, add --match")]
+    NoExactMatch(String),
+    #[error(
+        "{what} is not done: there is no terminal to ask on; pass --force to do it without asking"
+    )]
+    ConfirmationNeeded { what: String },
+    #[error("declined: {what} is not done")]
+    Declined { what: String },
     #[error(transparent)]
     Oath(#[from] OathError),
 }
@@ -27,7 +35,9 @@ impl crate::error::Classify for ManageError {
     fn kind(&self) -> crate::error::Kind {
         use crate::error::Kind;
         match self {
-            ManageError::NoMatch(_) => Kind::NoSuchCredential,
+            ManageError::NoMatch(_) | ManageError::NoExactMatch(_) => Kind::NoSuchCredential,
+            ManageError::ConfirmationNeeded { .. } => Kind::ConfirmationNeeded,
+            ManageError::Declined { .. } => Kind::Declined,
             ManageError::Ambiguous { .. } => Kind::AmbiguousCredential,
             ManageError::Exists(_) | ManageError::RenameTaken(_) => Kind::CredentialExists,
             ManageError::Oath(o) => o.kind(),
@@ -44,7 +54,7 @@ pub(crate) fn list_with_touch(s: &mut OathSession<'_>) -> Result<Vec<Credential>
             c.touch = match r {
                 CodeResult::TouchRequired => Some(true),
                 CodeResult::Code(_) => Some(false),
-                CodeResult::Hotp => None,
+                CodeResult::Hotp | CodeResult::Unavailable(_) => None,
             };
             c
         })
@@ -90,9 +100,76 @@ pub(crate) fn add(
     Ok(cred)
 }
 
-/// DELETE of the credential NAME designates; its id.
-pub(crate) fn delete(s: &mut OathSession<'_>, name: &str) -> Result<CredentialId, ManageError> {
-    let cred = pick(s.list()?, name)?;
+/// How `oath delete` finds its credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// The id exactly: as stored (`60/I:n`) or as listed (`I:n`).
+    Exact,
+    /// `--match`: the exact id, else the one id that contains NAME.
+    Partial,
+}
+
+/// The operator's answer to "do it?": yes, no, or no one to ask (the error
+/// says what to pass instead).
+pub(crate) type Confirm<'a> = &'a mut dyn FnMut(&str) -> Result<bool, ManageError>;
+
+/// Asks `confirm` about `what`; a no is [`ManageError::Declined`].
+fn confirmed(confirm: Confirm<'_>, what: &str) -> Result<(), ManageError> {
+    if confirm(what)? {
+        Ok(())
+    } else {
+        Err(ManageError::Declined {
+            what: what.to_string(),
+        })
+    }
+}
+
+/// The credential whose id is NAME exactly, stored or as listed.
+fn exact(creds: Vec<Credential>, name: &str) -> Result<Credential, ManageError> {
+    let mut hits: Vec<Credential> = creds
+        .into_iter()
+        .filter(|c| {
+            c.raw_id == name.as_bytes() || c.id.to_id_string() == name || c.id.to_string() == name
+        })
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(ManageError::NoExactMatch(name.to_string())),
+        _ => Err(ManageError::Ambiguous {
+            name: name.to_string(),
+            hits: hits.iter().map(|c| c.id.to_id_string()).collect(),
+        }),
+    }
+}
+
+/// DELETE of the credential NAME designates, once `confirm` says yes to
+/// deleting it (by its full id); its id. An empty NAME is refused before
+/// anything is sent.
+pub(crate) fn delete(
+    s: &mut OathSession<'_>,
+    name: &str,
+    how: Match,
+    confirm: Confirm<'_>,
+) -> Result<CredentialId, ManageError> {
+    if name.trim().is_empty() {
+        return Err(OathError::InvalidCredential(
+            "the credential id is empty: name the credential to delete (see `mfakey oath list`)"
+                .into(),
+        )
+        .into());
+    }
+    let creds = s.list()?;
+    let cred = match how {
+        Match::Exact => exact(creds, name)?,
+        Match::Partial => pick(creds, name)?,
+    };
+    let full = cred.id.to_id_string();
+    let what = if full == name {
+        format!("deleting \"{full}\"")
+    } else {
+        format!("deleting \"{full}\" (the credential \"{name}\" names)")
+    };
+    confirmed(confirm, &what)?;
     s.delete(&cred.raw_id)?;
     Ok(cred.id)
 }
@@ -123,7 +200,16 @@ pub(crate) fn split_issuer(s: &str) -> (Option<&str>, &str) {
     }
 }
 
-pub(crate) fn set_password(s: &mut OathSession<'_>, new: &SecretString) -> Result<(), ManageError> {
+/// SET CODE: the access key derived from `new` goes only to a key that
+/// told its `serial` (it is as good as the password for guessing it).
+pub(crate) fn set_password(
+    s: &mut OathSession<'_>,
+    serial: Option<u32>,
+    new: &SecretString,
+) -> Result<(), ManageError> {
+    if serial.is_none() {
+        return Err(OathError::Unidentified.into());
+    }
     Ok(s.set_password(new)?)
 }
 
@@ -131,8 +217,21 @@ pub(crate) fn clear_password(s: &mut OathSession<'_>) -> Result<(), ManageError>
     Ok(s.clear_password()?)
 }
 
-/// RESET: every credential and the password gone.
-pub(crate) fn reset(s: &mut OathSession<'_>) -> Result<(), ManageError> {
+/// RESET, once `confirm` says yes: every credential and the password gone.
+pub(crate) fn reset(
+    s: &mut OathSession<'_>,
+    key: &str,
+    confirm: Confirm<'_>,
+) -> Result<(), ManageError> {
+    let count = if s.is_locked() {
+        "every OATH credential".to_string()
+    } else {
+        format!("all {} OATH credential(s)", s.list()?.len())
+    };
+    confirmed(
+        confirm,
+        &format!("erasing {count} and the OATH password of {key}"),
+    )?;
     Ok(s.reset()?)
 }
 
@@ -156,7 +255,7 @@ pub(crate) fn code_of(
             let code = s.calculate(&cred, now)?;
             (cred, Some(true), code)
         }
-        CodeResult::Hotp => {
+        CodeResult::Hotp | CodeResult::Unavailable(_) => {
             let code = s.calculate(&cred, now)?;
             (cred, None, code)
         }

@@ -111,6 +111,9 @@ pub(crate) enum CodeResult {
     TouchRequired,
     /// HOTP: computing advances the counter, so CALCULATE ALL does not.
     Hotp,
+    /// A code that cannot be computed for this id (a period of 0, or the
+    /// key refused computing it alone): why, in words.
+    Unavailable(String),
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub(crate) enum OathError {
     #[error("wrong OATH password: check it and try again")]
     WrongPassword,
 
+    #[error("the key did not tell its serial number, and mfakey sends the OATH password (or anything derived from it) only to a key that identified itself: check the key with `mfakey keys`, or use another key")]
+    Unidentified,
+
     #[error("the key's OATH applet is full ({capacity} credentials): delete a credential you no longer need, or use another key")]
     KeyFull { capacity: usize },
 
@@ -79,6 +82,7 @@ impl crate::error::Classify for OathError {
             OathError::NotAvailable => Kind::OathNotAvailable,
             OathError::Locked => Kind::Locked,
             OathError::WrongPassword => Kind::WrongPassword,
+            OathError::Unidentified => Kind::KeyUnidentified,
             OathError::KeyFull { .. } => Kind::KeyFull,
             OathError::NoSuchCredential(_) => Kind::NoSuchCredential,
             OathError::TouchTimeout => Kind::TouchTimeout,

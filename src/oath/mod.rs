@@ -8,7 +8,7 @@
 //!
 //! [`Transport`]: crate::transport::Transport
 
-mod commands;
+pub(crate) mod commands;
 mod credential;
 mod error;
 mod id;

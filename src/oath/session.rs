@@ -143,6 +143,25 @@ impl<'t> OathSession<'t> {
         Ok(())
     }
 
+    /// [`OathSession::unlock_if_locked`] for a key that identified itself:
+    /// `serial` is what it answered (read, and matched by the caller where
+    /// a serial is pinned). A key that told no serial gets no password
+    /// proof ([`OathError::Unidentified`]): a hostile card could otherwise
+    /// collect proofs to guess the password offline.
+    pub(crate) fn unlock_identified(
+        &mut self,
+        serial: Option<u32>,
+        password: Option<&SecretString>,
+    ) -> Result<(), OathError> {
+        if !self.is_locked() {
+            return Ok(());
+        }
+        if serial.is_none() {
+            return Err(OathError::Unidentified);
+        }
+        self.unlock_if_locked(password)
+    }
+
     /// Unlocks with `password` when the applet has one (a locked applet and
     /// no password: [`OathError::Locked`]); does nothing otherwise.
     pub(crate) fn unlock_if_locked(
@@ -305,7 +324,7 @@ impl<'t> OathSession<'t> {
                 tag::TRUNCATED => {
                     cred.touch = Some(false);
                     if cred.id.oath_type == OathType::Totp && cred.id.period != DEFAULT_PERIOD {
-                        CodeResult::Code(self.calculate(&cred, timestamp)?)
+                        self.calculate_alone(&cred, timestamp)?
                     } else {
                         let (digits, value) = commands::parse_truncated(&entry.value)?;
                         CodeResult::Code(make_code(&cred.id, timestamp, digits, value))
@@ -320,6 +339,26 @@ impl<'t> OathSession<'t> {
             out.push((cred, result));
         }
         Ok(out)
+    }
+
+    /// One credential of a CALCULATE ALL that needs its own CALCULATE (a
+    /// period other than 30 s). An id the key or its period cannot compute
+    /// is listed without a code; only a lost key or a lock stops the list.
+    fn calculate_alone(
+        &mut self,
+        cred: &Credential,
+        timestamp: u64,
+    ) -> Result<CodeResult, OathError> {
+        if cred.id.period == 0 {
+            return Ok(CodeResult::Unavailable(
+                "period 0 in its id, so no time step".into(),
+            ));
+        }
+        match self.calculate(cred, timestamp) {
+            Ok(code) => Ok(CodeResult::Code(code)),
+            Err(e @ (OathError::Transport(_) | OathError::Locked)) => Err(e),
+            Err(e) => Ok(CodeResult::Unavailable(e.to_string())),
+        }
     }
 
     /// SET CODE: sets a password (access key from PBKDF2 with this key's

@@ -681,3 +681,54 @@ fn base64_matches_rfc4648() {
         assert_eq!(base64_no_pad(i.as_bytes()), o);
     }
 }
+
+/// Credentials with ids no well-behaved client writes: a period of 0, a
+/// period too big for the id parser, bytes that are not UTF-8, a bare
+/// period prefix, a leading dot, a newline. Written raw (PUT as the wire
+/// allows), then listed and computed: every one is listed, none is fatal.
+#[test]
+fn odd_credential_ids_are_listed_never_fatal() {
+    use crate::virtual_key::{Config, SharedVirtualKey, VirtualYubiKey};
+    let key = SharedVirtualKey::new(VirtualYubiKey::new(Config::default()));
+    let mut t = key.clone();
+    let odd: [(&[u8], u8); 9] = [
+        (b"0/x", 0x21),
+        (b"0/hotp", 0x11),
+        (b"\xff\xfe not utf-8", 0x21),
+        (b"15/fifteen", 0x21),
+        (b"99999999999/huge", 0x21),
+        (b"123/", 0x21),
+        (b".hidden", 0x21),
+        (b"a:b\nc", 0x21),
+        (b"plain", 0x21),
+    ];
+    t.transmit(&unhex(SELECT)).unwrap();
+    for (id, kind) in odd {
+        let mut body = tlv(0x71, id);
+        body.extend(tlv(0x73, &[&[kind, 6][..], &[7u8; 14]].concat()));
+        let put = Command::new(0, ins::PUT, 0, 0).with_data(body).unwrap();
+        let answer = t.transmit(&put.to_bytes()).unwrap();
+        assert_eq!(answer, [0x90, 0x00], "PUT {id:?}");
+    }
+    let mut s = OathSession::select(&mut t).unwrap();
+    let all = s
+        .calculate_all(1_700_000_000)
+        .expect("odd ids are never fatal");
+    assert_eq!(all.len(), odd.len());
+    for ((id, _), (cred, result)) in odd.iter().zip(&all) {
+        assert_eq!(&cred.raw_id[..], *id);
+        match (&cred.raw_id[..], result) {
+            (b"0/x", CodeResult::Unavailable(why)) => {
+                assert!(why.contains("period 0"), "{why}")
+            }
+            (b"0/hotp", CodeResult::Hotp) => {}
+            (b"0/x", r) | (b"0/hotp", r) => panic!("{id:?}: {r:?}"),
+            (_, CodeResult::Code(c)) => assert_eq!(c.value.len(), 6, "{id:?}"),
+            (_, r) => panic!("{id:?}: {r:?}"),
+        }
+    }
+    // Invalid UTF-8 is shown replaced; the raw id still addresses it.
+    assert!(all[2].0.id.name.contains('\u{fffd}'));
+    assert_eq!(all[3].0.id.period, 15);
+    assert_eq!(all[4].0.id.period, 30);
+}

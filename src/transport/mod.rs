@@ -29,6 +29,8 @@ pub(crate) enum TransportError {
     Pcsc(String),
     #[error("the card answered something that is not a valid APDU response: {0}")]
     Malformed(String),
+    #[error("the card's answer grew past {} KiB (response chaining): no YubiKey answer is that long, so the card is refused; remove it", limit / 1024)]
+    ResponseTooLong { limit: usize },
     #[error("{0}")]
     Io(String),
 }
@@ -165,9 +167,10 @@ impl crate::error::Classify for TransportError {
             TransportError::CardRemoved => Kind::KeyRemoved,
             TransportError::CardReset => Kind::KeyReset,
             TransportError::InUse(_) => Kind::KeyInUse,
-            TransportError::Pcsc(_) | TransportError::Malformed(_) | TransportError::Io(_) => {
-                Kind::Device
-            }
+            TransportError::Pcsc(_)
+            | TransportError::Malformed(_)
+            | TransportError::ResponseTooLong { .. }
+            | TransportError::Io(_) => Kind::Device,
         }
     }
 }

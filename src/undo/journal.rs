@@ -410,7 +410,7 @@ pub(crate) fn read_lines<T: serde::de::DeserializeOwned>(
 /// Parses JSON lines. A line cut short (the process died mid-write: JSON
 /// that ends early) is skipped wherever it is; any other bad line is an
 /// error naming its number.
-fn parse_lines<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_lines<T: serde::de::DeserializeOwned>(
     path: &Path,
     text: &str,
 ) -> Result<Vec<T>, JournalError> {

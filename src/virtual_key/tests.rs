@@ -515,6 +515,28 @@ fn rename_needs_5_3_1() {
     assert_eq!(sw(&mut k, &apdu(0x05, 0, 0, &d[..5])), 0x6A80);
 }
 
+/// As Yubico's device tests require of firmware 5.3 and later
+/// (yubikit `test_oath.py`, `test_rename_to_existing`): renaming a
+/// credential onto the id it already has is an error, not a no-op, and
+/// nothing changes.
+#[test]
+fn rename_onto_its_own_id_is_refused() {
+    let mut k = key();
+    select_oath(&mut k);
+    put(&mut k, b"newissuer:newname", 0x21, 6, SHA1_SEED, false);
+    let mut same = Vec::new();
+    tlv::push(&mut same, 0x71, b"newissuer:newname");
+    tlv::push(&mut same, 0x71, b"newissuer:newname");
+    assert_eq!(sw(&mut k, &apdu(0x05, 0, 0, &same)), 0x6A80);
+    let creds = k.oath_credentials();
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0].id, b"newissuer:newname");
+    assert_eq!(
+        calc(&mut k, b"newissuer:newname", &totp_challenge(59, 30)).unwrap(),
+        "287082"
+    );
+}
+
 #[test]
 fn password_set_validate_and_clear() {
     let mut k = key();

@@ -64,6 +64,7 @@ EOF
 
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL=$MFAKEY_TEST_IAM_ENDPOINT
+export MFAKEY_ALLOW_VIRTUAL_READERS=1 # the benchmark's keys are in vpcd readers
 export HOME=$WORK
 echo "bench: $N users, reader \"$READER\", $MFAKEY_BIN" >&2
 

@@ -19,5 +19,6 @@ STACK=$REPO/tests/stack/stack.sh
 trap '"$STACK" stop' EXIT
 "$STACK" start
 eval "$("$STACK" env)"
+export MFAKEY_ALLOW_VIRTUAL_READERS=1 # the benchmark's keys are in vpcd readers
 MFAKEY_BIN=$TARGET/release/mfakey VIRTUAL_YUBIKEY_BIN=$TARGET/release/virtual-yubikey \
     "$MFAKEY_VENV/bin/python" "$REPO/tests/bench/enroll.py" "${1:-20}"

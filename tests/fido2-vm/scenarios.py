@@ -444,6 +444,15 @@ def credentials():
     key = lambda c: c["credential_id"]
     check(sorted(listed, key=key) == sorted(want, key=key), "listed %s\nwanted %s" % (listed, want))
 
+    # Bad input is refused before the key is touched: no PIN is used up.
+    before = info()["pin_retries"]
+    mfakey("fido2", "credentials", "delete", "not-a-hex-id", "--pin-file", pin_file("new")).error(
+        "invalid_argument", 2, "not a credential id"
+    )
+    mfakey("fido2", "credentials", "list", "--pin-file", pin_file("empty", "")).error(
+        "invalid_pin", 2, "PIN is empty"
+    )
+    check(info()["pin_retries"] == before, "bad input used a PIN try")
     gone = mfakey("fido2", "credentials", "delete", a_id.hex(), "--pin-file", pin_file("new")).ok()
     check(gone.get("deleted") == want[0], "delete answered %s" % gone)
     with Independent() as ind:
@@ -498,7 +507,13 @@ def pin_blocked():
             r.error("wrong_pin", 4, "1 try left before the PIN is blocked")
         else:
             r.error("wrong_pin", 4, "%d tries left" % left)
+    # One try left: a PIN from a file is not sent (a wrong file would block
+    # the PIN) unless --force; the count stays.
     mfakey("fido2", "credentials", "list", "--pin-file", wrong).error(
+        "last_pin_try", 5, "1 PIN try left", "--force"
+    )
+    check(info()["pin_retries"] == 1, "a refused last try changed the count")
+    mfakey("fido2", "credentials", "list", "--pin-file", wrong, "--force").error(
         "pin_blocked", 4, "PIN is blocked", "FIDO reset"
     )
     f = info()
@@ -538,7 +553,7 @@ SCENARIOS = [
 
 def leaks(outputs):
     """The names of the PINs found in `outputs` (names only: never print a PIN)."""
-    return sorted({name for name, value in PINS.items() for out in outputs if value in out})
+    return sorted({name for name, value in PINS.items() if value for out in outputs if value in out})
 
 
 def secrets_stayed_secret():

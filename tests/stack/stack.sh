@@ -150,6 +150,9 @@ start_proxy() {
 write_env() {
     {
         echo "export MFAKEY_TEST_STACK=1"
+        # The stack's readers are vpcd's: mfakey refuses virtual readers
+        # unless told otherwise (README, "Virtual readers").
+        echo "export MFAKEY_ALLOW_VIRTUAL_READERS=1"
         echo "export MFAKEY_VENV=$(printf '%q' "$VENV")"
         echo "export MFAKEY_TEST_MOTO_ENDPOINT=$(cat "$STATE/moto.endpoint")"
         echo "export MFAKEY_TEST_IAM_ENDPOINT=$(cat "$STATE/iam_proxy.endpoint")"

@@ -72,9 +72,8 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// `attempts` attempts a call with a short backoff.
 pub async fn test_sdk_config(endpoint_url: &str, attempts: u32) -> SdkConfig {
     let opts = AwsOptions {
-        profile: None,
-        region: None,
         endpoint_url: Some(endpoint_url.to_string()),
+        ..AwsOptions::default()
     };
     let retry = RetryConfig::standard()
         .with_max_attempts(attempts)
