@@ -7,7 +7,9 @@
 #           (hidapi, for FIDO2), python3-venv (venv for the system python);
 #           for the FIDO2 guest (tests/fido2-vm): qemu-system-x86,
 #           busybox-static, cpio, python3-fido2 (the independent CTAP2
-#           client, run by Debian's /usr/bin/python3 inside the guest).
+#           client, run by Debian's /usr/bin/python3 inside the guest);
+#           for tests/ship.sh: dpkg-dev (cargo-deb's dpkg-shlibdeps), man-db
+#           (`man -w`), binutils (`strings`, `readelf`).
 #   venv:   ${MFAKEY_VENV:-<repo>/.venv} with yubikey-manager (ykman, the
 #           independent OATH client) and moto[server] (IAM stand-in).
 #
@@ -19,7 +21,8 @@ VENV=${MFAKEY_VENV:-$REPO/.venv}
 YKMAN_VERSION=5.9.2
 MOTO_VERSION=5.2.5
 APT_PACKAGES=(pcscd libpcsclite-dev pkgconf vsmartcard-vpcd libudev-dev python3-venv
-    qemu-system-x86 busybox-static cpio python3-fido2)
+    qemu-system-x86 busybox-static cpio python3-fido2
+    dpkg-dev man-db binutils)
 
 LOG=$(mktemp -t mfakey-setup.XXXXXX)
 trap 'rm -f "$LOG"' EXIT

@@ -4,6 +4,7 @@ use super::render::{outcome_word, Output, Renderer, Report};
 use super::session::open_key;
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions, IamApi};
+use crate::daily::{self, profile};
 use crate::device::Selector;
 use crate::enroll::{enroll, EnrollOptions, EnrollReport, KeyTarget};
 use crate::error::{Failure, Kind};
@@ -43,8 +44,8 @@ pub struct EnrollUserArgs {
     #[arg(long, overrides_with = "touch")]
     pub no_touch: bool,
     /// Account label after `@` in the credential id (default: the account alias, else its id)
-    #[arg(long, value_name = "ALIAS")]
-    pub label_account: Option<String>,
+    #[arg(long, value_name = "ALIAS", alias = "label-account")]
+    pub account_label: Option<String>,
     /// Extra tag on the IAM device (repeatable)
     #[arg(long = "tag", value_name = "K=V", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
@@ -54,6 +55,11 @@ pub struct EnrollUserArgs {
     /// Journal file (default ~/.local/state/mfakey/journal.jsonl)
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Afterwards, point this profile of the shared config file
+    /// ($AWS_CONFIG_FILE, else ~/.aws/config) at the new device: its
+    /// mfa_serial, and a commented mfa_process line (a backup is kept)
+    #[arg(long, value_name = "P")]
+    pub configure_profile: Option<String>,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
@@ -115,12 +121,17 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
         device_name: a.device_name.clone(),
         path: a.path.clone(),
         touch: a.touch && !a.no_touch,
-        account_label: a.label_account.clone(),
+        account_label: a.account_label.clone(),
         tags: a.tags.clone(),
         force: a.force,
     };
+    // The config file is checked before anything is made, written after.
+    let profile_plan = match &a.configure_profile {
+        Some(p) => Some(profile::plan(&profile::config_path()?, p)?),
+        None => None,
+    };
     let mut progress = Renderer::notices(g.verbose > 0);
-    runtime()?.block_on(async {
+    let (report, enrolled) = runtime()?.block_on(async {
         let iam = aws::load(&a.aws).await?;
         let mut key = open_key(g, Access::Exclusive)?;
         let (serial, capacity) = (key.info.serial, key.info.oath_capacity());
@@ -132,11 +143,34 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
             capacity,
         };
         let report = enroll(&iam, target, &opts, &mut journal, &mut progress).await?;
-        Ok(Report::new(
-            json!({ "enrolled": report }),
-            enrolled_text(&report),
-        ))
-    })
+        let text = enrolled_text(&report);
+        Ok::<_, Failure>((report, text))
+    })?;
+    let Some(plan) = profile_plan else {
+        return Ok(Report::new(json!({ "enrolled": report }), enrolled));
+    };
+    let applied = daily::configure_profile(&plan, &report.user, &report.device_serial)?;
+    Ok(Report::new(
+        json!({ "enrolled": report, "profile": applied }),
+        format!("{enrolled}\n{}", profile_text(&applied)),
+    ))
+}
+
+fn profile_text(a: &profile::Applied) -> String {
+    if !a.changed {
+        return format!(
+            "  profile  {} in {} already points at it",
+            a.profile, a.path
+        );
+    }
+    let mut text = format!("  profile  {} in {}: mfa_serial written", a.profile, a.path);
+    if let Some(old) = &a.replaced {
+        text.push_str(&format!(" (was {old})"));
+    }
+    if let Some(b) = &a.backup {
+        text.push_str(&format!("\n  backup   {b}"));
+    }
+    text
 }
 
 fn enrolled_text(report: &EnrollReport) -> String {

@@ -3,7 +3,9 @@
 
 mod audit;
 mod bulk;
+mod code;
 mod console;
+mod docs;
 mod enroll;
 mod fido2;
 mod input;
@@ -78,6 +80,13 @@ pub enum Command {
     Fido2(fido2::Fido2Cmd),
     /// Enroll a CSV manifest's users, one key after another, resumable
     Bulk(bulk::BulkArgs),
+    /// Print the current code of a profile's MFA device (aws-vault's mfa_process)
+    Code(code::CodeArgs),
+    /// Print a shell completion script
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages into DIR (for packagers)
+    #[command(hide = true)]
+    Man(docs::ManArgs),
 }
 
 /// Runs the program: the process's exit code.
@@ -124,6 +133,9 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(render::Report, u8), Failure> {
         Command::Cleanup(a) => enroll::run_cleanup(a, &cli.global, out),
         Command::Fido2(cmd) => fido2::run(cmd, &cli.global, out),
         Command::Bulk(a) => bulk::run(a, &cli.global, out),
+        Command::Code(a) => code::run(a, &cli.global, out),
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
         Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;
