@@ -251,4 +251,5 @@ fn a_config_mfakey_cannot_edit_safely_stops_enrollment_before_anything_is_made()
         .mfakey(&["--json", "code", "--profile", "work"])
         .err(2, "aws_config");
     assert!(msg.contains("--configure-profile work"), "{msg}");
+    sc.assert_no_secret(&[]);
 }

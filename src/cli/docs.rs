@@ -1,14 +1,17 @@
-//! `mfakey completions SHELL` and the packagers' hidden `mfakey man DIR`:
-//! both generated from the same clap definitions as `--help`, so they
-//! cannot drift from it.
+//! `mfakey completions SHELL` and the packagers' `mfakey man DIR`: both
+//! generated from the same clap definitions as `--help`, so they cannot
+//! drift from it. `man` is parsed apart from [`Cli`], before it, so that
+//! nothing generated from `Cli` offers it (clap's bash completion would
+//! list even a hidden subcommand).
 
-use super::render::Report;
+use super::render::{Output, Report};
 use super::Cli;
-use crate::error::{Failure, Kind};
-use clap::{Args, CommandFactory};
+use crate::error::{exit, Failure, Kind};
+use clap::{Args, CommandFactory, Parser};
 use clap_complete::Shell;
 use serde_json::json;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct CompletionsArgs {
@@ -17,11 +20,43 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-#[derive(Args, Debug)]
-pub struct ManArgs {
+/// `mfakey man DIR`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mfakey man",
+    bin_name = "mfakey man",
+    about = "Write mfakey's man pages into DIR (for packagers)"
+)]
+struct ManArgs {
     /// Folder to write the pages into (created if missing)
     #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    dir: PathBuf,
+}
+
+/// Runs `mfakey man DIR` when that is the command line: its exit code.
+pub(super) fn packager_command() -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).and_then(|a| a.to_str()) != Some("man") {
+        return None;
+    }
+    let a = match ManArgs::try_parse_from(&args[1..]) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return Some(ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 }));
+        }
+    };
+    let out = Output { json: false };
+    Some(match man(&a) {
+        Ok(report) => {
+            out.report(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    })
 }
 
 /// The completion script, to be sourced by the shell or installed where
@@ -37,8 +72,8 @@ pub(super) fn completions(a: &CompletionsArgs) -> Result<Report, Failure> {
 }
 
 /// One man page per command and subcommand (`mfakey.1`,
-/// `mfakey-enroll-user.1`, …), hidden commands left out.
-pub(super) fn man(a: &ManArgs) -> Result<Report, Failure> {
+/// `mfakey-enroll-user.1`, …).
+fn man(a: &ManArgs) -> Result<Report, Failure> {
     let fail = |e: std::io::Error| {
         Failure::new(
             Kind::Other,

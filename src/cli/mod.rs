@@ -84,13 +84,15 @@ pub enum Command {
     Code(code::CodeArgs),
     /// Print a shell completion script
     Completions(docs::CompletionsArgs),
-    /// Write the man pages into DIR (for packagers)
-    #[command(hide = true)]
-    Man(docs::ManArgs),
 }
 
 /// Runs the program: the process's exit code.
 pub fn run() -> ExitCode {
+    // `mfakey man DIR`, for packagers: outside `Cli`, so that neither
+    // --help, the completions nor the man pages offer it.
+    if let Some(code) = docs::packager_command() {
+        return code;
+    }
     let wants_json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -135,7 +137,6 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(render::Report, u8), Failure> {
         Command::Bulk(a) => bulk::run(a, &cli.global, out),
         Command::Code(a) => code::run(a, &cli.global, out),
         Command::Completions(a) => docs::completions(a),
-        Command::Man(a) => docs::man(a),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
         Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;

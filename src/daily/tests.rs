@@ -282,11 +282,11 @@ fn the_owners_credential_is_chosen_never_guessed() {
         pick(vec![cred("alice@acme"), cred("alice@acme-dev")]),
         Err(DailyError::Ambiguous { .. })
     ));
-    // `alicia@…` is not alice's; a credential of another issuer is not AWS's.
+    // `alice2@…` is not alice's; a credential of another issuer is not AWS's.
     let mut other = cred("alice@acme");
     other.0.id.issuer = Some("GitHub".into());
     assert!(matches!(
-        pick(vec![cred("alicia@acme"), other]),
+        pick(vec![cred("alice2@acme"), other]),
         Err(DailyError::NotOnKey { .. })
     ));
 }
