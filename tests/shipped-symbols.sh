@@ -53,10 +53,11 @@ say() { printf 'shipped-symbols: %s\n' "$*"; }
 shows() { grep -qE "(^|[^/])${2//./\\.}" "$1"; }
 
 # The doubles: the virtual key's files, the fakes and transcripts that are
-# cfg(test), and the files that hold only tests.
+# cfg(test), and the files that hold only tests. (src/bin/virtual-yubikey.rs
+# is another binary target: nothing of it can be linked into mfakey.)
 cd "$REPO"
 mapfile -t DOUBLES < <(
-    { ls src/virtual_key/*.rs src/bin/virtual-yubikey.rs \
+    { ls src/virtual_key/*.rs \
          src/aws/fake.rs src/aws/totp.rs src/fido2/fake.rs src/oath/script.rs
       find src -name '*tests.rs'; } | sort -u
 )
