@@ -57,6 +57,12 @@ kinds! {
     IdTooLong => ("id_too_long", USAGE),
     NothingToResume => ("nothing_to_resume", USAGE),
     InsecureEndpoint => ("insecure_endpoint", USAGE),
+    /// A command of a cargo feature this build left out (`fido2`).
+    #[cfg_attr(feature = "fido2", allow(dead_code))]
+    NotBuilt => ("not_built", USAGE),
+    /// The shared config file's profile or its `mfa_serial` is missing,
+    /// or the file cannot be edited safely.
+    AwsConfig => ("aws_config", USAGE),
     // The device: PC/SC, readers, keys, FIDO over HID.
     PcscNotRunning => ("pcsc_not_running", DEVICE),
     NoReader => ("no_reader", DEVICE),
@@ -128,6 +134,8 @@ kinds! {
     SomeFailed => ("some_failed", OTHER),
     Report => ("report", OTHER),
     Oath => ("oath", OTHER),
+    /// Enrolled, but `--configure-profile` could not write the config file.
+    ConfigNotWritten => ("config_not_written", OTHER),
     Other => ("other", OTHER),
 }
 

@@ -19,6 +19,7 @@ pub(crate) mod bulk;
 pub mod cli;
 pub(crate) mod console;
 pub(crate) mod credential;
+pub(crate) mod daily;
 pub(crate) mod device;
 pub(crate) mod enroll;
 pub(crate) mod error;

@@ -14,8 +14,10 @@ PORT=35963
 READER="Virtual PCD 00 00"
 
 bash tests/setup.sh
-echo "demo: cargo build --bins"
-cargo build --bins --quiet
+echo "demo: cargo build --bin mfakey; --features testing --bin virtual-yubikey"
+cargo build --quiet --bin mfakey
+# The virtual card is a test double: only the `testing` feature builds it.
+cargo build --quiet --features testing --bin virtual-yubikey
 
 STACK=$REPO/tests/stack/stack.sh
 WORK=$(mktemp -d -t mfakey-demo.XXXXXX)

@@ -6,7 +6,7 @@
 #
 #   tests/run.sh [extra cargo test args, e.g. --test oath_cli -- --nocapture]
 #
-# Needs tests/setup.sh to have run once (Debian packages and the venv).
+# Runs tests/setup.sh first (as root on a fresh machine it installs what is missing).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,10 +14,9 @@ cd "$REPO"
 export MFAKEY_VENV=${MFAKEY_VENV:-$REPO/.venv}
 STACK=$REPO/tests/stack/stack.sh
 
-if [ ! -x "$MFAKEY_VENV/bin/ykman" ]; then
-    echo "run: no venv at $MFAKEY_VENV: run tests/setup.sh first" >&2
-    exit 1
-fi
+# A fresh machine gets its Debian packages and the venv here (setup.sh only
+# installs what is missing, and says so in a few lines otherwise).
+bash "$REPO/tests/setup.sh"
 
 echo "run: cargo build --all-targets"
 cargo build --all-targets

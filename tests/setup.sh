@@ -9,6 +9,8 @@
 #           busybox-static, cpio, python3-fido2 (the independent CTAP2
 #           client, run by Debian's /usr/bin/python3 inside the guest);
 #           chromium (a real browser for the audit's HTML page, headless).
+#           for tests/ship.sh: dpkg-dev (cargo-deb's dpkg-shlibdeps), man-db
+#           (`man -w`), binutils (`strings`, `readelf`).
 #   venv:   ${MFAKEY_VENV:-<repo>/.venv} with yubikey-manager (ykman, the
 #           independent OATH client) and moto[server] (IAM stand-in).
 #   fuzzing: the nightly toolchain and cargo-fuzz (tests/fuzz.sh); g++
@@ -27,7 +29,8 @@ VENV=${MFAKEY_VENV:-$REPO/.venv}
 YKMAN_VERSION=5.9.2
 MOTO_VERSION=5.2.5
 APT_PACKAGES=(pcscd libpcsclite-dev pkgconf vsmartcard-vpcd libudev-dev python3-venv
-    qemu-system-x86 busybox-static cpio python3-fido2 chromium g++ iproute2)
+    qemu-system-x86 busybox-static cpio python3-fido2 chromium g++ iproute2
+    dpkg-dev man-db binutils)
 CARGO_FUZZ_VERSION=0.13.2
 VPCD_CONF=/etc/reader.conf.d/vpcd
 VPCD_CONF_ASIDE=/etc/vsmartcard-vpcd.reader.conf.disabled-by-mfakey

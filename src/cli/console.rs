@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_secs(2);
 pub struct ConsoleOpts {
     /// Account label after `@` in the credential id (default with --verify:
     /// the account alias, else the account id)
-    #[arg(long, value_name = "ALIAS")]
+    #[arg(long, value_name = "ALIAS", alias = "label-account")]
     pub account_label: Option<String>,
     /// Require a touch for every code
     #[arg(long, overrides_with = "no_touch")]

@@ -4,6 +4,7 @@ use super::render::{outcome_word, Output, Renderer, Report};
 use super::session::open_key;
 use super::GlobalOpts;
 use crate::aws::{self, AwsOptions, IamApi};
+use crate::daily::{self, profile};
 use crate::device::Selector;
 use crate::enroll::{enroll, EnrollOptions, EnrollReport, KeyTarget};
 use crate::error::{Failure, Kind};
@@ -43,8 +44,8 @@ pub struct EnrollUserArgs {
     #[arg(long, overrides_with = "touch")]
     pub no_touch: bool,
     /// Account label after `@` in the credential id (default: the account alias, else its id)
-    #[arg(long, value_name = "ALIAS")]
-    pub label_account: Option<String>,
+    #[arg(long, value_name = "ALIAS", alias = "label-account")]
+    pub account_label: Option<String>,
     /// Extra tag on the IAM device (repeatable)
     #[arg(long = "tag", value_name = "K=V", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
@@ -60,6 +61,11 @@ pub struct EnrollUserArgs {
     /// The reader the backup key goes into (default: with --reader, that reader; else any)
     #[arg(long, value_name = "NAME", requires = "backup")]
     pub backup_reader: Option<String>,
+    /// Afterwards, point this profile of the shared config file
+    /// ($AWS_CONFIG_FILE, else ~/.aws/config) at the new device: its
+    /// mfa_serial, and a commented mfa_process line (a backup is kept)
+    #[arg(long, value_name = "P")]
+    pub configure_profile: Option<String>,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
@@ -124,9 +130,14 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
         device_name: a.device_name.clone(),
         path: a.path.clone(),
         touch: a.touch && !a.no_touch,
-        account_label: a.label_account.clone(),
+        account_label: a.account_label.clone(),
         tags: a.tags.clone(),
         force: a.force,
+    };
+    // The config file is checked before anything is made, written after.
+    let profile_plan = match &a.configure_profile {
+        Some(p) => Some(profile::plan(&profile::config_path()?, p)?),
+        None => None,
     };
     let mut progress = Renderer::notices(g.verbose > 0);
     runtime()?.block_on(async {
@@ -141,26 +152,49 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
             capacity,
         };
         let report = enroll(&iam, target, &opts, &mut journal, &mut progress).await?;
-        if a.backup {
+        // The profile points at the first key's device, written before a
+        // backup key is waited for (a failed backup leaves the first
+        // enrollment, and its profile, standing).
+        let applied = match &profile_plan {
+            Some(plan) => Some(daily::configure_profile(
+                plan,
+                &report.user,
+                &report.device_serial,
+            )?),
+            None => None,
+        };
+        let mut shown = if a.backup {
             // The first key is free again before the backup is waited for.
             drop(session);
             drop(key);
-            return super::lifecycle::backup(
-                a,
-                &opts,
-                report,
-                &iam,
-                g,
-                &mut journal,
-                &mut progress,
-            )
-            .await;
+            super::lifecycle::backup(a, &opts, report, &iam, g, &mut journal, &mut progress)
+                .await?
+        } else {
+            Report::new(json!({ "enrolled": report }), enrolled_text(&report))
+        };
+        if let Some(applied) = applied {
+            shown.text = format!("{}\n{}", shown.text, profile_text(&applied));
+            shown.json["profile"] = json!(applied);
         }
-        Ok(Report::new(
-            json!({ "enrolled": report }),
-            enrolled_text(&report),
-        ))
+        Ok(shown)
     })
+}
+
+fn profile_text(a: &profile::Applied) -> String {
+    if !a.changed {
+        return format!(
+            "  profile  {} in {} already points at it",
+            a.profile, a.path
+        );
+    }
+    let mut text = format!("  profile  {} in {}: mfa_serial written", a.profile, a.path);
+    if let Some(old) = &a.replaced {
+        text.push_str(&format!(" (was {old})"));
+    }
+    if let Some(b) = &a.backup {
+        text.push_str(&format!("\n  backup   {b}"));
+    }
+    text
 }
 
 pub(super) fn enrolled_text(report: &EnrollReport) -> String {

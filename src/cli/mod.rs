@@ -3,7 +3,9 @@
 
 mod audit;
 mod bulk;
+mod code;
 mod console;
+mod docs;
 mod enroll;
 mod fido2;
 mod harden;
@@ -90,10 +92,19 @@ pub enum Command {
     Resync(lifecycle::ResyncArgs),
     /// A leaver: remove every MFA device of the user, and their proven credential from the key
     Offboard(lifecycle::OffboardArgs),
+    /// Print the current code of a profile's MFA device (aws-vault's mfa_process)
+    Code(code::CodeArgs),
+    /// Print a shell completion script
+    Completions(docs::CompletionsArgs),
 }
 
 /// Runs the program: the process's exit code.
 pub fn run() -> ExitCode {
+    // `mfakey man DIR`, for packagers: outside `Cli`, so that neither
+    // --help, the completions nor the man pages offer it.
+    if let Some(code) = docs::packager_command() {
+        return code;
+    }
     let wants_json = std::env::args().any(|a| a == "--json");
     // Before any secret can be read: no core dump, no same-user ptrace.
     if let Err(e) = harden::no_core_dumps() {
@@ -155,6 +166,8 @@ fn dispatch(cli: &Cli, out: Output) -> Result<(render::Report, u8), Failure> {
         Command::Replace(a) => lifecycle::run_replace(a, &cli.global, out),
         Command::Resync(a) => lifecycle::run_resync(a, &cli.global, out),
         Command::Offboard(a) => lifecycle::run_offboard(a, &cli.global, out),
+        Command::Code(a) => code::run(a, &cli.global, out),
+        Command::Completions(a) => docs::completions(a),
         Command::Baseline(cmd) => audit::run_baseline(cmd, out),
         Command::Audit(a) => return audit::run_audit(a, cli.global.verbose > 0, out),
     }?;

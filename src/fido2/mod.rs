@@ -7,11 +7,22 @@
 //!
 //! The JSON shapes of [`Fido2Info`] and [`Fido2Credential`] are part of
 //! mfakey's output (`fido2 info`, `fido2 credentials list`): keep them stable.
+//!
+//! Without the `fido2` cargo feature the HID half is absent (`hid_absent`),
+//! so what only it uses (getInfo's formats, the key's own errors) is unused.
+#![cfg_attr(not(feature = "fido2"), allow(dead_code))]
 
+#[cfg(feature = "fido2")]
 pub(crate) mod access;
 #[cfg(test)]
 pub mod fake;
 pub(crate) mod format;
+#[cfg(feature = "fido2")]
+pub(crate) mod hid;
+/// Without the `fido2` feature: the same names, and every call answers
+/// [`Fido2Error::NotBuilt`].
+#[cfg(not(feature = "fido2"))]
+#[path = "hid_absent.rs"]
 pub(crate) mod hid;
 
 use crate::secret::SecretString;
@@ -151,6 +162,9 @@ pub(crate) enum Fido2Error {
     NoSuchCredential(String),
     #[error("the FIDO key answered with an error: {0}")]
     Device(String),
+    #[cfg(not(feature = "fido2"))]
+    #[error("this mfakey was built without FIDO2 (the `fido2` cargo feature, on by default): install the Debian package, or build it with the default features (`cargo install --path .`), to get `mfakey fido2`")]
+    NotBuilt,
 }
 
 impl crate::error::Classify for Fido2Error {
@@ -176,6 +190,8 @@ impl crate::error::Classify for Fido2Error {
             Fido2Error::NoCredentialManagement => Kind::Unsupported,
             Fido2Error::NoSuchCredential(_) => Kind::NoSuchCredential,
             Fido2Error::Device(_) => Kind::Device,
+            #[cfg(not(feature = "fido2"))]
+            Fido2Error::NotBuilt => Kind::NotBuilt,
         }
     }
 }
