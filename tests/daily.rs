@@ -49,6 +49,9 @@ fn as_aws_vault(line: &str, home: &Path, env: &[(&str, &str)]) -> Run {
         .env_clear()
         .env("PATH", path)
         .env("HOME", home)
+        // The stack's readers are vpcd's: the test's opt-in, not an AWS
+        // setting (aws-vault would pass it on from the user's environment).
+        .env("MFAKEY_ALLOW_VIRTUAL_READERS", "1")
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
