@@ -263,6 +263,11 @@ fn identify_shared(
         Err(DeviceError::Transport(e @ (TransportError::InUse(_) | TransportError::CardReset))) => {
             Ok(Seen::Busy(e))
         }
+        // A card that failed mid-exchange while it was only being looked at
+        // (pcscd says "end a non-existent transaction" when it goes away
+        // inside a transmit): another reader's trouble, not the chosen key's.
+        // It counts against guessing like a busy key.
+        Err(DeviceError::Transport(e @ TransportError::Pcsc(_))) => Ok(Seen::Busy(e)),
         Err(e) => Err(e),
     }
 }
