@@ -167,8 +167,7 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
             // The first key is free again before the backup is waited for.
             drop(session);
             drop(key);
-            super::lifecycle::backup(a, &opts, report, &iam, g, &mut journal, &mut progress)
-                .await?
+            super::lifecycle::backup(a, &opts, report, &iam, g, &mut journal, &mut progress).await?
         } else {
             Report::new(json!({ "enrolled": report }), enrolled_text(&report))
         };
