@@ -106,6 +106,20 @@ pub(crate) fn match_reader<'a>(
     }
 }
 
+/// The reader names `name` selects: the one it equals exactly, else every
+/// one that contains it (case-insensitive).
+pub(crate) fn reader_names_match<'a>(names: &[&'a str], name: &str) -> Vec<&'a str> {
+    if let Some(exact) = names.iter().find(|n| **n == name) {
+        return vec![exact];
+    }
+    let needle = name.to_lowercase();
+    names
+        .iter()
+        .filter(|n| n.to_lowercase().contains(&needle))
+        .copied()
+        .collect()
+}
+
 /// The readers worth connecting to for `selector`, in order.
 pub(crate) fn candidate_readers(
     readers: &[Reader],

@@ -125,13 +125,13 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
         let mut key = open_key(g, Access::Exclusive)?;
         let (serial, capacity) = (key.info.serial, key.info.oath_capacity());
         let mut session = super::session::oath(&mut key, g)?;
-        let mut journal = Journal::open(&journal_path(&a.journal), Lock::Shared)?;
+        let journal = Journal::open(&journal_path(&a.journal), Lock::Shared)?;
         let target = KeyTarget {
             session: &mut session,
             serial,
             capacity,
         };
-        let report = enroll(&iam, target, &opts, &mut journal, &mut progress).await?;
+        let report = enroll(&iam, target, &opts, &journal, &mut progress).await?;
         Ok(Report::new(
             json!({ "enrolled": report }),
             enrolled_text(&report),
@@ -165,7 +165,7 @@ pub(super) fn run_recover(
 ) -> Result<Report, Failure> {
     let path = journal_path(&a.journal);
     // Alone on the journal: no enrollment of it may be in flight.
-    let mut journal = Journal::open(&path, Lock::Exclusive)?;
+    let journal = Journal::open(&path, Lock::Exclusive)?;
     let open_runs = journal::unfinished(&journal.entries()?);
     if open_runs.is_empty() {
         return Ok(Report::new(
@@ -201,7 +201,7 @@ pub(super) fn run_recover(
                 &caller,
                 run,
                 session.as_mut(),
-                &mut journal,
+                &journal,
                 &mut progress,
             )
             .await?;

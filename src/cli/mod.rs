@@ -2,6 +2,7 @@
 //! Only this layer prints or reads the terminal.
 
 mod audit;
+mod board;
 mod bulk;
 mod console;
 mod enroll;
