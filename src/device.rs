@@ -154,6 +154,9 @@ pub(crate) fn candidate_readers(
 pub(crate) struct OpenKey {
     pub reader: String,
     pub info: DeviceInfo,
+    /// The reader's channel id (`SCARD_ATTR_CHANNEL_ID`): for a USB key,
+    /// where it sits, which finds its FIDO HID side (`fido2::usb`).
+    pub channel_id: Option<Vec<u8>>,
     pub transport: Box<dyn Transport + Send>,
 }
 
@@ -232,6 +235,7 @@ fn connect_and_identify(
     trace: Option<&TraceSink>,
 ) -> Result<OpenKey, DeviceError> {
     let card = pcsc.connect(reader, access)?;
+    let channel_id = card.channel_id();
     let mut transport: Box<dyn Transport + Send> = match trace {
         Some(sink) => Box::new(Traced::new(card, sink.clone())),
         None => Box::new(card),
@@ -249,6 +253,7 @@ fn connect_and_identify(
     Ok(OpenKey {
         reader: reader.to_string(),
         info,
+        channel_id,
         transport,
     })
 }

@@ -72,6 +72,7 @@ pub(crate) enum Kind {
     PinNotSet,
     PinAlreadySet,
     ConfirmationNeeded,
+    ResetNotAllowed,
     Declined,
     Refused,
     // AWS.
@@ -152,6 +153,7 @@ impl Kind {
             PinNotSet => ("pin_not_set", REFUSED),
             PinAlreadySet => ("pin_already_set", REFUSED),
             ConfirmationNeeded => ("confirmation_needed", REFUSED),
+            ResetNotAllowed => ("reset_not_allowed", REFUSED),
             Declined => ("declined", REFUSED),
             Refused => ("refused", REFUSED),
 
@@ -287,6 +289,7 @@ mod tests {
             PinNotSet,
             PinAlreadySet,
             ConfirmationNeeded,
+            ResetNotAllowed,
             Declined,
             Refused,
             AccessDenied,

@@ -217,22 +217,24 @@ impl Tray for PcscDesk {
 
     fn open_serial(&self, serial: u32) -> Option<DeskKey> {
         let pcsc = Pcsc::establish().ok()?;
-        let names: Vec<String> = pcsc.readers().ok()?.into_iter().map(|r| r.name).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        // Looked at through shared connections (which leave the keys as they
-        // are), then the one with the serial opened alone.
-        let (keys, _) = device::list_keys(&pcsc, None, None).ok()?;
-        let reader = keys
-            .iter()
-            .find(|k| k.info.serial == Some(serial) && self.mine(&names, &k.reader))?
-            .reader
-            .clone();
-        drop(keys);
-        let sel = Selector {
-            reader: Some(reader),
-            serial: Some(serial),
+        // A tray's `--reader` may name several readers: each is looked at.
+        let readers: Vec<Option<String>> = match (&self.only, self.tray) {
+            (Some(_), true) => self
+                .readers()
+                .ok()?
+                .into_iter()
+                .map(|r| Some(r.name))
+                .collect(),
+            (only, _) => vec![only.clone()],
         };
-        self.open_exclusive(&pcsc, &sel).ok()
+        readers.into_iter().find_map(|reader| {
+            let sel = Selector {
+                reader,
+                serial: Some(serial),
+            };
+            // A key a killed run held may still be busy for a moment: waited for.
+            self.open_exclusive(&pcsc, &sel).ok()
+        })
     }
 
     fn interrupted(&self) -> bool {

@@ -485,14 +485,25 @@ impl<'a, I: IamApi> Coordinator<'a, '_, I> {
         if let Some(i) = self.queue.iter().position(|(_, r)| r.key_serial.is_none()) {
             return Pick::User(i);
         }
-        match self.queue.first() {
-            Some((_, r)) => Pick::Refuse(format!(
-                "{} must be enrolled on key {}: insert that key",
-                r.user,
-                r.key_serial.unwrap_or_default()
-            )),
-            None => Pick::Spare,
+        if self.queue.is_empty() {
+            return Pick::Spare;
         }
+        // Every user left is pinned to another key.
+        let pins: Vec<String> = self
+            .queue
+            .iter()
+            .map(|(_, r)| {
+                format!(
+                    "{} must be enrolled on key {}",
+                    r.user,
+                    r.key_serial.unwrap_or_default()
+                )
+            })
+            .collect();
+        Pick::Refuse(format!(
+            "no user left may use this key ({}): insert those keys",
+            pins.join("; ")
+        ))
     }
 
     fn assign(&mut self, reader: &str, i: usize) -> Result<(), BulkError> {

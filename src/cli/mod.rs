@@ -7,6 +7,7 @@ mod bulk;
 mod console;
 mod enroll;
 mod fido2;
+mod fido2_keys;
 mod input;
 mod keys;
 mod oath;

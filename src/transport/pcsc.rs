@@ -236,6 +236,18 @@ pub(crate) struct PcscTransport {
     reset_on_close: bool,
 }
 
+impl PcscTransport {
+    /// The reader's `SCARD_ATTR_CHANNEL_ID` (the CCID driver gives a USB
+    /// reader's bus and address), as the driver answers it; `None` when it
+    /// does not say.
+    pub(crate) fn channel_id(&self) -> Option<Vec<u8>> {
+        self.card
+            .as_ref()?
+            .get_attribute_owned(pcsc::Attribute::ChannelId)
+            .ok()
+    }
+}
+
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let card = self.card.as_ref().ok_or(TransportError::CardRemoved)?;
