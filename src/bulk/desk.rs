@@ -97,11 +97,10 @@ impl PcscDesk {
     }
 
     /// Blocks until any reader changes (all are watched: the filter applies
-    /// after), or [`WAKE`] passes.
+    /// after), or [`WAKE`] passes. The watch keeps the states it last saw,
+    /// so a wait blocks until something differs from them.
     fn wait(&self) -> Result<(), TransportError> {
-        let all = self.pcsc.readers()?;
-        self.pcsc.wait_for_change(&all, WAKE)?;
-        Ok(())
+        Tray::watch(self, WAKE).map(drop)
     }
 }
 

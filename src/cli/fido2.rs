@@ -12,7 +12,7 @@ use crate::console::security_key::{self, KeyOwner};
 use crate::error::Classify;
 use crate::error::{Failure, Kind};
 use crate::fido2::hid::{Found, HidDevice, LibraryNotes};
-use crate::fido2::Fido2Error;
+use crate::fido2::{usb, Fido2Error};
 use crate::manage::fido2 as ops;
 use crate::management::Capabilities;
 use crate::secret::SecretString;
@@ -376,30 +376,39 @@ fn confirm_reset(out: Output, what: &str) -> Result<(), Failure> {
 }
 
 /// Waits (bounded) for `key` to leave and a FIDO key to come (back); the
-/// key that came.
+/// key that came. An insertion is told by its kernel HID device (a node
+/// name may come back the same).
 fn reinserted(key: &Found, g: &GlobalOpts, wait: Duration) -> Result<Found, Failure> {
     let deadline = std::time::Instant::now() + wait;
-    let paths = |all: &[Found]| -> Vec<Option<String>> {
-        all.iter().map(|f| f.path().map(str::to_string)).collect()
+    let sysfs = std::path::Path::new(fido2_keys::SYSFS);
+    let insertion = |f: &Found| {
+        let node = f.path().and_then(usb::node_name)?;
+        usb::insertion_of(sysfs, node)
     };
-    let present = || HidDevice::find_all(notes(g)).unwrap_or_default();
-    let gone = loop {
-        let now = present();
-        if !paths(&now).contains(&key.path().map(str::to_string)) {
-            break paths(&now);
-        }
-        waited(deadline, a_while(), "was not removed", wait)?;
-    };
+    let before: Vec<_> = HidDevice::find_all(notes(g))
+        .unwrap_or_default()
+        .iter()
+        .map(insertion)
+        .collect();
+    let this = insertion(key);
     loop {
-        let now = present();
+        let now = HidDevice::find_all(notes(g)).unwrap_or_default();
+        let here: Vec<_> = now.iter().map(insertion).collect();
         let mut new: Vec<Found> = now
             .into_iter()
-            .filter(|f| !gone.contains(&f.path().map(str::to_string)))
+            .zip(&here)
+            .filter(|(_, i)| i.is_some() && !before.contains(i))
+            .map(|(f, _)| f)
             .collect();
-        match new.len() {
-            0 => waited(deadline, a_while(), "did not come back", wait)?,
-            1 => return Ok(new.remove(0)),
-            n => return Err(Fido2Error::SeveralKeys { count: n }.into()),
+        match (here.contains(&this), new.len()) {
+            (false, 1) => return Ok(new.remove(0)),
+            (false, n) if n > 1 => return Err(Fido2Error::SeveralKeys { count: n }.into()),
+            _ => waited(
+                deadline,
+                a_while(),
+                "was not removed and inserted again",
+                wait,
+            )?,
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Where the kernel shows devices.
-const SYSFS: &str = "/sys";
+pub(super) const SYSFS: &str = "/sys";
 
 /// A FIDO key over HID, and the serial of the same key over PC/SC when
 /// the two meet in sysfs.

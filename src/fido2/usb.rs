@@ -59,6 +59,19 @@ pub(crate) fn usb_of_hidraw(sysfs: &Path, node: &str) -> Option<UsbAddr> {
     None
 }
 
+/// What tells one insertion of a key from the next: the kernel's HID
+/// device behind the node (its name ends in a number the kernel never
+/// reuses), so a key pulled and put back shows as new even under the same
+/// node name.
+pub(crate) fn insertion_of(sysfs: &Path, node: &str) -> Option<PathBuf> {
+    sysfs
+        .join("class/hidraw")
+        .join(node)
+        .join("device")
+        .canonicalize()
+        .ok()
+}
+
 fn number(dir: &Path, file: &str) -> Option<u32> {
     std::fs::read_to_string(dir.join(file))
         .ok()?
@@ -159,6 +172,11 @@ mod tests {
             Some(UsbAddr { bus: 2, dev: 5 })
         );
         assert_eq!(usb_of_hidraw(root, "hidraw9"), None);
+        // Each insertion has its own HID device.
+        let first = insertion_of(root, "hidraw0").unwrap();
+        assert!(first.ends_with("0003:1050:0407.0005"), "{first:?}");
+        assert_ne!(insertion_of(root, "hidraw1"), Some(first));
+        assert_eq!(insertion_of(root, "hidraw9"), None);
         assert_eq!(node_name("/dev/hidraw1"), Some("hidraw1"));
         assert_eq!(node_name("/dev/ttyS0"), None);
     }

@@ -64,43 +64,6 @@ impl Pcsc {
             .collect())
     }
 
-    /// Waits until any reader's state changes (a card inserted or removed, a
-    /// reader added), or `timeout` passes. Returns the readers afterwards.
-    pub(crate) fn wait_for_change(
-        &self,
-        known: &[Reader],
-        timeout: Duration,
-    ) -> Result<Vec<Reader>, TransportError> {
-        let mut states: Vec<pcsc::ReaderState> = known
-            .iter()
-            .filter_map(|r| {
-                let name = CString::new(r.name.clone()).ok()?;
-                let st = if r.card_present {
-                    pcsc::State::PRESENT
-                } else {
-                    pcsc::State::EMPTY
-                };
-                Some(pcsc::ReaderState::new(name, st))
-            })
-            .collect();
-        states.push(pcsc::ReaderState::new(
-            pcsc::PNP_NOTIFICATION(),
-            pcsc::State::UNAWARE,
-        ));
-        // The PnP pseudo-reader's first answer only reports its own state.
-        let _ = self
-            .ctx
-            .get_status_change(Duration::ZERO, &mut states[known.len()..]);
-        for s in states.iter_mut() {
-            s.sync_current_state();
-        }
-        match self.ctx.get_status_change(timeout, &mut states) {
-            Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(e) => return Err(map_err(e, "")),
-        }
-        self.readers()
-    }
-
     /// A watch over every reader: [`Pcsc::next_change`] blocks until one
     /// changes, with card event counts, so a key swapped between two looks
     /// is seen as a change although a key is present both times.
