@@ -11,6 +11,8 @@ use std::io::Write;
 use std::time::Instant;
 
 pub(super) struct Board {
+    /// Where it goes (stdout).
+    out: Box<dyn Write>,
     /// Redrawn in place (a terminal), or plain lines.
     live: bool,
     verbose: bool,
@@ -26,7 +28,12 @@ pub(super) struct Board {
 
 impl Board {
     pub(super) fn new(live: bool, verbose: bool) -> Self {
+        Self::to(Box::new(std::io::stdout()), live, verbose)
+    }
+
+    fn to(out: Box<dyn Write>, live: bool, verbose: bool) -> Self {
         Board {
+            out,
             live,
             verbose,
             lines: BTreeMap::new(),
@@ -142,8 +149,8 @@ impl Board {
     fn set(&mut self, reader: &str, line: String) {
         if self.live {
             self.lines.insert(reader.to_string(), line);
-            let mut o = std::io::stdout().lock();
-            self.redraw(&mut o);
+            self.erase();
+            self.draw();
         } else if self.verbose {
             self.say(&format!("[{reader}] {line}"));
         }
@@ -151,45 +158,177 @@ impl Board {
 
     /// A line for good, above the readers' lines.
     fn say(&mut self, line: &str) {
-        let mut o = std::io::stdout().lock();
-        self.erase(&mut o);
-        let _ = writeln!(o, "{line}");
-        self.draw(&mut o);
-        let _ = o.flush();
+        self.erase();
+        let _ = writeln!(self.out, "{line}");
+        self.draw();
     }
 
-    fn redraw(&mut self, o: &mut impl Write) {
-        self.erase(o);
-        self.draw(o);
-        let _ = o.flush();
-    }
-
-    fn erase(&mut self, o: &mut impl Write) {
+    fn erase(&mut self) {
         if self.drawn > 0 {
             // To the first board line, then clear to the end of the screen.
-            let _ = write!(o, "\x1b[{}F\x1b[J", self.drawn);
+            let _ = write!(self.out, "\x1b[{}F\x1b[J", self.drawn);
             self.drawn = 0;
         }
     }
 
-    fn draw(&mut self, o: &mut impl Write) {
-        if !self.live {
-            return;
+    fn draw(&mut self) {
+        if self.live {
+            for (reader, line) in &self.lines {
+                let _ = writeln!(self.out, "  {reader}: {line}");
+            }
+            self.drawn = self.lines.len();
         }
-        for (reader, line) in &self.lines {
-            let _ = writeln!(o, "  {reader}: {line}");
-        }
-        self.drawn = self.lines.len();
+        let _ = self.out.flush();
     }
 
     /// Takes the readers' lines off the screen (the run's summary follows).
     pub(super) fn end(&mut self) {
-        let mut o = std::io::stdout().lock();
-        self.erase(&mut o);
-        let _ = o.flush();
+        self.erase();
+        let _ = self.out.flush();
     }
 }
 
 fn serial_text(serial: Option<u32>) -> String {
     serial.map_or("(serial unknown)".into(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Step;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Screen {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Screen {
+        /// What a terminal shows after the bytes written: lines, with
+        /// "n lines up" (ESC [ n F) and "clear below" (ESC [ J) applied.
+        fn shown(&self) -> Vec<String> {
+            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            let (mut lines, mut row) = (vec![String::new()], 0usize);
+            let mut rest = text.as_str();
+            while let Some(c) = rest.chars().next() {
+                if let Some(esc) = rest.strip_prefix("\x1b[") {
+                    let end = esc.find(|c: char| c.is_ascii_alphabetic()).unwrap();
+                    let (n, cmd) = (&esc[..end], &esc[end..end + 1]);
+                    match cmd {
+                        "F" => row -= n.parse::<usize>().unwrap(),
+                        "J" => {
+                            lines.truncate(row + 1);
+                            lines[row].clear();
+                        }
+                        other => panic!("unexpected escape {other}"),
+                    }
+                    rest = &esc[end + 1..];
+                    continue;
+                }
+                if c == '\n' {
+                    row += 1;
+                    if lines.len() <= row {
+                        lines.push(String::new());
+                    }
+                } else {
+                    lines[row].push(c);
+                }
+                rest = &rest[c.len_utf8()..];
+            }
+            lines.retain(|l| !l.is_empty());
+            lines
+        }
+    }
+
+    fn step(reader: &str, user: &str, step: Step) -> Event {
+        Event::Step {
+            user: user.into(),
+            step,
+            reader: Some(reader.into()),
+        }
+    }
+
+    #[test]
+    fn a_terminal_shows_one_line_per_reader_below_what_happened() {
+        let screen = Screen::default();
+        let mut b = Board::to(Box::new(screen.clone()), true, false);
+        for (r, s) in [("R1", 1001), ("R2", 1002)] {
+            b.event(&Event::KeyInserted {
+                reader: r.into(),
+                serial: Some(s),
+            });
+        }
+        for (r, u, n) in [("R1", "alice", 1), ("R2", "bob", 2)] {
+            b.event(&Event::Next {
+                user: u.into(),
+                n,
+                of: 2,
+                key_serial: None,
+                reader: Some(r.into()),
+            });
+        }
+        b.event(&step("R1", "alice", Step::Enable));
+        b.event(&step("R2", "bob", Step::Write));
+        assert_eq!(
+            screen.shown(),
+            [
+                "  R1: [1/2] alice: enable (0 s)",
+                "  R2: [2/2] bob: write (0 s)"
+            ]
+        );
+        b.event(&Event::Enrolled {
+            user: "alice".into(),
+            key_serial: Some(1001),
+            device_arn: "arn:aws:iam::1:mfa/alice".into(),
+            credential_id: "x".into(),
+            ms: 80.0,
+            reader: Some("R1".into()),
+        });
+        b.event(&Event::RemoveKey {
+            reader: "R1".into(),
+            serial: Some(1001),
+        });
+        let shown = screen.shown();
+        assert_eq!(
+            shown,
+            [
+                "[R1] enrolled alice on key 1001: arn:aws:iam::1:mfa/alice (80 ms)",
+                "  R1: remove the key",
+                "  R2: [2/2] bob: write (0 s)"
+            ]
+        );
+        b.end();
+        assert_eq!(
+            screen.shown(),
+            ["[R1] enrolled alice on key 1001: arn:aws:iam::1:mfa/alice (80 ms)"]
+        );
+    }
+
+    #[test]
+    fn without_a_terminal_lines_name_their_reader() {
+        let screen = Screen::default();
+        let mut b = Board::to(Box::new(screen.clone()), false, false);
+        b.event(&step("R1", "alice", Step::Enable));
+        b.event(&Event::Failed {
+            user: "bob".into(),
+            error: "the key was removed".into(),
+            retry: true,
+            reader: Some("R2".into()),
+        });
+        assert_eq!(
+            screen.shown(),
+            [
+                "[R2] FAILED bob: the key was removed",
+                "  bob waits for a key again"
+            ]
+        );
+    }
 }
