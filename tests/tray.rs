@@ -14,7 +14,7 @@ mod iam_env;
 
 use common::oath::ids;
 use common::{random_serial, Scenario, Slot, VirtualKey};
-use desk::{assert_enrolled_once, assert_no_seeds, id, manifest, Bulk, Iam};
+use desk::{assert_enrolled_once, assert_no_seeds, manifest, Bulk, Iam};
 use iam_env::endpoint;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,23 +25,59 @@ fn serials(n: usize) -> Vec<u32> {
     (0..n).map(|_| random_serial()).collect()
 }
 
-/// The enrolled events: user → (reader, key serial).
-fn enrolled(events: &[Value]) -> BTreeMap<String, (String, u32)> {
+/// An `enrolled` event: where, on which key, under which credential id.
+#[derive(Debug)]
+struct Done {
+    reader: String,
+    serial: u32,
+    credential_id: String,
+}
+
+/// The enrolled events by user.
+fn enrolled(events: &[Value]) -> BTreeMap<String, Done> {
     events
         .iter()
         .filter(|v| v["event"] == "enrolled")
         .map(|v| {
-            (
-                v["user"].as_str().unwrap().to_string(),
-                (
-                    v["reader"]
-                        .as_str()
-                        .expect("enrolled names its reader")
-                        .to_string(),
-                    v["key_serial"].as_u64().unwrap() as u32,
-                ),
-            )
+            let user = v["user"].as_str().unwrap().to_string();
+            let credential_id = v["credential_id"].as_str().unwrap().to_string();
+            // AWS's label: the account alias (another test may have set
+            // one in this account), else the account id.
+            assert!(
+                credential_id.starts_with(&format!("Amazon Web Services:{user}@")),
+                "{v}"
+            );
+            let done = Done {
+                reader: v["reader"]
+                    .as_str()
+                    .expect("enrolled names its reader")
+                    .to_string(),
+                serial: v["key_serial"].as_u64().unwrap() as u32,
+                credential_id,
+            };
+            (user, done)
         })
+        .collect()
+}
+
+/// Each user enrolled once, on the key that holds exactly its credential.
+fn assert_each_key_holds_its_user(sc: &mut Scenario, iam: &Iam, done: &BTreeMap<String, Done>) {
+    for (user, d) in done {
+        assert_eq!(
+            ids(sc, &d.reader, &[]),
+            vec![d.credential_id.clone()],
+            "{user}"
+        );
+        assert_enrolled_once(iam, user, d.serial);
+    }
+}
+
+/// Every event line of a finished run.
+fn bulk_events(run: &common::Run) -> Vec<Value> {
+    run.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("event").is_some())
         .collect()
 }
 
@@ -221,12 +257,11 @@ fn a_tray_with_a_pulled_key_and_a_failed_user_is_done_in_one_pass() {
     assert_eq!(summary["failed"], 1, "{summary}");
     assert_error(&run, 1, "bulk_failures");
     // Each key holds exactly its user's credential; each user is enrolled once.
-    let mut all = enrolled(&events);
-    all.insert(slow.clone(), (pulled_reader.clone(), serials[pulled]));
-    for (user, (reader, serial)) in &all {
-        assert_eq!(ids(&mut sc, reader, &[]), vec![id(user)], "{user}");
-        assert_enrolled_once(&iam, user, *serial);
-    }
+    let all = enrolled(&bulk_events(&run));
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[&slow].reader, pulled_reader);
+    assert_eq!(all[&slow].serial, serials[pulled]);
+    assert_each_key_holds_its_user(&mut sc, &iam, &all);
     assert!(iam.virtual_devices(&ghost).is_empty());
     drop(k);
     drop(keys);
@@ -282,11 +317,8 @@ fn a_tray_killed_mid_flight_resumes_without_losing_or_doubling_anyone() {
     let run = sc.record(&bulk.finish());
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let done = enrolled(&events);
-    assert_eq!(done.len(), 4, "{done:?}");
-    for (user, (reader, serial)) in &done {
-        assert_eq!(ids(&mut sc, reader, &[]), vec![id(user)], "{user}");
-        assert_enrolled_once(&iam, user, *serial);
-    }
+    assert_eq!(done.len(), 4);
+    assert_each_key_holds_its_user(&mut sc, &iam, &done);
     for k in &keys {
         sc.record_key(k);
     }
@@ -337,9 +369,9 @@ fn pinned_serials_bind_users_to_their_keys_in_a_tray() {
         "{skips:?}"
     );
     let done = enrolled(&events);
-    assert_eq!(done[&alice].1, s[1]);
-    assert_eq!(done[&bob].1, s[0]);
-    assert!(done[&carol].1 == s[2] || done[&carol].1 == s[3], "{done:?}");
+    assert_eq!(done[&alice].serial, s[1]);
+    assert_eq!(done[&bob].serial, s[0]);
+    assert!(done[&carol].serial == s[2] || done[&carol].serial == s[3]);
     assert!(!done.contains_key(&dave));
     // dave waits: Ctrl-C ends the run with dave pending.
     // (The first was said before the tray went in.)
@@ -349,10 +381,7 @@ fn pinned_serials_bind_users_to_their_keys_in_a_tray() {
     bulk.event("interrupted");
     let run = sc.record(&bulk.finish());
     assert_error(&run, 1, "interrupted");
-    for (user, (reader, serial)) in &done {
-        assert_eq!(ids(&mut sc, reader, &[]), vec![id(user)], "{user}");
-        assert_enrolled_once(&iam, user, *serial);
-    }
+    assert_each_key_holds_its_user(&mut sc, &iam, &done);
     for k in &keys {
         sc.record_key(k);
     }
