@@ -187,6 +187,7 @@ pub(crate) fn run<'a, I: IamApi, T: Tray>(
         slots: BTreeMap::new(),
         workers: 0,
         said_insert: false,
+        stopping: false,
         fatal: None,
         progress,
     };
@@ -254,6 +255,8 @@ struct Coordinator<'a, 'p, I> {
     slots: BTreeMap<String, Slot<'a>>,
     workers: usize,
     said_insert: bool,
+    /// No new enrollment starts (Ctrl-C, or a fatal failure).
+    stopping: bool,
     /// A failure that ends the run once the workers in flight are done.
     fatal: Option<BulkError>,
     progress: &'p mut dyn Progress,
@@ -291,6 +294,13 @@ impl<'a, I: IamApi> Coordinator<'a, '_, I> {
                 self.take(m);
             }
             let stopping = ctx.tray.interrupted() || self.fatal.is_some();
+            if stopping && !self.stopping {
+                self.stopping = true;
+                // Workers waiting to be told what to do are let go.
+                for slot in self.slots.values_mut() {
+                    slot.reply = None;
+                }
+            }
             if !stopping {
                 self.start_workers(s, ctx, tx);
             }
@@ -427,6 +437,12 @@ impl<'a, I: IamApi> Coordinator<'a, '_, I> {
     /// What the identified key in `reader` is for: its unfinished
     /// enrollments first (once), then a user, a refusal, or nothing.
     fn decide(&mut self, reader: &str) -> Result<(), BulkError> {
+        if self.stopping {
+            // Nothing new after Ctrl-C: the key stays as it is.
+            self.slot(reader).next = State::Idle;
+            self.order(reader, Order::Leave);
+            return Ok(());
+        }
         let slot = self.slot(reader);
         let (serial, recovered) = (slot.serial, slot.recovered);
         if let Some(s) = serial {
