@@ -50,14 +50,16 @@ def pct(values, p):
 
 
 class Cards:
-    """virtual-yubikey processes, one per occupied reader."""
+    """virtual-yubikey processes, one per occupied reader (a touch, when a
+    credential wants one, comes after touch_ms)."""
 
-    def __init__(self):
+    def __init__(self, touch_ms=0):
         self.by_port = {}
+        self.touch = ["--touch", f"delay-ms={touch_ms:g}"] if touch_ms else []
 
     def insert(self, port):
         serial = random.randint(10_000_000, 89_999_999)
-        p = subprocess.Popen([CARD, "--vpcd", f"127.0.0.1:{port}", "--serial", str(serial)],
+        p = subprocess.Popen([CARD, "--vpcd", f"127.0.0.1:{port}", "--serial", str(serial), *self.touch],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.by_port[port] = p
         return p
@@ -110,10 +112,13 @@ def make_users(prefix, n):
     return users
 
 
-def manifest(work, name, users):
+def manifest(work, name, users, touch_every=0):
+    """The users; with touch_every N, every Nth one's credential wants a touch."""
     path = os.path.join(work, f"{name}.csv")
+    rows = [f"{u},{'yes' if touch_every and i % touch_every == 0 else 'no'}"
+            for i, u in enumerate(users)]
     with open(path, "w") as f:
-        f.write("user\n" + "\n".join(users) + "\n")
+        f.write("user,touch\n" + "\n".join(rows) + "\n")
     return path
 
 
@@ -144,8 +149,9 @@ def one_at_a_time(users, work, a):
 def tray(users, work, a):
     """N readers; one swap exchanges the whole tray."""
     readers = slots(a.readers)
-    cards = Cards()
-    bulk = Bulk(manifest(work, "tray", users), work, "Virtual PCD", parallel=True)
+    cards = Cards(a.touch_ms)
+    touch_every = a.readers if a.touch_ms else 0
+    bulk = Bulk(manifest(work, "tray", users, touch_every), work, "Virtual PCD", parallel=True)
     left = len(users)
     ms, trays, t0 = [], [], time.monotonic()
     state = {"out": 0, "first": None, "last": None}
@@ -206,6 +212,9 @@ def main():
     ap.add_argument("--swap-ms", type=float, default=5000)
     ap.add_argument("--per-key-ms", type=float, default=0)
     ap.add_argument("--mode", choices=("both", "one", "tray"), default="both")
+    # One key per tray whose credential wants a touch that comes this late:
+    # shows whether one key waiting holds the others up.
+    ap.add_argument("--touch-ms", type=float, default=0)
     a = ap.parse_args()
     locks = []
     for port, _ in slots(max(a.readers, 1)):

@@ -36,8 +36,10 @@ while [ $# -gt 0 ]; do
 done
 case "$READERS" in [1-9]|1[0-6]) ;; *) echo "bench: --readers must be 1 to 16" >&2; exit 2 ;; esac
 
-echo "bench: cargo build --release --bins"
-cargo build --release --bins --quiet
+# mfakey as shipped; the card needs the `testing` feature (a separate build).
+echo "bench: cargo build --release (mfakey; virtual-yubikey with --features testing)"
+cargo build --release --bin mfakey --quiet
+cargo build --release --bin virtual-yubikey --features testing --quiet
 export MFAKEY_VPCD_ENTRIES=$(((READERS + 1) / 2))
 [ "$MFAKEY_VPCD_ENTRIES" -ge 2 ] || MFAKEY_VPCD_ENTRIES=2
 STACK=$REPO/tests/stack/stack.sh

@@ -27,8 +27,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-echo "bench: cargo build --release --bins"
-cargo build --release --bins --quiet
+# mfakey as shipped; the card needs the `testing` feature (a separate build).
+echo "bench: cargo build --release (mfakey; virtual-yubikey with --features testing)"
+cargo build --release --bin mfakey --quiet
+cargo build --release --bin virtual-yubikey --features testing --quiet
 STACK=$REPO/tests/stack/stack.sh
 trap '"$STACK" stop' EXIT
 "$STACK" start
