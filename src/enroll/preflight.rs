@@ -156,19 +156,41 @@ fn may_be_id_of(id: &CredentialId, user: &str) -> bool {
 pub(crate) struct Facts {
     pub user: User,
     devices: usize,
-    virtuals: Vec<VirtualMfaDevice>,
+    /// The account's virtual devices, when listed (for the name check).
+    pub virtuals: Option<Vec<VirtualMfaDevice>>,
     alias: Option<String>,
     server: SystemTime,
     host: SystemTime,
 }
 
-/// Four independent IAM reads at once (one round trip's latency, not four;
+/// Whether preflight lists the account's virtual devices with its reads:
+/// only to refuse a taken name before anything is created. A create that
+/// goes out at once is itself refused for a taken name (IAM names are
+/// unique), and the listing, which takes one request per page in a large
+/// account, is then made only to say whose the name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listing {
+    WithTheReads,
+    IfNeeded,
+}
+
+/// The independent IAM reads at once (one round trip's latency, not four;
 /// the alias and AWS's clock come in one answer).
-pub(crate) async fn read_iam<I: IamApi>(iam: &I, opts: &EnrollOptions) -> Result<Facts, AwsError> {
+pub(crate) async fn read_iam<I: IamApi>(
+    iam: &I,
+    opts: &EnrollOptions,
+    listing: Listing,
+) -> Result<Facts, AwsError> {
+    let virtuals = async {
+        match listing {
+            Listing::WithTheReads => iam.list_virtual_mfa_devices(false).await.map(Some),
+            Listing::IfNeeded => Ok(None),
+        }
+    };
     let (user, devices, virtuals, (alias, server, host)) = tokio::try_join!(
         iam.get_user(&opts.user),
         iam.list_mfa_devices(&opts.user),
-        iam.list_virtual_mfa_devices(false),
+        virtuals,
         iam.account_alias_and_clocks(),
     )?;
     Ok(Facts {
@@ -205,7 +227,8 @@ pub(crate) async fn decide<I: IamApi>(
 ) -> Result<Plan, EnrollError> {
     room_for_one_more(&opts.user, facts.devices)?;
     if names == NameCheck::Look {
-        name_free(iam, &facts.virtuals, &local.device_name).await?;
+        let virtuals = facts.virtuals.as_deref().unwrap_or_default();
+        name_free(iam, virtuals, &local.device_name).await?;
     }
     check_clock(facts.server, facts.host)?;
     let account_id = facts.user.account_id.clone();
@@ -238,13 +261,6 @@ pub(crate) async fn name_free<I: IamApi>(
             serial: taken.serial,
         }),
         None => Ok(()),
-    }
-}
-
-/// The virtual devices IAM listed.
-impl Facts {
-    pub(crate) fn virtuals(&self) -> &[VirtualMfaDevice] {
-        &self.virtuals
     }
 }
 

@@ -11,7 +11,7 @@
 //! and said when it cannot be undone (`rollback_incomplete`, as any undo).
 //! Nothing is left behind either way.
 
-use super::preflight::{self, Facts, Local, NameCheck, Plan};
+use super::preflight::{self, Facts, Listing, Local, NameCheck, Plan};
 use super::{device_tags, Clock, EnrollError, EnrollOptions, Enrollment, KeyTarget};
 use crate::aws::{AwsError, CreatedDevice, IamApi};
 use crate::credential::unix_now;
@@ -61,7 +61,7 @@ impl<'a, 's, 't, I: IamApi> Start<'a, 's, 't, I> {
     /// Preflight's reads, then the create: for a key that might refuse the
     /// credential (full, or holding one its id could clash with).
     pub(super) async fn sequential(self) -> Result<Begun<'a, 's, 't, I>, EnrollError> {
-        let facts = preflight::read_iam(self.iam, self.opts).await?;
+        let facts = preflight::read_iam(self.iam, self.opts, Listing::WithTheReads).await?;
         let capacity = self.key.capacity;
         let plan = preflight::decide(
             self.iam,
@@ -97,11 +97,14 @@ impl<'a, 's, 't, I: IamApi> Start<'a, 's, 't, I> {
             self.iam
                 .create_virtual_mfa_device(&self.local.device_name, &self.opts.path, &tags);
         let ((facts, read_ms), (created, create_ms)) = tokio::join!(
-            timed(round, preflight::read_iam(self.iam, self.opts)),
+            timed(
+                round,
+                preflight::read_iam(self.iam, self.opts, Listing::IfNeeded)
+            ),
             timed(round, create),
         );
         let plan = match facts {
-            Ok(f) => self.judge(&f, &created).await.map_err(|r| (r, Some(f))),
+            Ok(mut f) => self.judge(&mut f, &created).await.map_err(|r| (r, Some(f))),
             Err(e) => Err((e.into(), None)),
         };
         let plan = match plan {
@@ -128,18 +131,21 @@ impl<'a, 's, 't, I: IamApi> Start<'a, 's, 't, I> {
 
     /// Preflight's refusals, on IAM's answers and the key's list. A
     /// successful create proves the name was free; a create refused for the
-    /// name is a refusal unless the device is this run's own (a lost answer).
+    /// name is a refusal unless the device is this run's own (a lost answer):
+    /// the account's devices are listed then, to tell which and whose.
     async fn judge(
         &self,
-        facts: &Facts,
+        facts: &mut Facts,
         created: &Result<CreatedDevice, AwsError>,
     ) -> Result<Plan, EnrollError> {
         let names = match created {
             Ok(_) => NameCheck::FreeByCreate,
-            Err(AwsError::EntityAlreadyExists { .. })
-                if self.own_device(facts).await?.is_some() =>
-            {
-                NameCheck::FreeByCreate
+            Err(AwsError::EntityAlreadyExists { .. }) => {
+                facts.virtuals = Some(self.iam.list_virtual_mfa_devices(false).await?);
+                match self.own_device(facts).await? {
+                    Some(_) => NameCheck::FreeByCreate,
+                    None => NameCheck::Look,
+                }
             }
             Err(_) => NameCheck::Look,
         };
@@ -161,8 +167,9 @@ impl<'a, 's, 't, I: IamApi> Start<'a, 's, 't, I> {
     async fn own_device(&self, facts: &Facts) -> Result<Option<String>, EnrollError> {
         let name = self.local.device_name.as_str();
         let Some(d) = facts
-            .virtuals()
+            .virtuals
             .iter()
+            .flatten()
             .find(|d| d.serial.rsplit('/').next() == Some(name))
         else {
             return Ok(None);
