@@ -278,12 +278,26 @@ fn device_tags(opts: &EnrollOptions, run: &str, key_serial: Option<u32>) -> Vec<
 }
 
 impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
+    /// A journal line, durable before the step it records goes on.
     fn log(&mut self, event: JEvent, detail: Option<String>) -> Result<(), JournalError> {
+        let line = self.line(event, detail);
+        self.journal.append(&line)
+    }
+
+    /// A journal line nothing waits on (`created`, `written`, `enabled`):
+    /// the next logged line, which comes before anything else is done
+    /// outside the process, makes it durable too.
+    fn note(&mut self, event: JEvent) -> Result<(), JournalError> {
+        let line = self.line(event, None);
+        self.journal.note(&line)
+    }
+
+    fn line(&self, event: JEvent, detail: Option<String>) -> Entry {
         let mut line = self.base.clone();
         line.ts = unix_now();
         line.event = event;
         line.detail = detail;
-        self.journal.append(&line)
+        line
     }
 
     fn step(&mut self, step: Step) {
@@ -334,7 +348,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
     async fn adopt(&mut self, created: &CreatedDevice) -> Result<(), EnrollError> {
         self.made.device = Some(created.serial.clone());
         self.base.device_serial = Some(created.serial.clone());
-        if let Err(e) = self.log(JEvent::Created, None) {
+        if let Err(e) = self.note(JEvent::Created) {
             // The device exists but is not journaled: remove it now.
             let _ = self.iam.delete_virtual_mfa_device(&created.serial).await;
             return Err(e.into());
@@ -406,7 +420,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
         ) {
             Ok(w) => {
                 self.made.credential = Some(made_at(w.credential.raw_id.clone(), true));
-                self.log(JEvent::Written, None)?;
+                self.note(JEvent::Written)?;
                 self.clock.lap(Step::Write);
                 Ok(w.credential)
             }
@@ -473,7 +487,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
                 }
             }
         }
-        self.log(JEvent::Enabled, None)?;
+        self.note(JEvent::Enabled)?;
         self.clock.lap(Step::Enable);
         Ok(())
     }

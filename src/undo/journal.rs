@@ -289,6 +289,25 @@ impl Journal {
         self.append_line(entry)
     }
 
+    /// Appends one entry that no action waits on: it becomes durable with
+    /// the next [`Journal::append`] (a sync writes out every line before
+    /// it), which comes before the enrollment acts again outside the
+    /// process. A crash may lose it, and `recover` does not need it (it
+    /// reads IAM and the key; `writing` holds the proof).
+    pub(crate) fn note(&self, entry: &Entry) -> Result<(), JournalError> {
+        let mut line = serde_json::to_string(entry).map_err(|e| JournalError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        let mut file = self.file();
+        file.write_all(line.as_bytes())
+            .map_err(|source| JournalError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     /// Appends any serializable line (the bulk journal's) and makes it
     /// durable: one `write` of the whole line and its sync, under the lock.
     pub(crate) fn append_line<T: Serialize>(&self, entry: &T) -> Result<(), JournalError> {
