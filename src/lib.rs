@@ -23,10 +23,10 @@ pub(crate) mod device;
 pub(crate) mod enroll;
 pub(crate) mod error;
 pub(crate) mod fido2;
-pub(crate) mod lifecycle;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod lifecycle;
 pub(crate) mod manage;
 pub(crate) mod management;
 pub(crate) mod oath;

@@ -44,7 +44,7 @@ const fn extra(name: &'static str, entry: &'static str, beyond: &'static str) ->
 
 /// The functions a bulk run reaches only with --create-users or rows with
 /// a role_arn: their permissions are in docs/bulk-policy.json.
-const BULK_EXTRAS: &[&str] = &["bulk/mod.rs::ensure_user", "aws/config.rs::load_assumed"];
+const BULK_EXTRAS: &[&str] = &["bulk/book.rs::ensure_user", "aws/config.rs::load_assumed"];
 
 /// What an accounts file's `role_arn` lines add (docs/bulk-policy.json).
 const ROLE_EXTRAS: &[&str] = &["aws/config.rs::load_assumed"];
@@ -99,7 +99,7 @@ const POLICIES: &[(&str, &[Command])] = &[
         &[
             extra(
                 "bulk --create-users",
-                "bulk/mod.rs::ensure_user",
+                "bulk/book.rs::ensure_user",
                 "docs/iam-policy.json",
             ),
             extra(
@@ -109,7 +109,10 @@ const POLICIES: &[(&str, &[Command])] = &[
             ),
         ],
     ),
-    ("docs/audit-policy.json", &[cmd("audit", "cli/audit.rs::run_audit")]),
+    (
+        "docs/audit-policy.json",
+        &[cmd("audit", "cli/audit.rs::run_audit")],
+    ),
     (
         "docs/baseline-policy.json",
         &[cmd("baseline cloudtrail", "cli/audit.rs::run_baseline")],
@@ -410,7 +413,9 @@ fn functions(src: &Path) -> Vec<Func> {
                 .iter()
                 .filter(|(s, e, _, _)| *s < at && at < *e)
                 .min_by_key(|(s, e, _, _)| e - s);
-            let owner = block.map(|(_, _, n, _)| n.clone()).filter(|n| !n.is_empty());
+            let owner = block
+                .map(|(_, _, n, _)| n.clone())
+                .filter(|n| !n.is_empty());
             let owner_trait = block.and_then(|(_, _, _, t)| t.clone());
             out.push(Func {
                 file: rel.clone(),
@@ -504,7 +509,9 @@ fn resolves(f: &Func, call: &Call, caller: &Func) -> bool {
                 && f.owner.is_some()
                 && (f.file == caller.file
                     || f.owner.as_deref().is_some_and(|o| names(&caller.file, o))
-                    || f.owner_trait.as_deref().is_some_and(|t| names(&caller.file, t)))
+                    || f.owner_trait
+                        .as_deref()
+                        .is_some_and(|t| names(&caller.file, t)))
         }
         Call::Path(seg, n) => {
             &f.name == n

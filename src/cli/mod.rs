@@ -2,10 +2,12 @@
 //! Only this layer prints or reads the terminal.
 
 mod audit;
+mod board;
 mod bulk;
 mod console;
 mod enroll;
 mod fido2;
+mod fido2_keys;
 mod harden;
 mod input;
 mod keys;
