@@ -55,6 +55,10 @@ pub(crate) trait Tray: Sync {
 /// How long the coordinator waits for news before it looks at Ctrl-C again.
 const WAKE: Duration = Duration::from_millis(500);
 
+/// The most messages the coordinator takes in before it looks at its
+/// readers, workers and Ctrl-C again.
+const QUEUED: usize = 64;
+
 /// What a worker (or the watcher) tells the coordinator.
 enum Msg<'a> {
     Readers(Vec<Seen>),
@@ -294,7 +298,9 @@ impl<'a, I: IamApi> Coordinator<'a, '_, I> {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(true),
             }
-            while let Ok(m) = rx.try_recv() {
+            // What is queued now, within bounds: a watcher that answers at
+            // once must not keep the loop from its checks below.
+            for m in rx.try_iter().take(QUEUED) {
                 self.take(m);
             }
             let stopping = ctx.tray.interrupted() || self.fatal.is_some();
