@@ -222,7 +222,18 @@ pub(crate) fn placement(
     force: bool,
     run: &str,
 ) -> Result<Placement, SlotError> {
-    let creds = key.list()?;
+    placement_among(&key.list()?, capacity, id, force, run)
+}
+
+/// [`placement`] on a list of the key's credentials already read (in the
+/// same exclusive session, so nobody changed the key since).
+pub(crate) fn placement_among(
+    creds: &[Credential],
+    capacity: usize,
+    id: &CredentialId,
+    force: bool,
+    run: &str,
+) -> Result<Placement, SlotError> {
     let raw = id.to_bytes();
     let taken = creds.iter().any(|c| c.raw_id == raw);
     match (taken, force) {

@@ -130,6 +130,20 @@ pub(crate) fn match_reader<'a>(
     }
 }
 
+/// The reader names `name` selects: the one it equals exactly, else every
+/// one that contains it (case-insensitive).
+pub(crate) fn reader_names_match<'a>(names: &[&'a str], name: &str) -> Vec<&'a str> {
+    if let Some(exact) = names.iter().find(|n| **n == name) {
+        return vec![exact];
+    }
+    let needle = name.to_lowercase();
+    names
+        .iter()
+        .filter(|n| n.to_lowercase().contains(&needle))
+        .copied()
+        .collect()
+}
+
 /// The readers worth connecting to for `selector`, in order (virtual
 /// readers only with `MFAKEY_ALLOW_VIRTUAL_READERS=1`).
 pub(crate) fn candidate_readers(
@@ -185,6 +199,9 @@ fn candidates(
 pub(crate) struct OpenKey {
     pub reader: String,
     pub info: DeviceInfo,
+    /// The reader's channel id (`SCARD_ATTR_CHANNEL_ID`): for a USB key,
+    /// where it sits, which finds its FIDO HID side (`fido2::usb`).
+    pub channel_id: Option<Vec<u8>>,
     pub transport: Box<dyn Transport + Send>,
 }
 
@@ -279,6 +296,7 @@ fn connect_and_identify(
     trace: Option<&TraceSink>,
 ) -> Result<OpenKey, DeviceError> {
     let card = pcsc.connect(reader, access)?;
+    let channel_id = card.channel_id();
     let mut transport: Box<dyn Transport + Send> = match trace {
         Some(sink) => Box::new(Traced::new(card, sink.clone())),
         None => Box::new(card),
@@ -296,6 +314,7 @@ fn connect_and_identify(
     Ok(OpenKey {
         reader: reader.to_string(),
         info,
+        channel_id,
         transport,
     })
 }

@@ -107,6 +107,7 @@ kinds! {
     PinAlreadySet => ("pin_already_set", REFUSED),
     LastPinTry => ("last_pin_try", REFUSED),
     ConfirmationNeeded => ("confirmation_needed", REFUSED),
+    ResetNotAllowed => ("reset_not_allowed", REFUSED),
     Declined => ("declined", REFUSED),
     Refused => ("refused", REFUSED),
     // AWS.

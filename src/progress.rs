@@ -59,6 +59,9 @@ pub(crate) enum Event {
     Step {
         user: String,
         step: Step,
+        /// The reader of the key (`bulk`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<String>,
     },
     /// Touch number `n` of `of` is awaited (`user`: whose credential).
     Touch {
@@ -66,6 +69,8 @@ pub(crate) enum Event {
         user: Option<String>,
         n: u8,
         of: u8,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<String>,
     },
     /// AWS refused the codes once; trying with a later pair.
     RetryCodes {
@@ -86,6 +91,9 @@ pub(crate) enum Event {
         outcome: Outcome,
         actions: Vec<String>,
         remaining: Vec<String>,
+        /// The reader of the run's key, when it was recovered with it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<String>,
     },
     AlreadyEnrolled {
         user: String,
@@ -98,6 +106,7 @@ pub(crate) enum Event {
     },
     /// Insert a key for `user` (`n` of `of`); `backup`: the user's second
     /// key (any key but the first; in the first key's reader once it is out).
+    /// In tray mode (`reader` set), `user` goes onto the key in that reader.
     Next {
         user: String,
         n: usize,
@@ -105,6 +114,13 @@ pub(crate) enum Event {
         key_serial: Option<u32>,
         #[serde(skip_serializing_if = "is_false")]
         backup: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<String>,
+    },
+    /// Tray mode: nothing in flight; insert the next tray of keys (`left`
+    /// users still to enroll).
+    InsertKeys {
+        left: usize,
     },
     KeyInserted {
         reader: String,
@@ -122,12 +138,16 @@ pub(crate) enum Event {
         credential_id: String,
         /// From the key's insertion to this event.
         ms: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<String>,
     },
     Failed {
         user: String,
         error: String,
         /// The user waits for another key (the key was pulled).
         retry: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<String>,
     },
     RemoveKey {
         reader: String,
@@ -165,6 +185,39 @@ pub(crate) enum Event {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+impl Event {
+    /// The event as seen at `reader`'s key: the events of one key's
+    /// enrollment carry its reader (tray mode runs several at once).
+    pub(crate) fn at_reader(mut self, at: &str) -> Event {
+        match &mut self {
+            Event::Step { reader, .. }
+            | Event::Touch { reader, .. }
+            | Event::Recovered { reader, .. }
+            | Event::Next { reader, .. }
+            | Event::Enrolled { reader, .. }
+            | Event::Failed { reader, .. } => *reader = Some(at.to_string()),
+            _ => {}
+        }
+        self
+    }
+
+    /// The reader an event is about, if any.
+    pub(crate) fn reader(&self) -> Option<&str> {
+        match self {
+            Event::Step { reader, .. }
+            | Event::Touch { reader, .. }
+            | Event::Recovered { reader, .. }
+            | Event::Next { reader, .. }
+            | Event::Enrolled { reader, .. }
+            | Event::Failed { reader, .. } => reader.as_deref(),
+            Event::KeyInserted { reader, .. }
+            | Event::KeySkipped { reader, .. }
+            | Event::RemoveKey { reader, .. } => Some(reader),
+            _ => None,
+        }
+    }
 }
 
 /// Where a job's events go.

@@ -44,7 +44,7 @@ const fn extra(name: &'static str, entry: &'static str, beyond: &'static str) ->
 
 /// The functions a bulk run reaches only with --create-users or rows with
 /// a role_arn: their permissions are in docs/bulk-policy.json.
-const BULK_EXTRAS: &[&str] = &["bulk/mod.rs::ensure_user", "aws/config.rs::load_assumed"];
+const BULK_EXTRAS: &[&str] = &["bulk/book.rs::ensure_user", "aws/config.rs::load_assumed"];
 
 /// What an accounts file's `role_arn` lines add (docs/bulk-policy.json).
 const ROLE_EXTRAS: &[&str] = &["aws/config.rs::load_assumed"];
@@ -99,7 +99,7 @@ const POLICIES: &[(&str, &[Command])] = &[
         &[
             extra(
                 "bulk --create-users",
-                "bulk/mod.rs::ensure_user",
+                "bulk/book.rs::ensure_user",
                 "docs/iam-policy.json",
             ),
             extra(

@@ -190,7 +190,7 @@ impl World {
     fn run_with_keys(&mut self, manifest: &str, desk: &mut ScriptedDesk, keys: u8) -> Summary {
         let rows = manifest::parse(manifest).unwrap();
         let resume: Vec<Line> = journal::read_lines(&self.bulk_path()).unwrap();
-        let mut j = Journals {
+        let j = Journals {
             bulk: Journal::open(&self.bulk_path(), Lock::Exclusive).unwrap(),
             enroll: Journal::open(&enroll_journal_path(&self.bulk_path()), Lock::Exclusive)
                 .unwrap(),
@@ -209,7 +209,7 @@ impl World {
             desk,
             &rows,
             &opts,
-            &mut j,
+            &j,
             &resume,
             &mut |e| events.push(e),
         ))
@@ -530,7 +530,7 @@ fn resume_undoes_a_half_done_enrollment_first() {
             ],
         ))
         .unwrap();
-    let mut ej = Journal::open(&enroll_journal_path(&w.bulk_path()), Lock::Exclusive).unwrap();
+    let ej = Journal::open(&enroll_journal_path(&w.bulk_path()), Lock::Exclusive).unwrap();
     for event in [Event::Begin, Event::Created] {
         ej.append(&Entry {
             ts: 1,

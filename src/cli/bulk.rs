@@ -49,6 +49,10 @@ pub struct BulkArgs {
     /// Keys per user (rows without a keys value): 1, or 2 for a backup key each
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub keys: u8,
+    /// Tray mode: enroll every key present in every reader at once, one user
+    /// per key (--reader then names every reader that contains NAME)
+    #[arg(long)]
+    pub parallel: bool,
     #[command(flatten)]
     pub aws: AwsOptions,
 }
@@ -131,7 +135,7 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(&a.manifest));
-    let (prior, mut journals) = open_journals(&path, a.resume)?;
+    let (prior, journals) = open_journals(&path, a.resume)?;
     let password = match &g.password_file {
         Some(p) => Some(input::password(Source::File(p))?),
         None => None,
@@ -144,24 +148,22 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
         keys: a.keys,
     };
     install_sigint();
-    let mut renderer = Renderer::desk(out.json, g.verbose > 0);
-    let summary = runtime()?.block_on(async {
-        let (default, others) = load_accounts(a, &rows).await?;
-        let accounts = accounts(&default, &others);
-        let mut desk = PcscDesk::new(g.reader.clone(), &STOP)?;
-        let s = bulk::run(
-            &accounts,
-            &mut desk,
-            &rows,
-            &opts,
-            &mut journals,
-            &prior,
-            &mut renderer,
-        )
-        .await?;
-        Ok::<_, Failure>(s)
-    })?;
+    let mut renderer = Renderer::desk(out.json, g.verbose > 0, a.parallel);
+    let job = Job {
+        a,
+        g,
+        rows: &rows,
+        opts: &opts,
+        journals: &journals,
+        prior: &prior,
+    };
+    let summary = if a.parallel {
+        job.tray(&mut renderer)
+    } else {
+        job.one_at_a_time(&mut renderer)
+    };
     renderer.end_live();
+    let summary = summary?;
     if let Some(rp) = &a.report {
         report::write(rp, &summary.bulk_run, &summary.results).map_err(|e| {
             Failure::new(
@@ -171,6 +173,102 @@ pub(super) fn run(a: &BulkArgs, g: &GlobalOpts, out: Output) -> Result<Report, F
         })?;
     }
     summary_report(&summary, &path, out)
+}
+
+/// What a bulk run works with.
+struct Job<'a> {
+    a: &'a BulkArgs,
+    g: &'a GlobalOpts,
+    rows: &'a [Row],
+    opts: &'a BulkOptions,
+    journals: &'a Journals,
+    prior: &'a [Line],
+}
+
+impl Job<'_> {
+    fn one_at_a_time(&self, renderer: &mut Renderer) -> Result<bulk::Summary, Failure> {
+        runtime()?.block_on(async {
+            let (default, others) = load_accounts(self.a, self.rows).await?;
+            let accounts = accounts(&default, &others);
+            let mut desk = PcscDesk::new(self.g.reader.clone(), &STOP)?;
+            let s = bulk::run(
+                &accounts,
+                &mut desk,
+                self.rows,
+                self.opts,
+                self.journals,
+                self.prior,
+                renderer,
+            )
+            .await?;
+            Ok::<_, Failure>(s)
+        })
+    }
+
+    /// Tray mode: the async runtime is driven by a thread of its own, and
+    /// the coordinator and each key's worker block on it from theirs.
+    fn tray(&self, renderer: &mut Renderer) -> Result<bulk::Summary, Failure> {
+        let driver = Driver::start()?;
+        let rt = driver.handle();
+        let (default, others) = rt.block_on(load_accounts(self.a, self.rows))?;
+        let accounts = accounts(&default, &others);
+        let desk = PcscDesk::tray(self.g.reader.clone(), &STOP)?;
+        let hands = bulk::tray::Hands {
+            tray: &desk,
+            rt: &rt,
+        };
+        Ok(bulk::tray::run(
+            &accounts,
+            hands,
+            self.rows,
+            self.opts,
+            self.journals,
+            self.prior,
+            renderer,
+        )?)
+    }
+}
+
+/// A current-thread async runtime driven by a thread of its own until
+/// dropped, so that other threads can block on it (`Handle::block_on`).
+struct Driver {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Driver {
+    fn start() -> Result<Self, Failure> {
+        let rt = runtime()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("mfakey-async".into())
+            .spawn(move || {
+                let _ = rt.block_on(stopped);
+            })
+            .map_err(|e| Failure::new(Kind::Other, format!("cannot start a thread: {e}")))?;
+        Ok(Driver {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The run a journal holds (none: a new run) and both journals, held

@@ -151,7 +151,7 @@ pub(super) fn run_enroll(cmd: &EnrollCmd, g: &GlobalOpts, out: Output) -> Result
             serial,
             capacity,
         };
-        let report = enroll(&iam, target, &opts, &mut journal, &mut progress).await?;
+        let report = enroll(&iam, target, &opts, &journal, &mut progress).await?;
         // The profile points at the first key's device, written before a
         // backup key is waited for (a failed backup leaves the first
         // enrollment, and its profile, standing).
@@ -222,7 +222,7 @@ pub(super) fn run_recover(
 ) -> Result<Report, Failure> {
     let path = journal_path(&a.journal);
     // Alone on the journal: no enrollment of it may be in flight.
-    let mut journal = Journal::open(&path, Lock::Exclusive)?;
+    let journal = Journal::open(&path, Lock::Exclusive)?;
     let open_runs = journal::unfinished(&journal.entries()?);
     if open_runs.is_empty() {
         return Ok(Report::new(
@@ -258,7 +258,7 @@ pub(super) fn run_recover(
                 &caller,
                 run,
                 session.as_mut(),
-                &mut journal,
+                &journal,
                 &mut progress,
             )
             .await?;

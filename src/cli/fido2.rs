@@ -2,6 +2,7 @@
 //! passkeys), and `register`, which guides the console registration of a
 //! security key and waits for AWS to show it.
 
+use super::fido2_keys::{self, FidoKey};
 use super::input::{self, Source};
 use super::render::{one_line, Output, Renderer, Report};
 use super::session::open_key;
@@ -9,9 +10,9 @@ use super::GlobalOpts;
 use crate::aws::{self, AwsOptions};
 use crate::console::security_key::{self, KeyOwner};
 use crate::error::Classify;
-use crate::error::Failure;
-use crate::fido2::hid::{HidDevice, LibraryNotes};
-use crate::fido2::Fido2Error;
+use crate::error::{Failure, Kind};
+use crate::fido2::hid::{Found, HidDevice, LibraryNotes};
+use crate::fido2::{usb, Fido2Error};
 use crate::manage::fido2 as ops;
 use crate::management::Capabilities;
 use crate::secret::SecretString;
@@ -35,6 +36,19 @@ pub enum Fido2Cmd {
     /// Guide the console registration of this key for a user (or root) and
     /// wait for AWS to show it
     Register(RegisterArgs),
+    /// Reset the key's FIDO2 side: every passkey and the FIDO2 PIN are deleted
+    /// (the OATH codes stay). Asks first; the key must be re-inserted and touched
+    Reset(ResetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ResetArgs {
+    /// Do not ask (needed without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds to wait for the key to be removed and inserted again
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub wait: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,7 +120,7 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
     match cmd {
         Fido2Cmd::Info => info(g),
         Fido2Cmd::Pin(PinCmd::Set { new_pin_file }) => {
-            let mut dev = open_device(g)?;
+            let (mut dev, _) = open_device(g)?;
             let info = ops::describe(&mut dev)?;
             let new_pin = input::new_pin(new_pin_file.as_deref())?;
             ops::set_pin(&mut dev, &info, &new_pin)?;
@@ -119,7 +133,7 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
         }) => {
             // What files hold is checked before the key is touched.
             let from_file = file_pin(pin_file)?;
-            let mut dev = open_device(g)?;
+            let (mut dev, _) = open_device(g)?;
             let info = ops::describe(&mut dev)?;
             let current = prompted_pin(from_file)?;
             let new_pin = input::new_pin(new_pin_file.as_deref())?;
@@ -132,7 +146,7 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
         }
         Fido2Cmd::Credentials(CredCmd::List { pin_file, force }) => {
             let from_file = file_pin(pin_file)?;
-            let mut dev = open_device(g)?;
+            let (mut dev, _) = open_device(g)?;
             let info = ops::describe(&mut dev)?;
             let pin = prompted_pin(from_file)?;
             let creds = ops::list_credentials(&mut dev, &info, &pin, last_try(pin_file, *force))?;
@@ -157,7 +171,7 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
         }) => {
             let id = ops::credential_id(credential_id)?;
             let from_file = file_pin(pin_file)?;
-            let mut dev = open_device(g)?;
+            let (mut dev, _) = open_device(g)?;
             let info = ops::describe(&mut dev)?;
             let pin = prompted_pin(from_file)?;
             let last_try = last_try(pin_file, *force);
@@ -170,34 +184,40 @@ pub(super) fn run(cmd: &Fido2Cmd, g: &GlobalOpts, out: Output) -> Result<Report,
             Ok(Report::new(json!({ "deleted": gone }), text))
         }
         Fido2Cmd::Register(a) => register(a, g, out),
+        Fido2Cmd::Reset(a) => reset(a, g, out),
     }
 }
 
-/// The FIDO key over HID. When there is none, a key seen over PC/SC tells
-/// more: FIDO2 disabled on it means it cannot hold a passkey.
-fn open_device(g: &GlobalOpts) -> Result<HidDevice, Failure> {
-    match HidDevice::open(notes(g)) {
-        Ok(d) => Ok(d),
-        Err(e @ (Fido2Error::NoKey | Fido2Error::NoPermission { .. })) => {
-            let Ok(key) = open_key(g, Access::Shared) else {
-                return Err(e.into());
-            };
-            let serial = key
-                .info
-                .serial
-                .map_or("(serial unknown)".into(), |s| s.to_string());
-            let (kind, message) = if !key.info.enabled(Capabilities::FIDO2) {
-                let e = Fido2Error::NotFido2;
-                (e.kind(), format!("key {serial}: {e}"))
-            } else {
-                let why =
-                    format!("key {serial} is seen over PC/SC with FIDO2 enabled, but not over HID");
-                (e.kind(), format!("{e} ({why})"))
-            };
-            Err(Failure::new(kind, message))
-        }
-        Err(e) => Err(e.into()),
+/// The FIDO key over HID the options name (`--serial`, `--reader`, or the
+/// only one), opened, with its serial. When there is none, a key seen over
+/// PC/SC tells more: FIDO2 disabled on it means it cannot hold a passkey.
+fn open_device(g: &GlobalOpts) -> Result<(HidDevice, FidoKey), Failure> {
+    match fido2_keys::one(g, notes(g)) {
+        Ok(k) => Ok((HidDevice::open_found(&k.found, notes(g))?, k)),
+        Err(f) => Err(explain_missing(g, f)),
     }
+}
+
+/// No FIDO key (or no permission on any): what PC/SC sees of the key tells
+/// why. Other failures are said as they are.
+fn explain_missing(g: &GlobalOpts, f: Failure) -> Failure {
+    let e = match HidDevice::find_all(notes(g)) {
+        Err(e @ (Fido2Error::NoKey | Fido2Error::NoPermission { .. })) => e,
+        _ => return f,
+    };
+    let Ok(key) = open_key(g, Access::Shared) else {
+        return e.into();
+    };
+    let serial = key
+        .info
+        .serial
+        .map_or("(serial unknown)".into(), |s| s.to_string());
+    if !key.info.enabled(Capabilities::FIDO2) {
+        let e = Fido2Error::NotFido2;
+        return Failure::new(e.kind(), format!("key {serial}: {e}"));
+    }
+    let why = format!("key {serial} is seen over PC/SC with FIDO2 enabled, but not over HID");
+    Failure::new(e.kind(), format!("{e} ({why})"))
 }
 
 /// The HID library's own prints: to stderr with `-v`, else dropped.
@@ -240,49 +260,31 @@ fn last_try(file: &Option<PathBuf>, force: bool) -> ops::LastTry {
     }
 }
 
-/// The serial of the key, when the same key is seen over PC/SC (one key,
-/// or the one `--serial`/`--reader` names).
-fn pcsc_serial(g: &GlobalOpts) -> Option<u32> {
-    open_key(g, Access::Shared).ok().and_then(|k| k.info.serial)
-}
-
 fn info(g: &GlobalOpts) -> Result<Report, Failure> {
-    let found = match HidDevice::find_all(notes(g)) {
-        Ok(f) => f,
-        Err(e) => {
-            // Explained with what PC/SC sees (FIDO2 disabled, …).
-            open_device(g)?;
-            return Err(e.into());
-        }
+    let keys = match fido2_keys::all(notes(g)) {
+        Ok(k) => k,
+        // Explained with what PC/SC sees (FIDO2 disabled, …).
+        Err(e) => return Err(explain_missing(g, e.into())),
     };
-    if found.len() == 1 {
-        let mut dev = HidDevice::open_found(&found[0], notes(g))?;
-        let info = ops::describe(&mut dev)?;
-        let serial = pcsc_serial(g);
-        let text = info_text(&found[0].product, &info, serial);
-        return Ok(Report::new(
-            json!({ "keys": [{ "product": found[0].product, "fido2": info, "key_serial": serial }] }),
-            text,
-        ));
-    }
-    // Several keys: each one's answer (a serial cannot be matched to one).
     let mut rows = Vec::new();
-    let mut text = String::new();
-    for f in &found {
-        match HidDevice::open_found(f, notes(g)).and_then(|mut d| ops::describe(&mut d)) {
+    let mut text = Vec::new();
+    for k in &keys {
+        let product = &k.found.product;
+        match HidDevice::open_found(&k.found, notes(g)).and_then(|mut d| ops::describe(&mut d)) {
             Ok(info) => {
-                text.push_str(&info_text(&f.product, &info, None));
-                text.push_str("\n\n");
-                rows.push(json!({ "product": f.product, "fido2": info, "key_serial": null }));
+                text.push(info_text(product, &info, k.serial));
+                rows.push(json!({ "product": product, "fido2": info, "key_serial": k.serial }));
             }
+            // One key's failure is said alone, unless it is the only key.
+            Err(e) if keys.len() == 1 => return Err(e.into()),
             Err(e) => {
                 let err = Failure::from(e);
-                text.push_str(&format!("{}: {}\n\n", f.product, err.message));
-                rows.push(json!({ "product": f.product, "error": { "kind": err.kind.name(), "message": err.message } }));
+                text.push(format!("{product}: {}", err.message));
+                rows.push(json!({ "product": product, "key_serial": k.serial, "error": { "kind": err.kind.name(), "message": err.message } }));
             }
         }
     }
-    Ok(Report::new(json!({ "keys": rows }), text))
+    Ok(Report::new(json!({ "keys": rows }), text.join("\n\n")))
 }
 
 fn info_text(product: &str, info: &crate::fido2::Fido2Info, serial: Option<u32>) -> String {
@@ -314,7 +316,7 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Fai
     };
     // The key first: FIDO2, and a PIN (AWS asks for it when the key has one;
     // keys without a PIN hold no passkey safely).
-    let mut dev = open_device(g)?;
+    let (mut dev, key) = open_device(g)?;
     let info = ops::describe(&mut dev)?;
     let interactive = !g.json && std::io::stdin().is_terminal();
     let mut ask = || {
@@ -325,7 +327,7 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Fai
         input::new_pin(None)
     };
     let info = security_key::ensure_pin(&mut dev, info, &mut ask)?;
-    let serial = pcsc_serial(g);
+    let serial = key.serial;
     let mut progress = Renderer::notices(g.verbose > 0);
     let wait = Duration::from_secs(a.wait);
     let mut show = |steps: &[String]| {
@@ -373,6 +375,115 @@ fn register(a: &RegisterArgs, g: &GlobalOpts, out: Output) -> Result<Report, Fai
         }}),
         text,
     ))
+}
+
+/// `fido2 reset`: asks, waits for the key to be re-inserted (a key takes a
+/// reset only within seconds of its insertion), then resets it at once.
+fn reset(a: &ResetArgs, g: &GlobalOpts, out: Output) -> Result<Report, Failure> {
+    let (mut dev, key) = open_device(g)?;
+    let info = ops::describe(&mut dev)?;
+    drop(dev);
+    let serial = key
+        .serial
+        .map_or("(serial unknown)".into(), |s| s.to_string());
+    let what = format!(
+        "the FIDO2 side of key {serial} ({}): every passkey on it and its FIDO2 PIN are deleted (its OATH codes stay)",
+        key.found.product
+    );
+    if !a.yes {
+        confirm_reset(out, &what)?;
+    }
+    out.notice("Remove the key and insert it again now (a key takes a reset only within seconds of being inserted)...");
+    let again = reinserted(&key.found, g, Duration::from_secs(a.wait))?;
+    let mut dev = HidDevice::open_found(&again, notes(g))?;
+    let mut touch = || out.notice("Touch your security key to confirm the reset...");
+    ops::reset(&mut dev, &info, &mut touch)?;
+    Ok(Report::new(
+        json!({ "reset": { "product": again.product, "key_serial": key.serial } }),
+        format!("reset {what}"),
+    ))
+}
+
+/// "Reset?" on the terminal; without one, `--yes` is needed.
+fn confirm_reset(out: Output, what: &str) -> Result<(), Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            Kind::ConfirmationNeeded,
+            format!(
+                "resetting {what}; no terminal to ask on: nothing was reset; pass --yes to reset"
+            ),
+        ));
+    }
+    out.notice(&format!("Reset {what}? [y/N] "));
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(Failure::new(Kind::Declined, "declined: nothing was reset"))
+    }
+}
+
+/// Waits (bounded) for `key` to leave and a FIDO key to come (back); the
+/// key that came. An insertion is told by its kernel HID device (a node
+/// name may come back the same).
+fn reinserted(key: &Found, g: &GlobalOpts, wait: Duration) -> Result<Found, Failure> {
+    let deadline = std::time::Instant::now() + wait;
+    let sysfs = std::path::Path::new(fido2_keys::SYSFS);
+    let insertion = |f: &Found| {
+        let node = f.path().and_then(usb::node_name)?;
+        usb::insertion_of(sysfs, node)
+    };
+    let before: Vec<_> = HidDevice::find_all(notes(g))
+        .unwrap_or_default()
+        .iter()
+        .map(insertion)
+        .collect();
+    let this = insertion(key);
+    loop {
+        let now = HidDevice::find_all(notes(g)).unwrap_or_default();
+        let here: Vec<_> = now.iter().map(insertion).collect();
+        let mut new: Vec<Found> = now
+            .into_iter()
+            .zip(&here)
+            .filter(|(_, i)| i.is_some() && !before.contains(i))
+            .map(|(f, _)| f)
+            .collect();
+        match (here.contains(&this), new.len()) {
+            (false, 1) => return Ok(new.remove(0)),
+            (false, n) if n > 1 => return Err(Fido2Error::SeveralKeys { count: n }.into()),
+            _ => waited(
+                deadline,
+                a_while(),
+                "was not removed and inserted again",
+                wait,
+            )?,
+        }
+    }
+}
+
+fn a_while() -> Duration {
+    Duration::from_millis(50)
+}
+
+/// Sleeps `step`, or says the wait for the key is over.
+fn waited(
+    deadline: std::time::Instant,
+    step: Duration,
+    what: &str,
+    wait: Duration,
+) -> Result<(), Failure> {
+    if std::time::Instant::now() >= deadline {
+        return Err(Failure::new(
+            Kind::NoFidoKey,
+            format!(
+                "the key {what} within {} s: nothing was reset",
+                wait.as_secs()
+            ),
+        ));
+    }
+    std::thread::sleep(step);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! Only this layer prints or reads the terminal.
 
 mod audit;
+mod board;
 mod bulk;
 mod code;
 mod console;
 mod docs;
 mod enroll;
 mod fido2;
+mod fido2_keys;
 mod harden;
 mod input;
 mod keys;

@@ -10,6 +10,7 @@
 //! (`\u{1b}`); [`one_line`] also escapes line breaks, for a value set into
 //! a line of text.
 
+use super::board::Board;
 use crate::error::Failure;
 use crate::progress::{Event, Outcome, Progress, Step};
 use serde_json::{json, Value};
@@ -146,6 +147,8 @@ pub(super) struct Renderer {
     line_open: bool,
     user_started: Instant,
     n: String,
+    /// Tray mode: one line per reader.
+    board: Option<Board>,
     /// What a console verification waits for (the first wait says so).
     pub waiting_for: Option<String>,
 }
@@ -156,8 +159,9 @@ impl Renderer {
         Self::with(Mode::Notices, verbose)
     }
 
-    /// For `bulk`: JSON lines, a live line on a terminal, or plain lines.
-    pub(super) fn desk(json: bool, verbose: bool) -> Self {
+    /// For `bulk`: JSON lines, a live line on a terminal, or plain lines;
+    /// in tray mode one line per reader.
+    pub(super) fn desk(json: bool, verbose: bool, tray: bool) -> Self {
         let mode = if json {
             Mode::JsonLines
         } else if std::io::stdout().is_terminal() {
@@ -165,7 +169,11 @@ impl Renderer {
         } else {
             Mode::Lines
         };
-        Self::with(mode, verbose)
+        let mut r = Self::with(mode, verbose);
+        if tray && mode != Mode::JsonLines {
+            r.board = Some(Board::new(mode == Mode::Live, verbose));
+        }
+        r
     }
 
     /// For `audit --organization`: a live line on stderr when it is a
@@ -186,12 +194,16 @@ impl Renderer {
             line_open: false,
             user_started: Instant::now(),
             n: String::new(),
+            board: None,
             waiting_for: None,
         }
     }
 
     /// Ends a live line so what follows starts on its own.
     pub(super) fn end_live(&mut self) {
+        if let Some(b) = self.board.as_mut() {
+            b.end();
+        }
         if self.line_open && self.mode == Mode::StderrLive {
             eprintln!();
             self.line_open = false;
@@ -325,6 +337,7 @@ impl Renderer {
                 outcome,
                 actions,
                 remaining,
+                ..
             } => self.recovered(user, *outcome, actions, remaining),
             Event::UserCreated { user, groups } => {
                 let g = if groups.is_empty() {
@@ -343,6 +356,7 @@ impl Renderer {
                 of,
                 key_serial,
                 backup,
+                ..
             } => {
                 self.user_started = Instant::now();
                 self.n = format!("[{n}/{of}]");
@@ -352,11 +366,11 @@ impl Renderer {
             }
             Event::KeyInserted { reader, serial } => self.key_inserted(reader, *serial),
             Event::KeySkipped { reason, .. } => self.say(&format!("  skipped: {reason}")),
-            Event::Step { user, step } => {
+            Event::Step { user, step, .. } => {
                 let n = self.n.clone();
                 self.status(&format!("{n} {user}: {} ({secs} s)", step.name()))
             }
-            Event::Touch { user, n, of } => self.say(&format!(
+            Event::Touch { user, n, of, .. } => self.say(&format!(
                 "  {}: touch the key ({n} of {of})",
                 user.as_deref().unwrap_or("the key")
             )),
@@ -370,7 +384,9 @@ impl Renderer {
                 "  enrolled {user} on key {}: {device_arn} ({ms:.0} ms)",
                 key_serial.map_or("?".into(), |s| s.to_string())
             )),
-            Event::Failed { user, error, retry } => {
+            Event::Failed {
+                user, error, retry, ..
+            } => {
                 self.say(&format!("  FAILED {user}: {error}"));
                 if *retry {
                     self.say(&format!("  {user} waits for a key again"));
@@ -382,6 +398,7 @@ impl Renderer {
             Event::RetryCodes { .. }
             | Event::Undo { .. }
             | Event::Waiting { .. }
+            | Event::InsertKeys { .. }
             | Event::AuditCheck { .. }
             | Event::ReportWaiting { .. }
             | Event::OrgAudit { .. }
@@ -441,7 +458,10 @@ impl Progress for Renderer {
         match self.mode {
             Mode::JsonLines => self.json_line(&e),
             Mode::Notices => self.notice(&e),
-            Mode::Live | Mode::Lines => self.desk_line(&e),
+            Mode::Live | Mode::Lines => match self.board.as_mut() {
+                Some(b) => b.event(&e),
+                None => self.desk_line(&e),
+            },
             Mode::StderrLive => self.org_line(&e),
         }
     }

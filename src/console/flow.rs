@@ -103,6 +103,7 @@ pub(crate) async fn run<I: IamApi>(
             operator.event(Event::Step {
                 user: req.target.id_name().to_string(),
                 step: Step::Verify,
+                reader: None,
             });
             Some(verify(iam, b, req, &id, operator).await?)
         }
@@ -120,7 +121,12 @@ pub(crate) async fn run<I: IamApi>(
 }
 
 fn touch_event(p: &mut dyn Progress, n: u8, of: u8) {
-    p.event(Event::Touch { user: None, n, of });
+    p.event(Event::Touch {
+        user: None,
+        n,
+        of,
+        reader: None,
+    });
 }
 
 /// The credential id: the label given, else (with IAM) the account alias,

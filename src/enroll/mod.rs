@@ -5,13 +5,14 @@
 
 pub(crate) mod naming;
 pub(crate) mod preflight;
+mod start;
 
 use crate::aws::{AwsError, CreatedDevice, IamApi};
 use crate::credential::{self, unix_now, CodeError, Placement, Proof, SlotError, PERIOD};
 use crate::oath::{Credential, OathError, OathSession};
 use crate::progress::{Event, Progress, Step};
 use crate::secret::SecretBytes;
-use crate::undo::journal::{new_run_id, Entry, Event as JEvent, Journal, JournalError};
+use crate::undo::journal::{Entry, Event as JEvent, Journal, JournalError};
 use crate::undo::{self, Made, MadeCredential, Ownership, TAG_RUN};
 use preflight::Plan;
 use serde::Serialize;
@@ -203,6 +204,12 @@ impl Clock {
         });
         self.last = now;
     }
+    /// A step timed apart (steps that ran at once), and the next lap
+    /// counted from now.
+    fn record(&mut self, step: Step, ms: f64) {
+        self.steps.push(StepTime { step, ms });
+        self.last = Instant::now();
+    }
 }
 
 /// One enrollment under way: what it works with and what it has made.
@@ -211,7 +218,7 @@ struct Enrollment<'a, 's, 't, I> {
     key: KeyTarget<'s, 't>,
     opts: &'a EnrollOptions,
     plan: Plan,
-    journal: &'a mut Journal,
+    journal: &'a Journal,
     base: Entry,
     made: Made,
     clock: Clock,
@@ -220,40 +227,33 @@ struct Enrollment<'a, 's, 't, I> {
 
 /// Enrolls `opts.user`'s new virtual MFA device onto the key. The journal
 /// must be open (shared); every step is recorded in it first.
+///
+/// In the common case (the key has room and holds nothing the new
+/// credential's id could clash with) the create goes out together with
+/// preflight's IAM reads, and a refusal from those reads undoes it through
+/// the undo engine: three sequential IAM rounds (reads and create, enable,
+/// verify) instead of four. Otherwise preflight answers first, as before.
 pub(crate) async fn enroll<I: IamApi>(
     iam: &I,
     mut key: KeyTarget<'_, '_>,
     opts: &EnrollOptions,
-    journal: &mut Journal,
+    journal: &Journal,
     progress: &mut dyn Progress,
 ) -> Result<EnrollReport, EnrollError> {
     let clock = Clock::new();
-    let run = new_run_id();
     progress.event(Event::Step {
         user: opts.user.clone(),
         step: Step::Preflight,
+        reader: None,
     });
-    let plan = preflight::preflight(iam, &mut key, opts, &run).await?;
-    let mut e = Enrollment {
-        base: begin_entry(opts, &plan, key.serial, &run),
-        made: Made {
-            run,
-            account_id: Some(plan.account_id.clone()),
-            user: opts.user.clone(),
-            key_serial: key.serial,
-            ..Made::default()
-        },
-        iam,
-        key,
-        opts,
-        plan,
-        journal,
-        clock,
-        progress,
+    let local = preflight::local(&mut key, opts)?;
+    let overlap = local.key_takes_it(&opts.user, key.capacity);
+    let start = start::Start::new(iam, key, opts, local, journal, clock, progress);
+    let (mut e, created) = if overlap {
+        start.overlapped().await?
+    } else {
+        start.sequential().await?
     };
-    e.log(JEvent::Begin, None)?;
-    e.clock.lap(Step::Preflight);
-    let created = e.create().await?;
     let result = e.finish(&created.serial, &created.seed).await;
     drop(created);
     match result {
@@ -270,63 +270,61 @@ fn touch_events<'p>(progress: &'p mut dyn Progress, user: &'p str) -> impl FnMut
             user: Some(user.to_string()),
             n,
             of,
+            reader: None,
         })
     }
 }
 
-/// The journal line every line of the run starts from.
-fn begin_entry(opts: &EnrollOptions, plan: &Plan, key_serial: Option<u32>, run: &str) -> Entry {
-    Entry {
-        ts: 0,
-        run: run.to_string(),
-        event: JEvent::Begin,
-        user: opts.user.clone(),
-        account_id: Some(plan.account_id.clone()),
-        device_serial: None,
-        key_serial,
-        device_name: Some(plan.device_name.clone()),
-        credential_id: Some(plan.cred_id.to_id_string()),
-        written_as: None,
-        proof: None,
-        detail: None,
+/// The tags of a device an enrollment creates.
+fn device_tags(opts: &EnrollOptions, run: &str, key_serial: Option<u32>) -> Vec<(String, String)> {
+    let mut tags = vec![
+        (TAG_MANAGED.to_string(), "true".to_string()),
+        (TAG_USER.to_string(), opts.user.clone()),
+        (TAG_RUN.to_string(), run.to_string()),
+    ];
+    if let Some(s) = key_serial {
+        tags.push((TAG_KEY_SERIAL.to_string(), s.to_string()));
     }
+    tags.extend(opts.tags.iter().cloned());
+    tags
 }
 
 impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
+    /// A journal line, durable before the step it records goes on.
     fn log(&mut self, event: JEvent, detail: Option<String>) -> Result<(), JournalError> {
+        let line = self.line(event, detail);
+        self.journal.append(&line)
+    }
+
+    /// A journal line nothing waits on (`created`, `written`, `enabled`):
+    /// the next logged line, which comes before anything else is done
+    /// outside the process, makes it durable too.
+    fn note(&mut self, event: JEvent) -> Result<(), JournalError> {
+        let line = self.line(event, None);
+        self.journal.note(&line)
+    }
+
+    fn line(&self, event: JEvent, detail: Option<String>) -> Entry {
         let mut line = self.base.clone();
         line.ts = unix_now();
         line.event = event;
         line.detail = detail;
-        self.journal.append(&line)
+        line
     }
 
     fn step(&mut self, step: Step) {
         self.progress.event(Event::Step {
             user: self.opts.user.clone(),
             step,
+            reader: None,
         });
-    }
-
-    fn tags(&self) -> Vec<(String, String)> {
-        let mut tags = vec![
-            (crate::enroll::TAG_MANAGED.to_string(), "true".to_string()),
-            (TAG_USER.to_string(), self.opts.user.clone()),
-            (TAG_RUN.to_string(), self.made.run.clone()),
-        ];
-        if let Some(s) = self.key.serial {
-            tags.push((TAG_KEY_SERIAL.to_string(), s.to_string()));
-        }
-        tags.extend(self.opts.tags.iter().cloned());
-        tags
     }
 
     /// Creates the device. A create whose answer was lost may still have
     /// made it: what carries this run's tag is this run's, and is replaced
     /// (its seed went with the lost answer) or removed.
     async fn create(&mut self) -> Result<CreatedDevice, EnrollError> {
-        self.step(Step::Create);
-        let tags = self.tags();
+        let tags = device_tags(self.opts, &self.made.run, self.key.serial);
         let (name, path) = (self.plan.device_name.clone(), self.opts.path.clone());
         let (name, path) = (name.as_str(), path.as_str());
         let created = match self.iam.create_virtual_mfa_device(name, path, &tags).await {
@@ -338,27 +336,36 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
                     .create_virtual_mfa_device(name, path, &tags)
                     .await?
             }
-            Err(e) => {
-                // Best effort; if IAM cannot be reached, the Begin line
-                // lets `recover` find the device by name and run tag.
-                if !matches!(
-                    e,
-                    AwsError::AccessDenied { .. } | AwsError::LimitExceeded { .. }
-                ) {
-                    let _ = self.remove_lost_create().await;
-                }
-                return Err(e.into());
-            }
+            Err(e) => return Err(self.create_failed(e).await),
         };
+        self.adopt(&created).await?;
+        self.clock.lap(Step::Create);
+        Ok(created)
+    }
+
+    /// A create that failed may still have acted (a lost answer).
+    async fn create_failed(&mut self, e: AwsError) -> EnrollError {
+        // Best effort; if IAM cannot be reached, the Begin line lets
+        // `recover` find the device by name and run tag.
+        if !matches!(
+            e,
+            AwsError::AccessDenied { .. } | AwsError::LimitExceeded { .. }
+        ) {
+            let _ = self.remove_lost_create().await;
+        }
+        e.into()
+    }
+
+    /// Takes a created device on: journaled, or removed at once.
+    async fn adopt(&mut self, created: &CreatedDevice) -> Result<(), EnrollError> {
         self.made.device = Some(created.serial.clone());
         self.base.device_serial = Some(created.serial.clone());
-        if let Err(e) = self.log(JEvent::Created, None) {
+        if let Err(e) = self.note(JEvent::Created) {
             // The device exists but is not journaled: remove it now.
             let _ = self.iam.delete_virtual_mfa_device(&created.serial).await;
             return Err(e.into());
         }
-        self.clock.lap(Step::Create);
-        Ok(created)
+        Ok(())
     }
 
     /// Deletes the unassigned device of the planned name if it is this run's.
@@ -430,7 +437,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
         ) {
             Ok(w) => {
                 self.made.credential = Some(made_at(w.credential.raw_id.clone(), true));
-                self.log(JEvent::Written, None)?;
+                self.note(JEvent::Written)?;
                 self.clock.lap(Step::Write);
                 Ok(w)
             }
@@ -488,7 +495,7 @@ impl<'a, 's, 't, I: IamApi> Enrollment<'a, 's, 't, I> {
                 }
             }
         }
-        self.log(JEvent::Enabled, None)?;
+        self.note(JEvent::Enabled)?;
         self.clock.lap(Step::Enable);
         Ok(())
     }

@@ -4,9 +4,9 @@
 
 use super::naming;
 use super::{EnrollError, EnrollOptions, KeyTarget, MAX_CLOCK_SKEW, MAX_MFA_DEVICES, TAG_MANAGED};
-use crate::aws::{AwsError, IamApi, VirtualMfaDevice};
+use crate::aws::{AwsError, IamApi, User, VirtualMfaDevice};
 use crate::credential::{self, Placement};
-use crate::oath::CredentialId;
+use crate::oath::{Credential, CredentialId};
 use std::time::SystemTime;
 
 /// What an enrollment will make, decided by preflight.
@@ -111,46 +111,157 @@ fn check_options(opts: &EnrollOptions, key_serial: Option<u32>) -> Result<String
     Ok(device_name)
 }
 
-/// Preflight for one enrollment: the options, then four independent IAM
-/// reads at once (one round trip's latency, not four; the alias and AWS's
-/// clock come in one answer), then the key: a free slot, and no credential
-/// with the id unless `--force` (which then needs a slot beside it).
-pub(crate) async fn preflight<I: IamApi>(
-    iam: &I,
+/// What preflight knows before IAM answers: the device name (the options
+/// checked) and what the key holds (one LIST, in the enrollment's own
+/// exclusive session).
+pub(crate) struct Local {
+    pub device_name: String,
+    creds: Vec<Credential>,
+}
+
+/// The options, then the key's credentials.
+pub(crate) fn local(
     key: &mut KeyTarget<'_, '_>,
     opts: &EnrollOptions,
-    run: &str,
-) -> Result<Plan, EnrollError> {
+) -> Result<Local, EnrollError> {
     let device_name = check_options(opts, key.serial)?;
+    let creds = key.session.list()?;
+    Ok(Local { device_name, creds })
+}
+
+impl Local {
+    /// Whether the key takes the credential whatever IAM answers: it has a
+    /// free slot, and no AWS credential whose id the new one could turn out
+    /// to have (the id's account part comes from IAM). Then nothing on the
+    /// key can refuse the enrollment, and the create may go out with the
+    /// IAM reads.
+    pub(crate) fn key_takes_it(&self, user: &str, capacity: usize) -> bool {
+        self.creds.len() < capacity && !self.creds.iter().any(|c| may_be_id_of(&c.id, user))
+    }
+}
+
+/// Whether `id` may be the credential id [`naming::credential_id`] gives
+/// `user` for some account (`user@…`, `user`, or the user cut short with `~`).
+fn may_be_id_of(id: &CredentialId, user: &str) -> bool {
+    if id.issuer.as_deref() != Some(naming::AWS_ISSUER) {
+        return false;
+    }
+    match id.name.strip_suffix('~') {
+        Some(cut) => user.starts_with(cut),
+        None => id.name.starts_with(user),
+    }
+}
+
+/// IAM's answers preflight needs.
+pub(crate) struct Facts {
+    pub user: User,
+    devices: usize,
+    /// The account's virtual devices, when listed (for the name check).
+    pub virtuals: Option<Vec<VirtualMfaDevice>>,
+    alias: Option<String>,
+    server: SystemTime,
+    host: SystemTime,
+}
+
+/// Whether preflight lists the account's virtual devices with its reads:
+/// only to refuse a taken name before anything is created. A create that
+/// goes out at once is itself refused for a taken name (IAM names are
+/// unique), and the listing, which takes one request per page in a large
+/// account, is then made only to say whose the name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listing {
+    WithTheReads,
+    IfNeeded,
+}
+
+/// The independent IAM reads at once (one round trip's latency, not four;
+/// the alias and AWS's clock come in one answer).
+pub(crate) async fn read_iam<I: IamApi>(
+    iam: &I,
+    opts: &EnrollOptions,
+    listing: Listing,
+) -> Result<Facts, AwsError> {
+    let virtuals = async {
+        match listing {
+            Listing::WithTheReads => iam.list_virtual_mfa_devices(false).await.map(Some),
+            Listing::IfNeeded => Ok(None),
+        }
+    };
     let (user, devices, virtuals, (alias, server, host)) = tokio::try_join!(
         iam.get_user(&opts.user),
         iam.list_mfa_devices(&opts.user),
-        iam.list_virtual_mfa_devices(false),
+        virtuals,
         iam.account_alias_and_clocks(),
     )?;
-    room_for_one_more(&opts.user, devices.len())?;
-    if let Some(taken) = name_taken(iam, &virtuals, &device_name).await {
-        return Err(EnrollError::DeviceNameTaken {
-            name: device_name,
-            hint: taken.hint(),
-            serial: taken.serial,
-        });
+    Ok(Facts {
+        user,
+        devices: devices.len(),
+        virtuals,
+        alias,
+        server,
+        host,
+    })
+}
+
+/// Whether [`decide`] looks for a device of the planned name: not when a
+/// create of that name has just succeeded (IAM names are unique, so the
+/// name was free).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameCheck {
+    Look,
+    FreeByCreate,
+}
+
+/// Every refusal, given IAM's answers and the key's list: fewer than 8 MFA
+/// devices, no device of the name, the host clock, then the key: a free
+/// slot, and no credential with the id unless `--force` (which then needs
+/// a slot beside it). The plan.
+pub(crate) async fn decide<I: IamApi>(
+    iam: &I,
+    facts: &Facts,
+    local: &Local,
+    capacity: usize,
+    opts: &EnrollOptions,
+    run: &str,
+    names: NameCheck,
+) -> Result<Plan, EnrollError> {
+    room_for_one_more(&opts.user, facts.devices)?;
+    if names == NameCheck::Look {
+        let virtuals = facts.virtuals.as_deref().unwrap_or_default();
+        name_free(iam, virtuals, &local.device_name).await?;
     }
-    check_clock(server, host)?;
+    check_clock(facts.server, facts.host)?;
+    let account_id = facts.user.account_id.clone();
     let label = opts
         .account_label
         .clone()
-        .or(alias)
-        .unwrap_or_else(|| user.account_id.clone());
-    let cred_id = naming::credential_id(&opts.user, &label, &user.account_id);
+        .or_else(|| facts.alias.clone())
+        .unwrap_or_else(|| account_id.clone());
+    let cred_id = naming::credential_id(&opts.user, &label, &account_id);
     cred_id.check_len()?;
-    let placement = credential::placement(key.session, key.capacity, &cred_id, opts.force, run)?;
+    let placement = credential::placement_among(&local.creds, capacity, &cred_id, opts.force, run)?;
     Ok(Plan {
-        account_id: user.account_id,
-        device_name,
+        account_id,
+        device_name: local.device_name.clone(),
         cred_id,
         placement,
     })
+}
+
+/// Refuses a name some device of the account already has.
+pub(crate) async fn name_free<I: IamApi>(
+    iam: &I,
+    virtuals: &[VirtualMfaDevice],
+    name: &str,
+) -> Result<(), EnrollError> {
+    match name_taken(iam, virtuals, name).await {
+        Some(taken) => Err(EnrollError::DeviceNameTaken {
+            name: name.to_string(),
+            hint: taken.hint(),
+            serial: taken.serial,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Refuses a host clock too far from AWS's (`server`: IAM's `Date`;

@@ -95,14 +95,14 @@ impl World {
         o: &EnrollOptions,
     ) -> Result<EnrollReport, EnrollError> {
         let mut session = OathSession::select(t).unwrap();
-        let mut journal = Journal::open(&self.journal_path(), Lock::Shared).unwrap();
+        let journal = Journal::open(&self.journal_path(), Lock::Shared).unwrap();
         let events = &mut self.events;
         let target = KeyTarget {
             session: &mut session,
             serial: Some(12_345_678),
             capacity: 64,
         };
-        rt().block_on(enroll(&self.iam, target, o, &mut journal, &mut |p| {
+        rt().block_on(enroll(&self.iam, target, o, &journal, &mut |p| {
             events.push(p)
         }))
     }
@@ -224,12 +224,14 @@ fn touch_credentials_announce_each_touch() {
             &P::Touch {
                 user: Some("alice".into()),
                 n: 1,
-                of: 2
+                of: 2,
+                reader: None,
             },
             &P::Touch {
                 user: Some("alice".into()),
                 n: 2,
-                of: 2
+                of: 2,
+                reader: None,
             }
         ]
     );
@@ -392,14 +394,14 @@ fn key_pulled_out_at_each_step() {
             assert_eq!(open.len(), 1);
             let mut t = w.key.clone();
             let mut s = OathSession::select(&mut t).unwrap();
-            let mut j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
+            let j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
             let r = rt()
                 .block_on(recover_run(
                     &w.iam,
                     ACCOUNT,
                     &open[0],
                     Some(&mut s),
-                    &mut j,
+                    &j,
                     &mut Quiet,
                 ))
                 .unwrap();
@@ -409,8 +411,33 @@ fn key_pulled_out_at_each_step() {
     }
 }
 
+/// The create went out with preflight's reads, and was undone: deleted
+/// through the undo engine (which read its run tag first), journaled as
+/// begun and rolled back, nothing left in IAM or on the key.
+fn assert_taken_back(w: &World) {
+    assert_eq!(w.iam.calls_of(Op::CreateVirtualMfaDevice).len(), 1);
+    assert_eq!(w.iam.calls_of(Op::DeleteVirtualMfaDevice).len(), 1);
+    let tags_read = w
+        .iam
+        .calls()
+        .iter()
+        .position(|c| c.op() == Op::MfaDeviceTags);
+    let deleted = w
+        .iam
+        .calls()
+        .iter()
+        .position(|c| c.op() == Op::DeleteVirtualMfaDevice);
+    assert!(
+        tags_read < deleted,
+        "the run tag is checked before the delete"
+    );
+    assert_eq!(w.journal_events(), vec![Event::Begin, Event::RolledBack]);
+    assert!(journal::unfinished(&journal::read(&w.journal_path()).unwrap()).is_empty());
+    w.assert_clean();
+}
+
 #[test]
-fn preflight_refusals_create_nothing() {
+fn preflight_refusals_leave_nothing() {
     // Eight MFA devices already.
     let mut w = World::new(Config::default());
     for i in 0..8 {
@@ -423,9 +450,10 @@ fn preflight_refusals_create_nothing() {
         w.run(&opts("alice")).unwrap_err(),
         EnrollError::TooManyDevices { count: 8, .. }
     ));
-    assert!(w.iam.calls_of(Op::CreateVirtualMfaDevice).is_empty());
+    assert_taken_back(&w);
 
-    // A device of that name exists, left by an earlier mfakey run.
+    // A device of that name exists, left by an earlier mfakey run: the
+    // create itself is refused, so nothing was made.
     let w2 = World::new(Config::default());
     let tags = vec![("mfakey:managed".to_string(), "true".to_string())];
     rt().block_on(
@@ -437,14 +465,18 @@ fn preflight_refusals_create_nothing() {
     let e = w2.run(&opts("alice")).unwrap_err();
     assert!(matches!(&e, EnrollError::DeviceNameTaken { .. }), "{e}");
     assert!(e.to_string().contains("mfakey cleanup --delete"), "{e}");
+    assert_eq!(w2.devices().len(), 1, "the other run's device stays");
+    assert!(w2.iam.calls_of(Op::DeleteVirtualMfaDevice).is_empty());
+    assert_eq!(w2.journal_events(), vec![Event::Begin, Event::RolledBack]);
 
-    // No such user.
+    // No such user: the caller's account comes from STS for the undo.
     let mut w3 = World::new(Config::default());
     let e = w3.run(&opts("bob")).unwrap_err();
     assert!(
         matches!(e, EnrollError::Aws(AwsError::NoSuchEntity { .. })),
         "{e}"
     );
+    assert_taken_back(&w3);
 
     // A skewed clock.
     let mut w4 = World::new(Config::default());
@@ -453,12 +485,128 @@ fn preflight_refusals_create_nothing() {
         w4.run(&opts("alice")).unwrap_err(),
         EnrollError::ClockSkew { .. }
     ));
+    assert_taken_back(&w4);
     w4.iam.set_server_skew(10);
     w4.run(&opts("alice")).unwrap();
+}
 
-    for w in [&w, &w3] {
-        w.assert_clean();
+#[test]
+fn the_create_goes_out_with_the_reads_in_one_round() {
+    let mut w = World::new(Config::default());
+    w.run(&opts("alice")).unwrap();
+    let ops: Vec<Op> = w.iam.calls().iter().map(|c| c.op()).collect();
+    // Preflight's reads and the create are sent before any of them is
+    // looked at; the enable comes after all of them, then the verify.
+    let create = ops
+        .iter()
+        .position(|o| *o == Op::CreateVirtualMfaDevice)
+        .unwrap();
+    let enable = ops.iter().position(|o| *o == Op::EnableMfaDevice).unwrap();
+    let first_round = &ops[..enable];
+    for op in [Op::GetUser, Op::ListMfaDevices, Op::AccountAlias] {
+        assert!(first_round.contains(&op), "{op:?} in {ops:?}");
     }
+    // The account's devices are not listed: the create itself refuses a
+    // taken name (and only then are they listed, to say whose it is).
+    assert!(!ops.contains(&Op::ListVirtualMfaDevices), "{ops:?}");
+    assert_eq!(create + 1, enable, "{ops:?}");
+    assert_eq!(
+        &ops[enable..],
+        [Op::EnableMfaDevice, Op::ListMfaDevices],
+        "{ops:?}"
+    );
+    // Nothing to undo: the journal reads as before.
+    assert_eq!(
+        w.journal_events(),
+        vec![
+            Event::Begin,
+            Event::Created,
+            Event::Writing,
+            Event::Written,
+            Event::Enabled,
+            Event::Done
+        ]
+    );
+    // The Begin line went out before the create, without what IAM had not
+    // said yet; the Created line names the account and the credential.
+    let entries = journal::read(&w.journal_path()).unwrap();
+    assert_eq!(entries[0].account_id, None);
+    assert_eq!(entries[0].device_name.as_deref(), Some("alice-yk12345678"));
+    assert_eq!(entries[1].account_id.as_deref(), Some(ACCOUNT));
+    assert_eq!(entries[1].credential_id.as_deref(), Some(ALICE_ID));
+}
+
+#[test]
+fn a_refusal_whose_undo_fails_says_what_is_left_and_recover_removes_it() {
+    let mut w = World::new(Config::default());
+    w.iam.set_server_skew(40);
+    let unreachable = AwsError::EndpointUnreachable {
+        endpoint: "http://127.0.0.1:1".into(),
+        detail: "refused".into(),
+    };
+    w.iam.fail_nth(Op::DeleteVirtualMfaDevice, 1, unreachable);
+    let e = w.run(&opts("alice")).unwrap_err();
+    let EnrollError::RollbackIncomplete { cause, left, .. } = &e else {
+        panic!("{e}")
+    };
+    assert!(matches!(**cause, EnrollError::ClockSkew { .. }), "{e}");
+    assert!(
+        left.iter().any(|l| l.contains("mfa/alice-yk12345678")),
+        "{left:?}"
+    );
+    assert_eq!(
+        w.journal_events(),
+        vec![Event::Begin, Event::RollbackFailed]
+    );
+    // `recover` finds the device by its name and this run's tag.
+    let open = journal::unfinished(&journal::read(&w.journal_path()).unwrap());
+    assert_eq!(open.len(), 1);
+    let j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
+    let r = rt()
+        .block_on(recover_run(&w.iam, ACCOUNT, &open[0], None, &j, &mut Quiet))
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::RolledBack, "{r:?}");
+    w.assert_clean();
+}
+
+#[test]
+fn a_key_that_could_refuse_gets_preflight_first() {
+    // A credential the new id could turn out to be (any account): the
+    // reads come first and nothing is created before the key is checked.
+    let mut w = World::new(Config::default());
+    {
+        let mut t = w.key.clone();
+        let mut s = OathSession::select(&mut t).unwrap();
+        let data = CredentialData {
+            id: CredentialId::new(
+                Some("Amazon Web Services"),
+                "alice@123456789012",
+                OathType::Totp,
+                30,
+            ),
+            algorithm: HashAlgorithm::Sha1,
+            digits: 6,
+            secret: SecretBytes::new(vec![1; 20]),
+            touch: false,
+            counter: 0,
+        };
+        s.put(&data).unwrap();
+    }
+    assert!(matches!(
+        w.run(&opts("alice")).unwrap_err(),
+        EnrollError::Slot(SlotError::Exists { .. })
+    ));
+    assert!(w.iam.calls_of(Op::CreateVirtualMfaDevice).is_empty());
+    assert!(w.journal_events().is_empty());
+    // Another user's credential does not stop the overlap.
+    w.iam.add_user("bob");
+    w.run(&opts("bob")).unwrap();
+    let ops: Vec<Op> = w.iam.calls().iter().map(|c| c.op()).collect();
+    let create = ops
+        .iter()
+        .position(|o| *o == Op::CreateVirtualMfaDevice)
+        .unwrap();
+    assert_eq!(ops[create + 1], Op::EnableMfaDevice, "{ops:?}");
 }
 
 #[test]
@@ -485,20 +633,14 @@ fn key_side_preflight() {
     }
     let mut t = w.key.clone();
     let mut session = OathSession::select(&mut t).unwrap();
-    let mut journal = Journal::open(&w.journal_path(), Lock::Shared).unwrap();
+    let journal = Journal::open(&w.journal_path(), Lock::Shared).unwrap();
     let target = KeyTarget {
         session: &mut session,
         serial: Some(1),
         capacity: 32,
     };
     let e = rt()
-        .block_on(enroll(
-            &w.iam,
-            target,
-            &opts("alice"),
-            &mut journal,
-            &mut Quiet,
-        ))
+        .block_on(enroll(&w.iam, target, &opts("alice"), &journal, &mut Quiet))
         .unwrap_err();
     assert!(
         matches!(e, EnrollError::Slot(SlotError::Full { capacity: 32 })),
@@ -532,14 +674,14 @@ fn recover_finishes_a_run_that_had_completed() {
         .collect();
     let mut t = w.key.clone();
     let mut s = OathSession::select(&mut t).unwrap();
-    let mut j = Journal::open(&w.dir.path().join("j2"), Lock::Exclusive).unwrap();
+    let j = Journal::open(&w.dir.path().join("j2"), Lock::Exclusive).unwrap();
     let out = rt()
         .block_on(recover_run(
             &w.iam,
             ACCOUNT,
             &entries,
             Some(&mut s),
-            &mut j,
+            &j,
             &mut Quiet,
         ))
         .unwrap();
@@ -572,12 +714,10 @@ fn recover_without_the_key_says_so() {
         EnrollError::RollbackIncomplete { .. }
     ));
     let open = journal::unfinished(&journal::read(&w.journal_path()).unwrap());
-    let mut j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
+    let j = Journal::open(&w.journal_path(), Lock::Exclusive).unwrap();
     // The key is not here (and IAM still throttles deletes): incomplete, and it says why.
     let out = rt()
-        .block_on(recover_run(
-            &w.iam, ACCOUNT, &open[0], None, &mut j, &mut Quiet,
-        ))
+        .block_on(recover_run(&w.iam, ACCOUNT, &open[0], None, &j, &mut Quiet))
         .unwrap();
     assert_eq!(out.outcome, Outcome::Incomplete);
     assert!(
@@ -656,4 +796,174 @@ fn a_refused_put_wrote_nothing_a_lost_answer_may_have() {
     at.set(2);
     let f = put_aws_credential(&mut s, &id(1), &seed, false).unwrap_err();
     assert_eq!(f.maybe_written, Some(id(1).to_bytes()));
+}
+
+/// IAM behind a logical clock: every call takes one tick to go out and one
+/// to come back, with a yield in between, so calls sent together overlap
+/// and calls sent after an answer do not. The sequential rounds are the
+/// most calls that do not overlap at all (each round trip is one of them).
+struct Rounds<'a> {
+    inner: &'a FakeIam,
+    clock: std::sync::atomic::AtomicUsize,
+    spans: std::sync::Mutex<Vec<(usize, usize)>>,
+}
+
+impl<'a> Rounds<'a> {
+    fn new(inner: &'a FakeIam) -> Self {
+        Rounds {
+            inner,
+            clock: Default::default(),
+            spans: Default::default(),
+        }
+    }
+
+    async fn call<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        use std::sync::atomic::Ordering::SeqCst;
+        let start = self.clock.fetch_add(1, SeqCst);
+        tokio::task::yield_now().await;
+        let out = f.await;
+        tokio::task::yield_now().await;
+        let end = self.clock.fetch_add(1, SeqCst);
+        self.spans.lock().unwrap().push((start, end));
+        out
+    }
+
+    /// The largest set of calls no two of which overlap.
+    fn sequential_rounds(&self) -> usize {
+        let mut spans = self.spans.lock().unwrap().clone();
+        spans.sort_by_key(|s| s.1);
+        let mut rounds = 0;
+        let mut free_from = 0;
+        for (start, end) in spans {
+            if rounds == 0 || start > free_from {
+                rounds += 1;
+                free_from = end;
+            }
+        }
+        rounds
+    }
+}
+
+impl IamApi for Rounds<'_> {
+    async fn get_user(&self, name: &str) -> Result<crate::aws::User, AwsError> {
+        self.call(self.inner.get_user(name)).await
+    }
+    async fn list_mfa_devices(&self, user: &str) -> Result<Vec<crate::aws::MfaDevice>, AwsError> {
+        self.call(self.inner.list_mfa_devices(user)).await
+    }
+    async fn list_virtual_mfa_devices(
+        &self,
+        unassigned_only: bool,
+    ) -> Result<Vec<crate::aws::VirtualMfaDevice>, AwsError> {
+        self.call(self.inner.list_virtual_mfa_devices(unassigned_only))
+            .await
+    }
+    async fn create_virtual_mfa_device(
+        &self,
+        name: &str,
+        path: &str,
+        tags: &[(String, String)],
+    ) -> Result<crate::aws::CreatedDevice, AwsError> {
+        self.call(self.inner.create_virtual_mfa_device(name, path, tags))
+            .await
+    }
+    async fn enable_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), AwsError> {
+        self.call(self.inner.enable_mfa_device(user, serial, code1, code2))
+            .await
+    }
+    async fn resync_mfa_device(
+        &self,
+        user: &str,
+        serial: &str,
+        code1: &str,
+        code2: &str,
+    ) -> Result<(), AwsError> {
+        self.call(self.inner.resync_mfa_device(user, serial, code1, code2))
+            .await
+    }
+    async fn deactivate_mfa_device(&self, user: &str, serial: &str) -> Result<(), AwsError> {
+        self.call(self.inner.deactivate_mfa_device(user, serial))
+            .await
+    }
+    async fn delete_virtual_mfa_device(&self, serial: &str) -> Result<(), AwsError> {
+        self.call(self.inner.delete_virtual_mfa_device(serial))
+            .await
+    }
+    async fn mfa_device_tags(&self, serial: &str) -> Result<Vec<(String, String)>, AwsError> {
+        self.call(self.inner.mfa_device_tags(serial)).await
+    }
+    async fn create_user(
+        &self,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> Result<crate::aws::User, AwsError> {
+        self.call(self.inner.create_user(name, tags)).await
+    }
+    async fn add_user_to_group(&self, user: &str, group: &str) -> Result<(), AwsError> {
+        self.call(self.inner.add_user_to_group(user, group)).await
+    }
+    async fn account_id(&self) -> Result<String, AwsError> {
+        self.call(self.inner.account_id()).await
+    }
+    async fn account_alias(&self) -> Result<Option<String>, AwsError> {
+        self.call(self.inner.account_alias()).await
+    }
+    async fn mfa_device_certifications(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        self.call(self.inner.mfa_device_certifications(serial))
+            .await
+    }
+    async fn account_mfa_enabled(&self) -> Result<bool, AwsError> {
+        self.call(self.inner.account_mfa_enabled()).await
+    }
+    async fn server_time(&self) -> Result<std::time::SystemTime, AwsError> {
+        self.call(self.inner.server_time()).await
+    }
+}
+
+#[test]
+fn three_sequential_iam_rounds_when_the_key_has_room() {
+    let w = World::new(Config::default());
+    let iam = Rounds::new(&w.iam);
+    let mut t = w.key.clone();
+    let mut session = OathSession::select(&mut t).unwrap();
+    let journal = Journal::open(&w.journal_path(), Lock::Shared).unwrap();
+    let target = KeyTarget {
+        session: &mut session,
+        serial: Some(12_345_678),
+        capacity: 64,
+    };
+    rt().block_on(enroll(&iam, target, &opts("alice"), &journal, &mut Quiet))
+        .unwrap();
+    // Reads and create, enable, verify.
+    assert_eq!(
+        iam.sequential_rounds(),
+        3,
+        "{:?}",
+        iam.spans.lock().unwrap()
+    );
+    // The harness can tell: a key that might refuse takes preflight first.
+    let w = World::new(Config::default());
+    let iam = Rounds::new(&w.iam);
+    let mut t = w.key.clone();
+    let mut session = OathSession::select(&mut t).unwrap();
+    let target = KeyTarget {
+        session: &mut session,
+        serial: Some(12_345_678),
+        capacity: 0,
+    };
+    let _ = rt().block_on(enroll(&iam, target, &opts("alice"), &journal, &mut Quiet));
+    assert_eq!(
+        iam.sequential_rounds(),
+        1,
+        "preflight only: the key is full"
+    );
 }

@@ -19,6 +19,10 @@ pub struct FakeFido2 {
     creds: Vec<(Vec<u8>, Fido2Credential)>,
     /// Calls made, by name (PINs never recorded).
     pub calls: Vec<&'static str>,
+    /// Whether a reset would come within the key's seconds after insertion.
+    pub just_inserted: bool,
+    /// Whether the key is touched when it asks.
+    pub touched: bool,
 }
 
 impl FakeFido2 {
@@ -45,6 +49,8 @@ impl FakeFido2 {
             wrong_in_a_row: 0,
             creds: Vec::new(),
             calls: Vec::new(),
+            just_inserted: true,
+            touched: true,
         }
     }
 
@@ -87,6 +93,11 @@ impl FakeFido2 {
     /// Re-insertion: PIN use is possible again after three wrong in a row.
     pub fn reinsert(&mut self) {
         self.wrong_in_a_row = 0;
+        self.just_inserted = true;
+    }
+
+    pub fn passkeys(&self) -> usize {
+        self.creds.len()
     }
 
     pub fn pin_is(&self, pin: &str) -> bool {
@@ -190,6 +201,28 @@ impl Fido2Device for FakeFido2 {
         }
         if let Some(r) = self.info.remaining_discoverable_credentials.as_mut() {
             *r += 1;
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self, on_touch: &mut dyn FnMut()) -> Result<(), Fido2Error> {
+        self.calls.push("reset");
+        self.fido2()?;
+        if !self.just_inserted {
+            return Err(Fido2Error::ResetNotAllowed);
+        }
+        on_touch();
+        if !self.touched {
+            return Err(Fido2Error::ResetNotConfirmed);
+        }
+        self.pin = None;
+        self.info.options.client_pin = Some(false);
+        self.retries = MAX_RETRIES;
+        self.wrong_in_a_row = 0;
+        let n = self.creds.len() as u32;
+        self.creds.clear();
+        if let Some(r) = self.info.remaining_discoverable_credentials.as_mut() {
+            *r += n;
         }
         Ok(())
     }

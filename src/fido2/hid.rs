@@ -7,7 +7,7 @@
 //! initialisation): those are caught and reported as errors.
 
 use super::format::{aaguid_string, firmware_string, to_hex};
-use super::{access, Fido2Credential, Fido2Device, Fido2Error, Fido2Info, Fido2Options};
+use super::{access, ctaphid, Fido2Credential, Fido2Device, Fido2Error, Fido2Info, Fido2Options};
 use crate::secret::SecretString;
 use ctap_hid_fido2::public_key_credential_descriptor::PublicKeyCredentialDescriptor;
 use ctap_hid_fido2::{FidoKeyHid, LibCfg};
@@ -16,6 +16,8 @@ use std::path::Path;
 
 pub(crate) struct HidDevice {
     key: FidoKeyHid,
+    /// Its `/dev/hidraw*` node, for what mfakey sends itself (reset).
+    path: Option<String>,
     notes: LibraryNotes,
     /// The getInfo read while opening, which the first `info()` returns
     /// instead of asking the key again; later calls ask (a PIN set since
@@ -147,6 +149,16 @@ pub(crate) struct Found {
     param: ctap_hid_fido2::HidParam,
 }
 
+impl Found {
+    /// Its `/dev/hidraw*` node, when hidapi names it by path (Linux).
+    pub(crate) fn path(&self) -> Option<&str> {
+        match &self.param {
+            ctap_hid_fido2::HidParam::Path(p) => Some(p),
+            ctap_hid_fido2::HidParam::VidPid { .. } => None,
+        }
+    }
+}
+
 impl HidDevice {
     /// Every FIDO HID device this user can open; none → why (no key, or
     /// no permission on `/dev/hidraw*`). hidapi lists devices from sysfs,
@@ -178,15 +190,6 @@ impl HidDevice {
         Ok(usable)
     }
 
-    /// The one FIDO key present.
-    pub(crate) fn open(notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
-        let mut all = Self::find_all(notes)?;
-        match all.len() {
-            1 => Self::open_found(&all.remove(0), notes),
-            n => Err(Fido2Error::SeveralKeys { count: n }),
-        }
-    }
-
     /// Opens a found key, set up from its getInfo: the PIN/UV auth protocol
     /// it prefers, and the credential management command it lists.
     pub(crate) fn open_found(found: &Found, notes: LibraryNotes) -> Result<HidDevice, Fido2Error> {
@@ -202,6 +205,7 @@ impl HidDevice {
         key.use_pre_credential_management = uses_preview_cred_mgmt(&info);
         Ok(HidDevice {
             key,
+            path: found.path().map(str::to_string),
             notes,
             opened_info: Some(info),
         })
@@ -316,6 +320,17 @@ impl Fido2Device for HidDevice {
             self.key
                 .credential_management_delete_credential(Some(pin.expose()), pkcd)
         })
+    }
+
+    /// Sent by mfakey itself (ctap-hid-fido2 has no reset), on a channel of
+    /// its own on the same node.
+    fn reset(&mut self, on_touch: &mut dyn FnMut()) -> Result<(), Fido2Error> {
+        let path = self.path.as_deref().ok_or_else(|| {
+            Fido2Error::Device("the key's HID node has no path to send the reset on".into())
+        })?;
+        let mut node =
+            ctaphid::Hidraw::open(path).map_err(|e| Fido2Error::Device(format!("{path}: {e}")))?;
+        ctaphid::reset(&mut node, on_touch)
     }
 }
 

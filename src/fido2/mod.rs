@@ -14,6 +14,7 @@
 
 #[cfg(feature = "fido2")]
 pub(crate) mod access;
+pub(crate) mod ctaphid;
 #[cfg(test)]
 pub mod fake;
 pub(crate) mod format;
@@ -24,6 +25,7 @@ pub(crate) mod hid;
 #[cfg(not(feature = "fido2"))]
 #[path = "hid_absent.rs"]
 pub(crate) mod hid;
+pub(crate) mod usb;
 
 use crate::secret::SecretString;
 use serde::Serialize;
@@ -113,6 +115,10 @@ pub(crate) trait Fido2Device {
         pin: &SecretString,
         credential_id: &[u8],
     ) -> Result<(), Fido2Error>;
+    /// authenticatorReset: every passkey and the PIN go. Keys take it only
+    /// within seconds of their insertion, and with a touch (`on_touch` is
+    /// called when the key waits for it).
+    fn reset(&mut self, on_touch: &mut dyn FnMut()) -> Result<(), Fido2Error>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,7 +142,7 @@ pub(crate) enum Fido2Error {
     PinInvalid { retries: Option<u32> },
     #[error("three wrong PINs in a row: remove and re-insert the key, then try again (the retry counter is not reset)")]
     PinAuthBlocked,
-    #[error("the PIN is blocked (no tries left): only a FIDO reset (`ykman fido reset`) unblocks it, and it deletes every passkey on the key")]
+    #[error("the PIN is blocked (no tries left): only a FIDO reset (`mfakey fido2 reset`) unblocks it, and it deletes every passkey on the key")]
     PinBlocked,
     #[error("the new PIN is too short: this key wants at least {min} characters")]
     PinTooShort { min: u32 },
@@ -160,6 +166,10 @@ pub(crate) enum Fido2Error {
     NoCredentialManagement,
     #[error("no passkey with credential id {0} on the key: list them with `mfakey fido2 credentials list`")]
     NoSuchCredential(String),
+    #[error("the key refused the reset: a key takes it only within a few seconds of being inserted; run `mfakey fido2 reset` again and re-insert the key as soon as it asks")]
+    ResetNotAllowed,
+    #[error("the key was not touched in time: nothing was reset")]
+    ResetNotConfirmed,
     #[error("the FIDO key answered with an error: {0}")]
     Device(String),
     #[cfg(not(feature = "fido2"))]
@@ -189,6 +199,8 @@ impl crate::error::Classify for Fido2Error {
             Fido2Error::LastTry => Kind::LastPinTry,
             Fido2Error::NoCredentialManagement => Kind::Unsupported,
             Fido2Error::NoSuchCredential(_) => Kind::NoSuchCredential,
+            Fido2Error::ResetNotAllowed => Kind::ResetNotAllowed,
+            Fido2Error::ResetNotConfirmed => Kind::TouchTimeout,
             Fido2Error::Device(_) => Kind::Device,
             #[cfg(not(feature = "fido2"))]
             Fido2Error::NotBuilt => Kind::NotBuilt,

@@ -89,6 +89,7 @@ pub(crate) async fn enroll_backup<I: IamApi, D: Desk>(
         of: 1,
         key_serial: None,
         backup: true,
+        reader: None,
     });
     let mut first_seen = false;
     loop {

@@ -257,6 +257,7 @@ async fn prove_all<I: IamApi>(
                     user: Some(plan.user.clone()),
                     n: 1,
                     of: 1,
+                    reader: None,
                 });
             }
             let proof = Proof::of_key(key, &cred.raw_id)?;

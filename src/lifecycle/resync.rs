@@ -284,6 +284,7 @@ impl Pair<'_> {
                     user: Some(self.user.to_string()),
                     n,
                     of: 2,
+                    reader: None,
                 });
             }
             out.push(key.calculate(self.cred, s * PERIOD)?.value);

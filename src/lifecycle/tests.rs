@@ -142,13 +142,13 @@ impl Lab {
         serial: u32,
     ) -> Result<EnrollReport, crate::enroll::EnrollError> {
         let mut s = OathSession::select(t).unwrap();
-        let mut j = Journal::open(&self.dir.path().join("journal.jsonl"), Lock::Shared).unwrap();
+        let j = Journal::open(&self.dir.path().join("journal.jsonl"), Lock::Shared).unwrap();
         let target = KeyTarget {
             session: &mut s,
             serial: Some(serial),
             capacity: 64,
         };
-        rt().block_on(enroll(&self.iam, target, &opts(user), &mut j, &mut Quiet))
+        rt().block_on(enroll(&self.iam, target, &opts(user), &j, &mut Quiet))
     }
 
     fn user_devices(&self, user: &str) -> Vec<String> {

@@ -129,6 +129,20 @@ pub(crate) fn delete_credential(
     Ok(cred)
 }
 
+/// authenticatorReset of a FIDO2 key: every passkey and the PIN go. `info`
+/// is what [`describe`] read of it. The key decides whether it is still
+/// within its seconds after insertion, and waits for a touch (`on_touch`).
+pub(crate) fn reset(
+    dev: &mut dyn Fido2Device,
+    info: &Fido2Info,
+    on_touch: &mut dyn FnMut(),
+) -> Result<(), Fido2Error> {
+    if !info.is_fido2() {
+        return Err(Fido2Error::NotFido2);
+    }
+    dev.reset(on_touch)
+}
+
 /// A FIDO2 key with a PIN set and not blocked (a blocked PIN is refused
 /// here, before it is sent).
 fn pin_ready(info: &Fido2Info, last_try: LastTry) -> Result<(), Fido2Error> {

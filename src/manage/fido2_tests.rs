@@ -139,7 +139,7 @@ fn wrong_pin_reports_retries_then_blocks() {
     let mut k = FakeFido2::yubikey5().with_pin("123456").with_retries(1);
     let e = change_pin(&mut k, &s("bad0"), &s("654321")).unwrap_err();
     assert_eq!(e, Fido2Error::PinBlocked);
-    assert!(e.to_string().contains("ykman fido reset"));
+    assert!(e.to_string().contains("mfakey fido2 reset"));
     // Blocked keys are refused before any PIN is sent.
     k.calls.clear();
     assert_eq!(
@@ -278,4 +278,48 @@ fn a_pin_from_a_file_is_not_sent_on_the_last_try() {
             .len(),
         1
     );
+}
+
+#[test]
+fn reset_deletes_passkeys_and_pin_only_when_the_key_allows_it() {
+    let mut k = FakeFido2::yubikey5().with_pin("123456");
+    k.add_passkey("example.com", "alice", &[1, 2, 3]);
+    // Too long after insertion: the key refuses, nothing changes.
+    k.just_inserted = false;
+    let info = describe(&mut k).unwrap();
+    let e = super::reset(&mut k, &info, &mut || {}).unwrap_err();
+    assert_eq!(e, Fido2Error::ResetNotAllowed);
+    assert!(e.to_string().contains("re-insert"), "{e}");
+    assert!(k.pin_is("123456"));
+    assert_eq!(k.passkeys(), 1);
+    // Re-inserted but not touched: nothing changes either.
+    k.reinsert();
+    k.touched = false;
+    let mut asked = 0;
+    let e = super::reset(&mut k, &info, &mut || asked += 1).unwrap_err();
+    assert_eq!(e, Fido2Error::ResetNotConfirmed);
+    assert_eq!(asked, 1);
+    assert_eq!(k.passkeys(), 1);
+    // Re-inserted and touched: the PIN and the passkeys are gone.
+    k.touched = true;
+    super::reset(&mut k, &info, &mut || {}).unwrap();
+    assert_eq!(k.passkeys(), 0);
+    let after = describe(&mut k).unwrap();
+    assert_eq!(after.options.client_pin, Some(false));
+    assert_eq!(after.pin_retries, None);
+    // A key without FIDO2 is refused before anything is sent.
+    let mut u = FakeFido2::u2f_only();
+    let info = u.info.clone();
+    assert_eq!(
+        super::reset(&mut u, &info, &mut || {}).unwrap_err(),
+        Fido2Error::NotFido2
+    );
+    assert!(!u.calls.contains(&"reset"));
+}
+
+#[test]
+fn a_blocked_pin_points_at_mfakeys_own_reset() {
+    let e = Fido2Error::PinBlocked.to_string();
+    assert!(e.contains("mfakey fido2 reset"), "{e}");
+    assert!(e.contains("FIDO reset"), "{e}");
 }

@@ -64,41 +64,56 @@ impl Pcsc {
             .collect())
     }
 
-    /// Waits until any reader's state changes (a card inserted or removed, a
-    /// reader added), or `timeout` passes. Returns the readers afterwards.
-    pub(crate) fn wait_for_change(
+    /// A watch over every reader: [`Pcsc::next_change`] blocks until one
+    /// changes, with card event counts, so a key swapped between two looks
+    /// is seen as a change although a key is present both times.
+    pub(crate) fn watch(&self) -> Watch {
+        Watch { states: Vec::new() }
+    }
+
+    /// Waits (up to `timeout`) until a reader of `w` changes, a reader comes
+    /// or goes, or [`Pcsc::cancel`] is called; the readers now. The first
+    /// call answers at once.
+    pub(crate) fn next_change(
         &self,
-        known: &[Reader],
+        w: &mut Watch,
         timeout: Duration,
-    ) -> Result<Vec<Reader>, TransportError> {
-        let mut states: Vec<pcsc::ReaderState> = known
-            .iter()
-            .filter_map(|r| {
-                let name = CString::new(r.name.clone()).ok()?;
-                let st = if r.card_present {
-                    pcsc::State::PRESENT
-                } else {
-                    pcsc::State::EMPTY
-                };
-                Some(pcsc::ReaderState::new(name, st))
-            })
-            .collect();
-        states.push(pcsc::ReaderState::new(
-            pcsc::PNP_NOTIFICATION(),
-            pcsc::State::UNAWARE,
-        ));
-        // The PnP pseudo-reader's first answer only reports its own state.
-        let _ = self
-            .ctx
-            .get_status_change(Duration::ZERO, &mut states[known.len()..]);
-        for s in states.iter_mut() {
+    ) -> Result<Vec<Seen>, TransportError> {
+        if w.states.is_empty() {
+            w.rebuild(&self.ctx)?;
+        } else {
+            match self.ctx.get_status_change(timeout, &mut w.states) {
+                Ok(()) | Err(pcsc::Error::Timeout) | Err(pcsc::Error::Cancelled) => {}
+                // A reader gone from under the watch: look at the list again.
+                Err(pcsc::Error::UnknownReader) => w.states.clear(),
+                Err(e) => return Err(map_err(e, "")),
+            }
+            let pnp_changed = w
+                .states
+                .last()
+                .is_some_and(|s| s.event_state().contains(pcsc::State::CHANGED));
+            if w.states.is_empty() || pnp_changed {
+                w.rebuild(&self.ctx)?;
+            }
+        }
+        for s in w.states.iter_mut() {
             s.sync_current_state();
         }
-        match self.ctx.get_status_change(timeout, &mut states) {
-            Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(e) => return Err(map_err(e, "")),
-        }
-        self.readers()
+        let n = w.states.len().saturating_sub(1);
+        Ok(w.states[..n]
+            .iter()
+            .map(|s| Seen {
+                name: s.name().to_string_lossy().into_owned(),
+                card_present: s.event_state().contains(pcsc::State::PRESENT)
+                    && !s.event_state().contains(pcsc::State::MUTE),
+                events: s.event_count(),
+            })
+            .collect())
+    }
+
+    /// Ends a [`Pcsc::next_change`] blocked in another thread.
+    pub(crate) fn cancel(&self) {
+        let _ = self.ctx.cancel();
     }
 
     /// Connects to the card in `reader`.
@@ -139,12 +154,61 @@ impl Pcsc {
     }
 }
 
+/// What a [`Watch`] reports of a reader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub name: String,
+    pub card_present: bool,
+    /// The reader's card event count: one more per insertion or removal.
+    pub events: u32,
+}
+
+/// The reader states a watch compares against (the readers, then PnP).
+pub(crate) struct Watch {
+    states: Vec<pcsc::ReaderState>,
+}
+
+impl Watch {
+    /// Every reader's current state (and the PnP pseudo-reader's).
+    fn rebuild(&mut self, ctx: &pcsc::Context) -> Result<(), TransportError> {
+        let names = match ctx.list_readers_owned() {
+            Ok(n) => n,
+            Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
+            Err(e) => return Err(map_err(e, "")),
+        };
+        self.states = names
+            .into_iter()
+            .map(|n| pcsc::ReaderState::new(n, pcsc::State::UNAWARE))
+            .collect();
+        self.states.push(pcsc::ReaderState::new(
+            pcsc::PNP_NOTIFICATION(),
+            pcsc::State::UNAWARE,
+        ));
+        match ctx.get_status_change(Duration::ZERO, &mut self.states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
+            Err(e) => Err(map_err(e, "")),
+        }
+    }
+}
+
 /// One connection to a card.
 pub(crate) struct PcscTransport {
     card: Option<pcsc::Card>,
     reader: String,
     buf: Vec<u8>,
     reset_on_close: bool,
+}
+
+impl PcscTransport {
+    /// The reader's `SCARD_ATTR_CHANNEL_ID` (the CCID driver gives a USB
+    /// reader's bus and address), as the driver answers it; `None` when it
+    /// does not say.
+    pub(crate) fn channel_id(&self) -> Option<Vec<u8>> {
+        self.card
+            .as_ref()?
+            .get_attribute_owned(pcsc::Attribute::ChannelId)
+            .ok()
+    }
 }
 
 impl Transport for PcscTransport {

@@ -142,10 +142,12 @@ pub(crate) enum Lock {
     Exclusive,
 }
 
-/// An open, locked journal.
+/// An open, locked journal. Its methods take `&self`: one journal is
+/// shared by the enrollments a tray runs at once, and every append is one
+/// whole line written under the journal's own mutex (one writer at a time).
 #[derive(Debug)]
 pub(crate) struct Journal {
-    file: File,
+    file: std::sync::Mutex<File>,
     path: PathBuf,
 }
 
@@ -207,8 +209,8 @@ impl Journal {
             }
         };
         check_safe(&file, path)?;
-        let mut j = Journal {
-            file,
+        let j = Journal {
+            file: std::sync::Mutex::new(file),
             path: path.to_path_buf(),
         };
         j.lock(lock)?;
@@ -221,13 +223,21 @@ impl Journal {
         Ok(j)
     }
 
-    fn lock(&mut self, lock: Lock) -> Result<(), JournalError> {
+    /// The file, for one whole operation (a poisoned lock only means a
+    /// thread panicked between two whole lines: the file is still good).
+    fn file(&self) -> std::sync::MutexGuard<'_, File> {
+        self.file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock(&self, lock: Lock) -> Result<(), JournalError> {
         let op = match lock {
             Lock::Shared => libc::LOCK_SH,
             Lock::Exclusive => libc::LOCK_EX,
         };
         // SAFETY: flock on a file descriptor this struct owns.
-        let rc = unsafe { libc::flock(self.file.as_raw_fd(), op | libc::LOCK_NB) };
+        let rc = unsafe { libc::flock(self.file().as_raw_fd(), op | libc::LOCK_NB) };
         if rc == 0 {
             return Ok(());
         }
@@ -249,22 +259,23 @@ impl Journal {
 
     /// A last line without its newline was torn by a crash: end it, so the
     /// next line starts on a line of its own (readers skip the torn one).
-    fn end_torn_line(&mut self) -> Result<(), JournalError> {
-        let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+    fn end_torn_line(&self) -> Result<(), JournalError> {
+        let mut file = self.file();
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
             return Ok(());
         }
         let mut last = [0u8; 1];
         let read = (|| {
-            self.file.seek(SeekFrom::Start(len - 1))?;
-            self.file.read_exact(&mut last)
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)
         })();
         read.map_err(|source| JournalError::Read {
             path: self.path.clone(),
             source,
         })?;
         if last[0] != b'\n' {
-            self.write_durably(b"\n")?;
+            self.write_durably(&mut file, b"\n")?;
         }
         Ok(())
     }
@@ -274,40 +285,62 @@ impl Journal {
     }
 
     /// Appends one entry and makes it durable before returning.
-    pub(crate) fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+    pub(crate) fn append(&self, entry: &Entry) -> Result<(), JournalError> {
         self.append_line(entry)
     }
 
-    /// Appends any serializable line (the bulk journal's) and makes it durable.
-    pub(crate) fn append_line<T: Serialize>(&mut self, entry: &T) -> Result<(), JournalError> {
+    /// Appends one entry that no action waits on: it becomes durable with
+    /// the next [`Journal::append`] (a sync writes out every line before
+    /// it), which comes before the enrollment acts again outside the
+    /// process. A crash may lose it, and `recover` does not need it (it
+    /// reads IAM and the key; `writing` holds the proof).
+    pub(crate) fn note(&self, entry: &Entry) -> Result<(), JournalError> {
         let mut line = serde_json::to_string(entry).map_err(|e| JournalError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
         line.push('\n');
-        self.write_durably(line.as_bytes())
+        let mut file = self.file();
+        file.write_all(line.as_bytes())
+            .map_err(|source| JournalError::Write {
+                path: self.path.clone(),
+                source,
+            })
     }
 
-    fn write_durably(&mut self, bytes: &[u8]) -> Result<(), JournalError> {
+    /// Appends any serializable line (the bulk journal's) and makes it
+    /// durable: one `write` of the whole line and its sync, under the lock.
+    pub(crate) fn append_line<T: Serialize>(&self, entry: &T) -> Result<(), JournalError> {
+        let mut line = serde_json::to_string(entry).map_err(|e| JournalError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        let mut file = self.file();
+        self.write_durably(&mut file, line.as_bytes())
+    }
+
+    fn write_durably(&self, file: &mut File, bytes: &[u8]) -> Result<(), JournalError> {
         let err = |source| JournalError::Write {
             path: self.path.clone(),
             source,
         };
-        self.file.write_all(bytes).map_err(err)?;
-        self.file.sync_data().map_err(err)
+        file.write_all(bytes).map_err(err)?;
+        file.sync_data().map_err(err)
     }
 
     /// Every enrollment entry in the journal.
-    pub(crate) fn entries(&mut self) -> Result<Vec<Entry>, JournalError> {
+    pub(crate) fn entries(&self) -> Result<Vec<Entry>, JournalError> {
         self.lines()
     }
 
     /// Every line, of any line type (the bulk journal's).
-    pub(crate) fn lines<T: serde::de::DeserializeOwned>(&mut self) -> Result<Vec<T>, JournalError> {
+    pub(crate) fn lines<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>, JournalError> {
         let mut text = String::new();
+        let mut file = self.file();
         let read = (|| {
-            self.file.seek(SeekFrom::Start(0))?;
-            self.file.read_to_string(&mut text)
+            file.seek(SeekFrom::Start(0))?;
+            file.read_to_string(&mut text)
         })();
         read.map_err(|source| JournalError::Read {
             path: self.path.clone(),
@@ -490,11 +523,11 @@ mod tests {
     fn appends_and_reads_back_with_mode_0600_in_a_private_folder() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/journal.jsonl");
-        let mut j = Journal::open(&path, Lock::Shared).unwrap();
+        let j = Journal::open(&path, Lock::Shared).unwrap();
         j.append(&entry("r1", Event::Begin)).unwrap();
         j.append(&entry("r1", Event::Created)).unwrap();
         drop(j);
-        let mut j = Journal::open(&path, Lock::Shared).unwrap();
+        let j = Journal::open(&path, Lock::Shared).unwrap();
         j.append(&entry("r2", Event::Begin)).unwrap();
         let all = read(&path).unwrap();
         assert_eq!(all.len(), 3);
@@ -515,7 +548,7 @@ mod tests {
         assert_eq!(read(&path).unwrap().len(), 1);
         // Appending after a power loss must not glue the next line onto
         // the torn one.
-        let mut j = Journal::open(&path, Lock::Exclusive).unwrap();
+        let j = Journal::open(&path, Lock::Exclusive).unwrap();
         j.append(&entry("r", Event::Created)).unwrap();
         drop(j);
         let all = read(&path).unwrap();

@@ -166,6 +166,7 @@ pub(crate) fn undo_credential(
                         user: None,
                         n: 1,
                         of: 1,
+                        reader: None,
                     });
                 }
                 credential::delete_proven(key, raw, proof)

@@ -111,7 +111,7 @@ pub(crate) async fn recover_run<I: IamApi>(
     caller_account: &str,
     entries: &[Entry],
     key: Option<&mut OathSession<'_>>,
-    journal: &mut Journal,
+    journal: &Journal,
     progress: &mut dyn Progress,
 ) -> Result<RecoveredRun, RecoverError> {
     let Some(mut st) = state(entries) else {

@@ -6,13 +6,26 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// vpcd TCP port and the reader name pcscd gives it (tests/stack/vpcd.conf.in).
-pub const SLOTS: [(u16, &str); 4] = [
-    (35963, "Virtual PCD 00 00"),
-    (35964, "Virtual PCD 00 01"),
-    (35965, "Virtual PCD B 00 00"),
-    (35966, "Virtual PCD B 00 01"),
-];
+/// Every vpcd TCP port the stack may have and the reader name pcscd gives
+/// it (tests/stack/vpcd.conf.in: two per entry, up to 8 entries; the
+/// default stack has the first four).
+pub fn slots() -> &'static [(u16, &'static str)] {
+    static SLOTS: std::sync::OnceLock<Vec<(u16, &'static str)>> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let mut v = Vec::new();
+        for (i, letter) in ["", " B", " C", " D", " E", " F", " G", " H"]
+            .iter()
+            .enumerate()
+        {
+            for slot in 0..2u16 {
+                let name: &'static str =
+                    Box::leak(format!("Virtual PCD{letter} 00 0{slot}").into_boxed_str());
+                v.push((35963 + 2 * i as u16 + slot, name));
+            }
+        }
+        v
+    })
+}
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -118,7 +131,7 @@ pub fn present_slots() -> Vec<(u16, &'static str)> {
         panic!("pcscd does not answer ({e}): run the tests through tests/run.sh")
     });
     let readers = ctx.list_readers_owned().unwrap_or_default();
-    SLOTS
+    slots()
         .iter()
         .copied()
         .filter(|(_, name)| readers.iter().any(|r| r.to_bytes() == name.as_bytes()))

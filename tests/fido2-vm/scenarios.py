@@ -138,8 +138,9 @@ class Authenticator:
         self.proc = None
         self.log = None
 
-    def start(self, fresh=True):
-        """Inserts the key: a new one (fresh), or the same one again (its PIN state kept)."""
+    def start(self, fresh=True, reset_window_ms=None):
+        """Inserts the key: a new one (fresh), or the same one again (its PIN state kept);
+        with reset_window_ms, it takes a reset only that long after insertion."""
         ready = os.path.join(TMP, "authenticator.ready")
         state = os.path.join(TMP, "authenticator.pin-state")
         for path in [ready] + ([state] if fresh else []):
@@ -148,8 +149,9 @@ class Authenticator:
         if self.log is not None:
             OUTPUTS.append(self.output())
         self.log = open(os.path.join(TMP, "authenticator.log"), "w+")
+        window = [] if reset_window_ms is None else ["--reset-window-ms", str(reset_window_ms)]
         self.proc = subprocess.Popen(
-            [AUTHENTICATOR, "--ready-file", ready, "--pin-state", state],
+            [AUTHENTICATOR, "--ready-file", ready, "--pin-state", state, *window],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -163,9 +165,9 @@ class Authenticator:
             time.sleep(0.05)
         raise Failed("no hidraw node for the authenticator after 30 s")
 
-    def reinsert(self):
+    def reinsert(self, reset_window_ms=None):
         self.stop()
-        return self.start(fresh=False)
+        return self.start(fresh=False, reset_window_ms=reset_window_ms)
 
     def node(self):
         """The /dev/hidraw* the kernel made for it (by HID_NAME in sysfs)."""
@@ -531,6 +533,54 @@ def pin_blocked():
     ).error("pin_blocked", 4)
 
 
+def reset_reinserting(reset_window_ms):
+    """`fido2 reset --yes`, re-inserting the key when mfakey asks; its Result."""
+    args = ["fido2", "reset", "--yes", "--wait", "60"]
+    proc = subprocess.Popen(
+        [MFAKEY, "--json", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    told = []
+    for line in proc.stderr:
+        told.append(line)
+        if "insert it again" in line:
+            break
+    check(told and "insert it again" in told[-1], "mfakey did not ask for re-insertion: %s" % told)
+    AUTH.reinsert(reset_window_ms=reset_window_ms)
+    out, err = proc.communicate(timeout=120)
+    done = subprocess.CompletedProcess(args, proc.returncode, out, "".join(told) + err)
+    OUTPUTS.append(done.stdout)
+    OUTPUTS.append(done.stderr)
+    return Result(args, done)
+
+
+def reset():
+    """8. `fido2 reset`: asks first; refused outside the key's window; in time, the blocked PIN goes."""
+    # Without a terminal and without --yes: nothing is reset.
+    mfakey("fido2", "reset").error("confirmation_needed", 5, "--yes", "nothing was reset")
+    f = info()
+    check(f["options"]["client_pin"] is True and f["pin_retries"] == 0, "reset anyway: %s" % f)
+    # Re-inserted, but the reset comes after the key's window: the key's own
+    # refusal, said as such, and nothing changes.
+    reset_reinserting(0).error("reset_not_allowed", 5, "within a few seconds", "re-insert")
+    f = info()
+    check(f["options"]["client_pin"] is True and f["pin_retries"] == 0, "after a refused reset: %s" % f)
+    # In time: the PIN (blocked) is gone, for mfakey and python-fido2 alike,
+    # and a new one can be set. (Passkeys die with this authenticator's
+    # process anyway; the PIN state is what survives re-insertion.)
+    doc = reset_reinserting(15000).ok()
+    check(doc.get("reset", {}).get("product") == AUTH_NAME, "reset answered %s" % doc)
+    f = info()
+    check(f["options"]["client_pin"] is False and f["pin_retries"] is None, "after reset: %s" % f)
+    with Independent() as ind:
+        check(ind.ctap.info.options.get("clientPin") is False, "python-fido2 still sees a PIN")
+    mfakey("fido2", "pin", "set", "--new-pin-file", pin_file("after-reset", "pin-" + secrets.token_hex(4))).ok()
+    check(info()["pin_retries"] == MAX_RETRIES, "a new PIN after the reset")
+
+
 def authenticator_removed():
     """7. The key pulled (authenticator stopped): "no FIDO key found" again."""
     AUTH.stop()
@@ -547,6 +597,7 @@ SCENARIOS = [
     ("5", credentials),
     ("3", three_wrong_pins_in_a_row),
     ("3", pin_blocked),
+    ("8", reset),
     ("7", authenticator_removed),
 ]
 

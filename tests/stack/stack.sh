@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The integration-test stack: pcscd with four vpcd readers, moto's IAM server
-# and the code-validating IAM proxy in front of it.
+# The integration-test stack: pcscd with vpcd readers (two per entry,
+# MFAKEY_VPCD_ENTRIES entries, default 2: four readers), moto's IAM server and
+# the code-validating IAM proxy in front of it.
 #
 #   tests/stack/stack.sh start    start what is missing, write the state dir
 #   tests/stack/stack.sh env      print `export ...` lines for the test env
@@ -19,7 +20,16 @@ PROXY=${MFAKEY_IAM_PROXY:-$REPO/tests/support/iam_proxy.py}
 READER_CONF=$STATE/reader.conf.d
 VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
 READY_TIMEOUT=${MFAKEY_STACK_TIMEOUT:-30}
-EXPECTED_READERS=("Virtual PCD 00 00" "Virtual PCD 00 01" "Virtual PCD B 00 00" "Virtual PCD B 00 01")
+ENTRIES=${MFAKEY_VPCD_ENTRIES:-2}
+LETTERS=(_ B C D E F G H)
+case "$ENTRIES" in [1-8]) ;; *) echo "stack: MFAKEY_VPCD_ENTRIES must be 1 to 8" >&2; exit 2 ;; esac
+
+# Entry N's reader name: "Virtual PCD", then " B", " C", ... after the first.
+entry_name() { if [ "$1" = 0 ]; then echo "Virtual PCD"; else echo "Virtual PCD ${LETTERS[$1]}"; fi; }
+EXPECTED_READERS=()
+for ((i = 0; i < ENTRIES; i++)); do
+    EXPECTED_READERS+=("$(entry_name "$i") 00 00" "$(entry_name "$i") 00 01")
+done
 
 say() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
@@ -78,12 +88,22 @@ have_all_readers() {
     done
 }
 
-# Our reader list, with the second vpcd entry on its own copy of the driver
-# (see tests/stack/vpcd.conf.in for why).
+# Our reader list: one entry per two readers, every entry after the first on
+# its own copy of the driver (see tests/stack/vpcd.conf.in for why).
 render_reader_conf() {
+    local i lib channel
     mkdir -p "$READER_CONF"
-    cp "$VPCD_LIB" "$STATE/libifdvpcd-b.so"
-    sed "s#@VPCD_B_LIBPATH@#$STATE/libifdvpcd-b.so#" "$REPO/tests/stack/vpcd.conf.in" >"$READER_CONF/vpcd"
+    : >"$READER_CONF/vpcd"
+    for ((i = 0; i < ENTRIES; i++)); do
+        lib=$VPCD_LIB
+        if [ "$i" -gt 0 ]; then
+            lib=$STATE/libifdvpcd-$(tr '[:upper:]' '[:lower:]' <<<"${LETTERS[$i]}").so
+            cp "$VPCD_LIB" "$lib"
+        fi
+        channel=$(printf '0x%X' $((0x8C7B + 2 * i)))
+        sed -e "s#@NAME@#$(entry_name "$i")#" -e "s#@CHANNEL@#$channel#g" -e "s#@LIBPATH@#$lib#" \
+            "$REPO/tests/stack/vpcd.conf.in" >>"$READER_CONF/vpcd"
+    done
 }
 
 start_pcscd() {
@@ -98,7 +118,7 @@ start_pcscd() {
             say "reusing the running pcscd (not ours: it will not be stopped)"
         else
             say "warning: reusing a running pcscd that lacks some of: ${EXPECTED_READERS[*]}"
-            say "warning: tests use only the readers it has (start it with -c $READER_CONF for all four)"
+            say "warning: tests use only the readers it has (start it with -c $READER_CONF for all ${#EXPECTED_READERS[@]})"
         fi
         return
     fi

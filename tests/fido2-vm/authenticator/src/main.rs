@@ -13,13 +13,16 @@
 //! with the process; each start is a fresh key.
 //!
 //!   mfakey-test-authenticator [--ready-file PATH] [--pin-state PATH]
+//!                             [--reset-window-ms N]
 //!
 //! `--ready-file` is created once the kernel has started the HID device.
 //! `--pin-state` keeps the PIN (its hash), the retry counter and the
 //! minimum length in a file across restarts, so that stopping and starting
 //! again is re-inserting the same key (passkeys still start empty); without
-//! it each start is a new key. SIGTERM (or SIGINT) destroys the device and
-//! exits 0.
+//! it each start is a new key. `--reset-window-ms N` plays a key's rule for
+//! authenticatorReset: only within N ms of insertion (this start), later
+//! `CTAP2_ERR_NOT_ALLOWED` (without it, always). SIGTERM (or SIGINT) destroys
+//! the device and exits 0.
 
 use soft_fido2::{
     Authenticator, AuthenticatorCallbacks, AuthenticatorConfig, AuthenticatorOptions, Credential,
@@ -148,7 +151,15 @@ struct Cbor {
     auth: Authenticator<Store>,
     /// CTAP2 requests served (printed at exit: how chatty clients are).
     requests: u64,
+    /// When this key was inserted (started).
+    started: std::time::Instant,
+    /// How long after insertion a reset is still taken.
+    reset_window: Option<std::time::Duration>,
 }
+
+/// authenticatorReset's command byte, and the status a key gives it too late.
+const RESET: u8 = 0x07;
+const NOT_ALLOWED: u8 = 0x30;
 
 impl CommandHandler for Cbor {
     fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
@@ -156,6 +167,13 @@ impl CommandHandler for Cbor {
             return Err(soft_fido2_transport::Error::InvalidCommand);
         }
         self.requests += 1;
+        let late = self
+            .reset_window
+            .is_some_and(|w| self.started.elapsed() > w);
+        if data.first() == Some(&RESET) && late {
+            eprintln!("authenticator: reset refused, {:?} after insertion", self.started.elapsed());
+            return Ok(vec![NOT_ALLOWED]);
+        }
         let mut answer = Vec::new();
         self.auth
             .handle(data, &mut answer)
@@ -196,7 +214,11 @@ fn wait_readable(fd: libc::c_int, ms: libc::c_int) {
     unsafe { libc::poll(&mut p, 1, ms) };
 }
 
-fn run(ready_file: Option<String>, pin_state: Option<PathBuf>) -> Result<(), String> {
+fn run(
+    ready_file: Option<String>,
+    pin_state: Option<PathBuf>,
+    reset_window: Option<std::time::Duration>,
+) -> Result<(), String> {
     let cfg = config();
     let auth = match pin_state {
         Some(path) => {
@@ -212,7 +234,12 @@ fn run(ready_file: Option<String>, pin_state: Option<PathBuf>) -> Result<(), Str
         cfg.device_version,
     )
     .map_err(|e| format!("/dev/uhid: {e}"))?;
-    let mut hid = CtapHidHandler::new(Cbor { auth, requests: 0 });
+    let mut hid = CtapHidHandler::new(Cbor {
+        auth,
+        requests: 0,
+        started: std::time::Instant::now(),
+        reset_window,
+    });
     if let Some(path) = ready_file {
         std::fs::write(&path, b"ready\n").map_err(|e| format!("{path}: {e}"))?;
     }
@@ -248,13 +275,17 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ready_file = None;
     let mut pin_state = None;
+    let mut reset_window = None;
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--ready-file", Some(p)) => ready_file = Some(p),
             ("--pin-state", Some(p)) => pin_state = Some(PathBuf::from(p)),
+            ("--reset-window-ms", Some(n)) if n.parse::<u64>().is_ok() => {
+                reset_window = n.parse().ok().map(std::time::Duration::from_millis)
+            }
             _ => {
                 eprintln!(
-                    "usage: mfakey-test-authenticator [--ready-file PATH] [--pin-state PATH]"
+                    "usage: mfakey-test-authenticator [--ready-file PATH] [--pin-state PATH] [--reset-window-ms N]"
                 );
                 return ExitCode::from(2);
             }
@@ -265,7 +296,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    match run(ready_file, pin_state) {
+    match run(ready_file, pin_state, reset_window) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("authenticator: {e}");
