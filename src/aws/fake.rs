@@ -1,4 +1,4 @@
-//! An in-memory IAM for the workflow's unit tests.
+//! An in-memory IAM for the job folders' unit tests.
 //!
 //! It behaves like AWS where moto does not: EnableMFADevice checks that the
 //! two codes are the consecutive TOTP codes (T-1, T) of the seed it issued,

@@ -1,4 +1,4 @@
-//! The IAM calls an enrollment needs, as a trait the workflow is generic over.
+//! The IAM calls an enrollment needs, as a trait the job folders are generic over.
 //! Implemented by [`crate::aws::Iam`] (the AWS SDK) and
 //! [`crate::aws::fake::FakeIam`] (in memory, for unit tests).
 

@@ -1,4 +1,4 @@
-//! The enrollment workflow against the in-process virtual key and the fake
+//! The enrollment against the in-process virtual key and the fake
 //! IAM (which, unlike moto, checks the two codes against the seed it issued).
 
 use super::{enroll, EnrollError, EnrollOptions, EnrollReport, KeyTarget};
