@@ -26,6 +26,12 @@ pub(crate) struct Found {
     never: Infallible,
 }
 
+impl Found {
+    pub(crate) fn path(&self) -> Option<&str> {
+        match self.never {}
+    }
+}
+
 impl HidDevice {
     pub(crate) fn find_all(_notes: LibraryNotes) -> Result<Vec<Found>, Fido2Error> {
         Err(Fido2Error::NotBuilt)
@@ -57,6 +63,9 @@ impl Fido2Device for HidDevice {
         match *self {}
     }
     fn delete_credential(&mut self, _pin: &SecretString, _id: &[u8]) -> Result<(), Fido2Error> {
+        match *self {}
+    }
+    fn reset(&mut self, _on_touch: &mut dyn FnMut()) -> Result<(), Fido2Error> {
         match *self {}
     }
 }
