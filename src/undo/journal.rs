@@ -251,10 +251,7 @@ impl Journal {
                 },
             });
         }
-        Err(JournalError::Write {
-            path: self.path.clone(),
-            source: e,
-        })
+        Err(self.write_error(e))
     }
 
     /// A last line without its newline was torn by a crash: end it, so the
@@ -295,38 +292,38 @@ impl Journal {
     /// process. A crash may lose it, and `recover` does not need it (it
     /// reads IAM and the key; `writing` holds the proof).
     pub(crate) fn note(&self, entry: &Entry) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(entry).map_err(|e| JournalError::Write {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push('\n');
+        let line = self.encode(entry)?;
         let mut file = self.file();
         file.write_all(line.as_bytes())
-            .map_err(|source| JournalError::Write {
-                path: self.path.clone(),
-                source,
-            })
+            .map_err(|e| self.write_error(e))
     }
 
     /// Appends any serializable line (the bulk journal's) and makes it
     /// durable: one `write` of the whole line and its sync, under the lock.
     pub(crate) fn append_line<T: Serialize>(&self, entry: &T) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(entry).map_err(|e| JournalError::Write {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push('\n');
+        let line = self.encode(entry)?;
         let mut file = self.file();
         self.write_durably(&mut file, line.as_bytes())
     }
 
-    fn write_durably(&self, file: &mut File, bytes: &[u8]) -> Result<(), JournalError> {
-        let err = |source| JournalError::Write {
+    /// One journal line: the entry's JSON and its newline.
+    fn encode<T: Serialize>(&self, entry: &T) -> Result<String, JournalError> {
+        let mut line =
+            serde_json::to_string(entry).map_err(|e| self.write_error(std::io::Error::other(e)))?;
+        line.push('\n');
+        Ok(line)
+    }
+
+    fn write_error(&self, source: std::io::Error) -> JournalError {
+        JournalError::Write {
             path: self.path.clone(),
             source,
-        };
-        file.write_all(bytes).map_err(err)?;
-        file.sync_data().map_err(err)
+        }
+    }
+
+    fn write_durably(&self, file: &mut File, bytes: &[u8]) -> Result<(), JournalError> {
+        file.write_all(bytes).map_err(|e| self.write_error(e))?;
+        file.sync_data().map_err(|e| self.write_error(e))
     }
 
     /// Every enrollment entry in the journal.
