@@ -241,7 +241,48 @@ fn ids(k: &SharedVirtualKey) -> Vec<String> {
     })
 }
 
-fn id(user: &str) -> String {
+/// What a run killed right after CreateVirtualMFADevice leaves: the device
+/// `<user>-yk<key>` tagged as mfakey tags it (run "r1"), and the
+/// enrollment journal's Begin and Created lines for it. Its ARN.
+pub(super) fn plant_killed_after_create(
+    iam: &FakeIam,
+    bulk_path: &std::path::Path,
+    user: &str,
+    key_serial: u32,
+) -> String {
+    let name = format!("{user}-yk{key_serial}");
+    let created = rt()
+        .block_on(iam.create_virtual_mfa_device(
+            &name,
+            "/",
+            &[
+                ("mfakey:managed".into(), "true".into()),
+                (crate::undo::TAG_RUN.into(), "r1".into()),
+            ],
+        ))
+        .unwrap();
+    let ej = Journal::open(&enroll_journal_path(bulk_path), Lock::Exclusive).unwrap();
+    for event in [Event::Begin, Event::Created] {
+        ej.append(&Entry {
+            ts: 1,
+            run: "r1".into(),
+            event,
+            user: user.into(),
+            account_id: Some("123456789012".into()),
+            device_name: Some(name.clone()),
+            device_serial: (event == Event::Created).then(|| created.serial.clone()),
+            key_serial: Some(key_serial),
+            credential_id: Some(id(user)),
+            written_as: None,
+            proof: None,
+            detail: None,
+        })
+        .unwrap();
+    }
+    created.serial
+}
+
+pub(super) fn id(user: &str) -> String {
     format!("Amazon Web Services:{user}@123456789012")
 }
 
@@ -519,36 +560,7 @@ fn resume_undoes_a_half_done_enrollment_first() {
     // its Start and Begin lines, the enrollment journal Begin + Created.
     let mut desk = ScriptedDesk::new(vec![]);
     let s = w.run(manifest, &mut desk);
-    let created = rt()
-        .block_on(w.iam.create_virtual_mfa_device(
-            "alice-yk1001",
-            "/",
-            // As mfakey tags what it creates: this run's device.
-            &[
-                ("mfakey:managed".into(), "true".into()),
-                (crate::undo::TAG_RUN.into(), "r1".into()),
-            ],
-        ))
-        .unwrap();
-    let ej = Journal::open(&enroll_journal_path(&w.bulk_path()), Lock::Exclusive).unwrap();
-    for event in [Event::Begin, Event::Created] {
-        ej.append(&Entry {
-            ts: 1,
-            run: "r1".into(),
-            event,
-            user: "alice".into(),
-            account_id: Some("123456789012".into()),
-            device_name: Some("alice-yk1001".into()),
-            device_serial: (event == Event::Created).then(|| created.serial.clone()),
-            key_serial: Some(1001),
-            credential_id: Some(id("alice")),
-            written_as: None,
-            proof: None,
-            detail: None,
-        })
-        .unwrap();
-    }
-    drop(ej);
+    plant_killed_after_create(&w.iam, &w.bulk_path(), "alice", 1001);
     assert!(s.interrupted);
 
     let mut desk = ScriptedDesk::new(vec![(a.clone(), 1001, None)]);

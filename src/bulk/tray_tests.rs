@@ -5,6 +5,7 @@
 
 use super::desk::DeskKey;
 use super::journal::enroll_journal_path;
+use super::tests::{id, plant_killed_after_create};
 use super::tray::{self, Hands, Tray};
 use super::{manifest, Accounts, BulkOptions, Journals, Line, Mark, Status, Summary};
 use crate::aws::fake::{FakeIam, Op};
@@ -12,7 +13,7 @@ use crate::aws::IamApi;
 use crate::progress::{Event, Outcome};
 use crate::transport::pcsc::Seen;
 use crate::transport::{Transport, TransportError};
-use crate::undo::journal::{self, Entry, Event as JEvent, Journal, Lock};
+use crate::undo::journal::{self, Event as JEvent, Journal, Lock};
 use crate::virtual_key::{Config, SharedVirtualKey, VirtualYubiKey};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -289,10 +290,6 @@ fn ids(k: &SharedVirtualKey) -> Vec<String> {
     })
 }
 
-fn id(user: &str) -> String {
-    format!("Amazon Web Services:{user}@123456789012")
-}
-
 fn statuses(s: &Summary) -> Vec<Status> {
     s.results.iter().map(|r| r.status).collect()
 }
@@ -492,34 +489,7 @@ fn resume_in_tray_mode_recovers_each_key_then_goes_on() {
     let t = ScriptedTray::new(2, vec![]);
     let s = w.run(manifest, &t);
     assert!(s.interrupted);
-    let created = rt_block(w.iam.create_virtual_mfa_device(
-        "alice-yk7001",
-        "/",
-        &[
-            ("mfakey:managed".into(), "true".into()),
-            (crate::undo::TAG_RUN.into(), "r1".into()),
-        ],
-    ))
-    .unwrap();
-    let ej = Journal::open(&enroll_journal_path(&w.bulk_path()), Lock::Exclusive).unwrap();
-    for event in [JEvent::Begin, JEvent::Created] {
-        ej.append(&Entry {
-            ts: 1,
-            run: "r1".into(),
-            event,
-            user: "alice".into(),
-            account_id: Some("123456789012".into()),
-            device_name: Some("alice-yk7001".into()),
-            device_serial: (event == JEvent::Created).then(|| created.serial.clone()),
-            key_serial: Some(7001),
-            credential_id: Some(id("alice")),
-            written_as: None,
-            proof: None,
-            detail: None,
-        })
-        .unwrap();
-    }
-    drop(ej);
+    plant_killed_after_create(&w.iam, &w.bulk_path(), "alice", 7001);
     let t = ScriptedTray::new(2, vec![vec![(0, key(&ka, 7001)), (1, key(&kb, 7002))]]);
     let s = w.run(manifest, &t);
     assert_eq!(statuses(&s), vec![Status::Enrolled; 2]);
