@@ -290,3 +290,47 @@ fn the_owners_credential_is_chosen_never_guessed() {
         Err(DailyError::NotOnKey { .. })
     ));
 }
+
+#[test]
+fn a_credential_that_gives_no_code_is_said_never_guessed() {
+    use crate::apdu::Command;
+    use crate::oath::{ins, OathSession, OATH_AID};
+    use crate::transport::Transport;
+    use crate::virtual_key::{Config, VirtualYubiKey};
+    // A TOTP credential of alice whose id says period 0: the key holds it,
+    // but it has no time step, so no code can be computed from it.
+    let mut key = VirtualYubiKey::new(Config {
+        serial: 4242,
+        ..Config::default()
+    });
+    let select = Command::new(0, ins::SELECT, 4, 0)
+        .with_data(OATH_AID.to_vec())
+        .unwrap();
+    key.transmit(&select.to_bytes()).unwrap();
+    let mut body = Vec::new();
+    crate::tlv::push(&mut body, 0x71, b"0/Amazon Web Services:alice@123456789012");
+    crate::tlv::push(&mut body, 0x73, &[&[0x21, 6][..], &[7u8; 20]].concat());
+    let put = Command::new(0, ins::PUT, 0, 0).with_data(body).unwrap();
+    assert_eq!(key.transmit(&put.to_bytes()).unwrap(), [0x90, 0x00]);
+
+    let mut session = OathSession::select(&mut key).unwrap();
+    let owner = Owner {
+        user: "alice".into(),
+        key_serial: 4242,
+        found_by: "device_name",
+    };
+    let device = Device::parse("arn:aws:iam::123456789012:mfa/alice-yk4242").unwrap();
+    let mut touched = false;
+    let e = current_code(&mut session, &owner, &device, 1_700_000_000, &mut || {
+        touched = true
+    })
+    .unwrap_err();
+    assert!(matches!(e, DailyError::NoCode { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("key 4242") && msg.contains("period 0"),
+        "{msg}"
+    );
+    assert_eq!(crate::error::Classify::kind(&e), crate::error::Kind::Oath);
+    assert!(!touched);
+}
